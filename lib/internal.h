@@ -1,0 +1,92 @@
+/* Library-private declarations shared between lib/ files. */
+#ifndef SHMKIT_INTERNAL_H
+#define SHMKIT_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layout.h"
+#include "shmkit.h"
+
+#define SHMKIT__API __attribute__((visibility("default")))
+#define SHMKIT__FOREVER INT64_MAX
+
+#define shmkit__likely(x) __builtin_expect(!!(x), 1)
+#define shmkit__unlikely(x) __builtin_expect(!!(x), 0)
+
+/* A mapped region, process-local. */
+struct shmkit__region {
+	struct shmkit__hdr *hdr; /* == base */
+	size_t size;             /* mapped bytes, from fstat at open or the size at create */
+	char name[SHMKIT_NAME_MAX + 2];
+	bool named;
+};
+
+/* region.c */
+/* Create a region of `size` bytes for `kind`, header written with state INIT. The caller fills
+ * the object, then calls shmkit__region_ready(), or shmkit__region_abort() on failure. */
+int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_t size,
+			  unsigned mode, struct shmkit__region *r);
+void shmkit__region_ready(struct shmkit__region *r);
+void shmkit__region_abort(struct shmkit__region *r);
+/* Open and validate the header; kind 0 accepts any kind. The caller validates params. */
+int shmkit__region_open(const char *name, uint32_t kind, struct shmkit__region *r);
+/* The same, mapped read-only when rdonly (for inspecting objects one may not write). */
+int shmkit__region_open_mode(const char *name, uint32_t kind, bool rdonly,
+			     struct shmkit__region *r);
+void shmkit__region_close(struct shmkit__region *r);
+int shmkit__region_unlink(const char *name);
+/* Derived name of an object's POSIX named semaphore; buf holds NAME_MAX + 1. */
+int shmkit__sem_name(const char *name, char *buf, size_t size);
+/* Allocate a zeroed handle of `size` bytes. */
+void *shmkit__handle_new(size_t size);
+
+/* time.c / wait.c: CLOCK_MONOTONIC nanoseconds and the one place that sleeps. */
+int64_t shmkit__now(void);
+/* Absolute deadline for a timeout: <0 forever, 0 now (try), >0 now + timeout. */
+int64_t shmkit__deadline(int64_t timeout_ns);
+/* Sleep while *word == expect, until woken or the deadline passes. 0 when woken or the value
+ * differs or a signal arrived (recheck and call again), -ETIMEDOUT past the deadline. */
+int shmkit__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline);
+/* Wake up to n sleepers on word. */
+void shmkit__futex_wake(_Atomic uint32_t *word, int n);
+/* One pause instruction for spin loops. */
+static inline void shmkit__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* proc.c: liveness that survives pid reuse. */
+/* This process's pid and start time (cached; refreshed in a fork child). */
+void shmkit__self(int32_t *pid, uint64_t *start);
+/* 1 if pid is alive and started at `start`, 0 if it is gone (exited, zombie, or reused). */
+int shmkit__alive(int32_t pid, uint64_t start);
+/* The calling thread's id (cached per thread, refreshed in a fork child). */
+int32_t shmkit__tid(void);
+/* Bumped in every fork child: handles compare it to notice they changed process. */
+unsigned shmkit__fork_generation(void);
+
+/* lk.c: the robust mutex behind Lock, Value, Array, Condition and the queue's admin lock. */
+int shmkit__lk_init(struct shmkit__lk *lk, bool recursive);
+/* 0, SHMKIT_OWNER_DIED, -ETIMEDOUT, -EAGAIN (deadline already past), -EDEADLK, ... */
+int shmkit__lk_acquire(struct shmkit__lk *lk, int64_t deadline);
+int shmkit__lk_release(struct shmkit__lk *lk);
+/* 1 if the calling thread holds lk. */
+int shmkit__lk_held(struct shmkit__lk *lk);
+
+struct shmkit_lock {
+	struct shmkit__region r; /* unused when borrowed */
+	struct shmkit__lk *lk;
+	bool borrowed;           /* embedded in another object, closed with it */
+};
+
+#endif /* SHMKIT_INTERNAL_H */

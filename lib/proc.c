@@ -1,0 +1,124 @@
+/*
+ * Liveness of other processes, good enough to reclaim what they held.
+ *
+ * A bare pid is not an identity: pids are reused, and a reused pid would make a dead producer
+ * look alive (a stall) or, worse, a live one look dead. shmkit records pid plus the process
+ * start time (field 22 of /proc/PID/stat, in clock ticks since boot) and calls a process alive
+ * only when both match and it is not a zombie. A stopped (SIGSTOP) process is alive.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static _Atomic int32_t self_pid;
+static _Atomic uint64_t self_start;
+static _Atomic unsigned fork_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static __thread int32_t tls_tid;
+
+static void child_after_fork(void)
+{
+	tls_tid = 0; /* the forking thread is the child's only one, with a new id */
+	atomic_store(&self_pid, 0);
+	atomic_fetch_add(&fork_gen, 1);
+}
+
+static void install_atfork(void)
+{
+	pthread_atfork(NULL, NULL, child_after_fork);
+}
+
+/* Read state and start time of pid; 0, or -ESRCH when it cannot be read. */
+static int read_stat(int32_t pid, char *state, uint64_t *start)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long st = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	/* The command name (field 2) may hold spaces and ')': fields resume after the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -ESRCH;
+	*state = p[2];
+	p += 2; /* field 3 */
+	for (field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (!p || sscanf(p, "%llu", &st) != 1)
+		return -ESRCH;
+	*start = st;
+	return 0;
+}
+
+void shmkit__self(int32_t *pid, uint64_t *start)
+{
+	int32_t me;
+	uint64_t st = 0;
+	char state;
+
+	pthread_once(&atfork_once, install_atfork);
+	me = atomic_load(&self_pid);
+	if (me) {
+		*pid = me;
+		*start = atomic_load(&self_start);
+		return;
+	}
+	me = (int32_t)getpid();
+	if (read_stat(me, &state, &st) < 0)
+		st = 0; /* no /proc: liveness falls back to kill(pid, 0) */
+	atomic_store(&self_start, st);
+	atomic_store(&self_pid, me);
+	*pid = me;
+	*start = st;
+}
+
+int shmkit__alive(int32_t pid, uint64_t start)
+{
+	uint64_t st;
+	char state;
+
+	if (pid <= 0)
+		return 0;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	if (read_stat(pid, &state, &st) < 0)
+		return kill(pid, 0) == 0 || errno == EPERM;
+	if (state == 'Z' || state == 'X')
+		return 0;
+	return start == 0 || st == start;
+}
+
+int32_t shmkit__tid(void)
+{
+	if (shmkit__unlikely(!tls_tid)) {
+		pthread_once(&atfork_once, install_atfork);
+		tls_tid = (int32_t)gettid();
+	}
+	return tls_tid;
+}
+
+unsigned shmkit__fork_generation(void)
+{
+	pthread_once(&atfork_once, install_atfork);
+	return atomic_load_explicit(&fork_gen, memory_order_relaxed);
+}

@@ -1,0 +1,272 @@
+/*
+ * Regions: create, open and validate, close, unlink.
+ *
+ * Create is exclusive and fixes the mode with fchmod, so neither a squatter's object nor the
+ * umask can decide what we get. The header goes through an INIT state until the creator has
+ * initialised the object, so an opener racing the creator waits (a bounded time) instead of
+ * reading half-built state, and one whose creator died fails instead of waiting forever.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* How long open waits for a creator that is still initialising. */
+#define OPEN_WAIT_NS 1000000000LL
+
+SHMKIT__API int shmkit_name_check(const char *name)
+{
+	size_t n;
+
+	if (!name || name[0] != '/')
+		return -EINVAL;
+	for (n = 1; name[n]; n++) {
+		char c = name[n];
+		if (n > SHMKIT_NAME_MAX)
+			return -EINVAL;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return -EINVAL;
+	}
+	if (n == 1 || !strcmp(name, "/.") || !strcmp(name, "/.."))
+		return -EINVAL;
+	/* /dev/shm/sem.X is where sem_open keeps semaphore X: such a name is not ours to take. */
+	if (!strncmp(name, "/sem.", 5))
+		return -EINVAL;
+	return 0;
+}
+
+int shmkit__sem_name(const char *name, char *buf, size_t size)
+{
+	int n;
+
+	if (shmkit_name_check(name))
+		return -EINVAL;
+	n = snprintf(buf, size, "%s.sem", name);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+void *shmkit__handle_new(size_t size)
+{
+	return calloc(1, size);
+}
+
+static void write_header(struct shmkit__region *r, uint32_t kind, uint32_t flags)
+{
+	struct shmkit__hdr *h = r->hdr;
+	int32_t pid;
+	uint64_t start;
+
+	shmkit__self(&pid, &start);
+	h->version = SHMKIT__LAYOUT_VERSION;
+	h->kind = kind;
+	h->size = r->size;
+	h->flags = flags;
+	h->creator_pid = pid;
+	h->creator_start = start;
+	atomic_store_explicit(&h->state, SHMKIT__STATE_INIT, memory_order_relaxed);
+	h->magic = SHMKIT__MAGIC;
+}
+
+int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_t size,
+			  unsigned mode, struct shmkit__region *r)
+{
+	int fd, err;
+	void *p;
+
+	memset(r, 0, sizeof(*r));
+	if (size < sizeof(struct shmkit__hdr))
+		return -EINVAL;
+	if (mode == 0)
+		mode = 0600;
+	if (mode & ~07777u)
+		return -EINVAL;
+	r->size = size;
+	if (!name) {
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		r->hdr = p;
+		write_header(r, kind, flags);
+		return 0;
+	}
+	if ((err = shmkit_name_check(name)))
+		return err;
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	/* From here on the name is ours: every failure removes it. */
+	if (fchmod(fd, mode) < 0)
+		goto fail_errno;
+	/* Reserve the pages now: ENOSPC here beats SIGBUS on first touch later. */
+	err = posix_fallocate(fd, 0, (off_t)size);
+	if (err == EOPNOTSUPP || err == EINVAL)
+		err = ftruncate(fd, (off_t)size) < 0 ? errno : 0;
+	if (err) {
+		errno = err;
+		goto fail_errno;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto fail_errno;
+	close(fd);
+	r->hdr = p;
+	r->named = true;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	write_header(r, kind, flags);
+	return 0;
+
+fail_errno:
+	err = -errno;
+	close(fd);
+	shm_unlink(name);
+	return err;
+}
+
+void shmkit__region_ready(struct shmkit__region *r)
+{
+	atomic_store_explicit(&r->hdr->state, SHMKIT__STATE_READY, memory_order_release);
+}
+
+void shmkit__region_abort(struct shmkit__region *r)
+{
+	if (r->named)
+		shm_unlink(r->name);
+	shmkit__region_close(r);
+}
+
+void shmkit__region_close(struct shmkit__region *r)
+{
+	if (r->hdr)
+		munmap(r->hdr, r->size);
+	r->hdr = NULL;
+}
+
+int shmkit__region_unlink(const char *name)
+{
+	int err = shmkit_name_check(name);
+
+	if (err)
+		return err;
+	return shm_unlink(name) < 0 ? -errno : 0;
+}
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = { 0, ms * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* Check what fstat says against what a region must be; fills *st. */
+static int check_file(int fd, struct stat *st)
+{
+	if (fstat(fd, st) < 0)
+		return -errno;
+	if (!S_ISREG(st->st_mode))
+		return -EBADMSG;
+	/* Someone else's object that others may write could be rewritten under us at any time. */
+	if (st->st_uid != geteuid() && (st->st_mode & (S_IWGRP | S_IWOTH)))
+		return -EACCES;
+	return 0;
+}
+
+/* Wait until the header at fd is READY; 0, or the reason it never will be. A region that may
+ * still be in its creator's hands (too short, all zero, INIT with a live creator) is retried
+ * for OPEN_WAIT_NS before the last reason is returned. */
+static int await_header(int fd, int prot, uint32_t kind)
+{
+	int64_t deadline = shmkit__now() + OPEN_WAIT_NS;
+	struct shmkit__hdr *h;
+	struct stat st;
+	bool transient;
+	int err;
+
+	for (;;) {
+		if ((err = check_file(fd, &st)))
+			return err;
+		transient = true;
+		err = -EBADMSG;
+		if ((uint64_t)st.st_size >= sizeof(*h)) {
+			h = mmap(NULL, sizeof(*h), prot, MAP_SHARED, fd, 0);
+			if (h == MAP_FAILED)
+				return -errno;
+			transient = false;
+			if (h->magic == 0 && h->kind == 0 && h->size == 0) {
+				transient = true; /* a creator may not have written it yet */
+			} else if (h->magic != SHMKIT__MAGIC) {
+				err = -EBADMSG;
+			} else if (h->version != SHMKIT__LAYOUT_VERSION) {
+				err = -EPROTO;
+			} else if (kind && h->kind != kind) {
+				err = -EPROTOTYPE;
+			} else if (atomic_load_explicit(&h->state, memory_order_acquire) ==
+				   SHMKIT__STATE_READY) {
+				err = h->size == (uint64_t)st.st_size ? 0 : -EBADMSG;
+			} else if (atomic_load_explicit(&h->state, memory_order_relaxed) !=
+				   SHMKIT__STATE_INIT) {
+				err = -EBADMSG;
+			} else if (!shmkit__alive(h->creator_pid, h->creator_start)) {
+				err = -ENOTRECOVERABLE;
+			} else {
+				err = -EAGAIN;
+				transient = true;
+			}
+			munmap(h, sizeof(*h));
+		}
+		if (!transient || shmkit__now() >= deadline)
+			return err;
+		nap_ms(2);
+	}
+}
+
+int shmkit__region_open_mode(const char *name, uint32_t kind, bool rdonly,
+			     struct shmkit__region *r)
+{
+	int prot = PROT_READ | (rdonly ? 0 : PROT_WRITE);
+	struct stat st;
+	int fd, err;
+	void *p;
+
+	memset(r, 0, sizeof(*r));
+	if ((err = shmkit_name_check(name)))
+		return err;
+	fd = shm_open(name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if ((err = await_header(fd, prot, kind)))
+		goto out;
+	/* The header was READY and matched fstat a moment ago; check again after mapping, as a
+	 * peer may have truncated it in between. */
+	if ((err = check_file(fd, &st)))
+		goto out;
+	p = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		err = -errno;
+		goto out;
+	}
+	r->hdr = p;
+	r->size = (size_t)st.st_size;
+	r->named = true;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	if (r->hdr->size != r->size || (kind && r->hdr->kind != kind) ||
+	    r->hdr->magic != SHMKIT__MAGIC) {
+		shmkit__region_close(r);
+		err = -EBADMSG;
+	}
+out:
+	close(fd);
+	return err;
+}
+
+int shmkit__region_open(const char *name, uint32_t kind, struct shmkit__region *r)
+{
+	return shmkit__region_open_mode(name, kind, false, r);
+}

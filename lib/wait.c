@@ -1,0 +1,60 @@
+/*
+ * The one place shmkit sleeps: futex words in shared memory with CLOCK_MONOTONIC deadlines.
+ *
+ * FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so a signal (EINTR) or a spurious
+ * wake-up followed by another wait keeps the original deadline instead of restarting the
+ * timeout, and setting the wall clock changes nothing. No FUTEX_PRIVATE_FLAG: the words are
+ * shared between processes.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int64_t shmkit__now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t shmkit__deadline(int64_t timeout_ns)
+{
+	int64_t now;
+
+	if (timeout_ns < 0)
+		return SHMKIT__FOREVER;
+	now = shmkit__now();
+	return timeout_ns > SHMKIT__FOREVER - now ? SHMKIT__FOREVER : now + timeout_ns;
+}
+
+int shmkit__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline)
+{
+	struct timespec ts, *tsp = NULL;
+	long r;
+
+	if (deadline != SHMKIT__FOREVER) {
+		if (shmkit__now() >= deadline)
+			return -ETIMEDOUT;
+		ts.tv_sec = deadline / 1000000000LL;
+		ts.tv_nsec = deadline % 1000000000LL;
+		tsp = &ts;
+	}
+	r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expect, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+	if (r == 0 || errno == EAGAIN || errno == EINTR)
+		return 0;
+	if (errno == ETIMEDOUT)
+		return -ETIMEDOUT;
+	return -errno;
+}
+
+void shmkit__futex_wake(_Atomic uint32_t *word, int n)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+}

@@ -1,0 +1,48 @@
+/* shmkit: one binary, one subcommand per lesson or administrative task. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+static const struct command commands[] = {
+	/* subcommands */
+	{ NULL, NULL, NULL },
+};
+
+static void usage(FILE *f)
+{
+	const struct command *c;
+
+	fprintf(f, "Usage: shmkit COMMAND [OPTIONS...]\n"
+		   "Processes sharing counters, locks, semaphores and queues through POSIX shared "
+		   "memory.\n\nCommands:\n");
+	for (c = commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fprintf(f, "\n'shmkit COMMAND --help' describes one command.\n"
+		   "Options: -h, --help   this text;  -V, --version   the version.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("shmkit %s\n", SHMKIT_VERSION);
+		return 0;
+	}
+	for (c = commands; c->name; c++)
+		if (!strcmp(argv[1], c->name))
+			return c->run(argc - 1, argv + 1);
+	fprintf(stderr, "shmkit: unknown command '%s' (try 'shmkit --help')\n", argv[1]);
+	return EXIT_USAGE;
+}
