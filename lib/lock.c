@@ -102,3 +102,15 @@ SHMKIT__API pid_t shmkit_lock_holder(shmkit_lock *l)
 {
 	return atomic_load_explicit(&l->lk->holder, memory_order_relaxed);
 }
+
+int shmkit__lock_info(const struct shmkit__region *r, struct shmkit_info *info)
+{
+	const struct lock_region *lr = (const struct lock_region *)r->hdr;
+
+	if (r->size != sizeof(struct lock_region))
+		return -EBADMSG;
+	info->flags = r->hdr->flags & SHMKIT_RECURSIVE;
+	info->holder = atomic_load_explicit(&lr->lk.holder, memory_order_relaxed);
+	info->owner_deaths = atomic_load_explicit(&lr->lk.owner_deaths, memory_order_relaxed);
+	return 0;
+}

@@ -73,7 +73,8 @@ static void write_header(struct shmkit__region *r, uint32_t kind, uint32_t flags
 	h->creator_pid = pid;
 	h->creator_start = start;
 	atomic_store_explicit(&h->state, SHMKIT__STATE_INIT, memory_order_relaxed);
-	h->magic = SHMKIT__MAGIC;
+	/* Last, and released: an opener that sees the magic sees every field above. */
+	__atomic_store_n(&h->magic, SHMKIT__MAGIC, __ATOMIC_RELEASE);
 }
 
 int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_t size,
@@ -186,6 +187,8 @@ static int await_header(int fd, int prot, uint32_t kind)
 	int64_t deadline = shmkit__now() + OPEN_WAIT_NS;
 	struct shmkit__hdr *h;
 	struct stat st;
+	uint64_t magic;
+	uint32_t state;
 	bool transient;
 	int err;
 
@@ -199,21 +202,25 @@ static int await_header(int fd, int prot, uint32_t kind)
 			if (h == MAP_FAILED)
 				return -errno;
 			transient = false;
-			if (h->magic == 0 && h->kind == 0 && h->size == 0) {
-				transient = true; /* a creator may not have written it yet */
-			} else if (h->magic != SHMKIT__MAGIC) {
+			magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
+			if (magic == 0) {
+				/* A creator may be writing it: the magic goes in last. */
+				transient = true;
+			} else if (magic != SHMKIT__MAGIC) {
 				err = -EBADMSG;
 			} else if (h->version != SHMKIT__LAYOUT_VERSION) {
 				err = -EPROTO;
 			} else if (kind && h->kind != kind) {
 				err = -EPROTOTYPE;
-			} else if (atomic_load_explicit(&h->state, memory_order_acquire) ==
+			} else if ((state = atomic_load_explicit(&h->state, memory_order_acquire)) ==
 				   SHMKIT__STATE_READY) {
 				err = h->size == (uint64_t)st.st_size ? 0 : -EBADMSG;
-			} else if (atomic_load_explicit(&h->state, memory_order_relaxed) !=
-				   SHMKIT__STATE_INIT) {
+			} else if (state != SHMKIT__STATE_INIT) {
 				err = -EBADMSG;
-			} else if (!shmkit__alive(h->creator_pid, h->creator_start)) {
+			} else if (!shmkit__alive(h->creator_pid, h->creator_start) &&
+				   atomic_load_explicit(&h->state, memory_order_acquire) !=
+					   SHMKIT__STATE_READY) {
+				/* (Looked again: it may have finished and exited since.) */
 				err = -ENOTRECOVERABLE;
 			} else {
 				err = -EAGAIN;

@@ -225,3 +225,35 @@ SHMKIT__API int shmkit_sem_value(shmkit_sem *s)
 		return -errno;
 	return v < 0 ? 0 : v;
 }
+
+int shmkit__sem_info(const struct shmkit__region *r, struct shmkit_info *info)
+{
+	char semname[NAME_MAX + 1], path[NAME_MAX + 16];
+	struct stat st;
+	sem_t *sem;
+	int v, err;
+
+	if (r->size != sizeof(struct sem_region) || r->hdr->param[0] > SEM_VALUE_MAX)
+		return -EBADMSG;
+	if (!r->named)
+		return -EINVAL;
+	if ((err = shmkit__sem_name(r->name, semname, sizeof(semname))))
+		return err;
+	/* sem_open maps the file without checking its size: refuse one too short for a sem_t
+	 * rather than take SIGBUS in sem_getvalue. */
+	snprintf(path, sizeof(path), "/dev/shm/sem.%s", semname + 1);
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(sem_t))
+		return -EBADMSG;
+	sem = sem_open(semname, 0);
+	if (sem == SEM_FAILED)
+		return -errno;
+	err = sem_getvalue(sem, &v) < 0 ? -errno : 0;
+	sem_close(sem);
+	if (err)
+		return err;
+	info->flags = r->hdr->flags & SHMKIT_BOUNDED;
+	info->value = v < 0 ? 0 : v;
+	return 0;
+}

@@ -261,3 +261,24 @@ SHMKIT__API shmkit_lock *shmkit_value_lock(shmkit_value *v)
 {
 	return &v->a.lock;
 }
+
+/* Inspection (shmkit_info) */
+
+int shmkit__value_info(const struct shmkit__region *r, struct shmkit_info *info)
+{
+	const struct cells_region *cr = (const struct cells_region *)r->hdr;
+	uint64_t len;
+
+	if (r->size < region_size(1))
+		return -EBADMSG;
+	len = r->hdr->param[0];
+	if (len == 0 || len > ARRAY_MAX || (r->hdr->kind == SHMKIT_KIND_VALUE && len != 1) ||
+	    r->size != region_size(len))
+		return -EBADMSG;
+	info->len = len;
+	if (r->hdr->kind == SHMKIT_KIND_VALUE)
+		info->value = atomic_load_explicit(&cr->cell[0], memory_order_relaxed);
+	info->holder = atomic_load_explicit(&cr->lk.holder, memory_order_relaxed);
+	info->owner_deaths = atomic_load_explicit(&cr->lk.owner_deaths, memory_order_relaxed);
+	return 0;
+}

@@ -1,0 +1,192 @@
+/*
+ * Event (multiprocessing.Event): a flag that processes wait for.
+ *
+ * Everything lives in one 32-bit futex word:
+ *   bit 0       the flag
+ *   bit 1       "someone may be sleeping": set by a waiter before it sleeps, cleared by set()
+ *   bits 2..31  how many times the flag went from clear to set (the pulse number)
+ *
+ * Why this cannot lose a wake-up: the flag and the sleepers' mark are the same word and change
+ * only through atomic read-modify-writes on it. A waiter marks the word and sleeps on exactly
+ * the value it marked, which the kernel compares under its own lock. set() swaps in a new value
+ * and wakes only if the value it replaced carried the mark. Either set's swap comes after the
+ * mark (set sees it and wakes; a waiter not yet asleep finds the word changed and does not
+ * sleep) or before it (the waiter's compare-and-swap fails on the changed word and it sees the
+ * flag). Because there is no separate waiter counter, no fence is needed between publishing the
+ * flag and deciding whether to wake.
+ *
+ * A waiter killed while asleep leaves at most the mark behind, which costs the next set() one
+ * wake syscall; the kernel drops dead sleepers itself, so set() never waits for anyone.
+ *
+ * The pulse number lets a waiter that slept through a set() followed at once by a clear()
+ * return 0 anyway, as threading.Event's waiters do: it was set while they waited.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define EV_SET 1u
+#define EV_SLEEPERS 2u
+#define EV_PULSE 4u
+#define EV_PULSE_MASK (~(EV_SET | EV_SLEEPERS))
+
+struct event_region {
+	struct shmkit__hdr hdr;
+	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t word; /* futex word, see above */
+};
+
+struct shmkit_event {
+	struct shmkit__region r;
+	_Atomic uint32_t *word;
+};
+
+static void bind(struct shmkit_event *e)
+{
+	e->word = &((struct event_region *)e->r.hdr)->word;
+}
+
+SHMKIT__API int shmkit_event_create(const char *name, unsigned mode, shmkit_event **out)
+{
+	struct shmkit_event *e;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	if (!(e = shmkit__handle_new(sizeof(*e))))
+		return -ENOMEM;
+	err = shmkit__region_create(name, SHMKIT_KIND_EVENT, 0, sizeof(struct event_region), mode,
+				    &e->r);
+	if (err) {
+		free(e);
+		return err;
+	}
+	bind(e);
+	atomic_store_explicit(e->word, 0, memory_order_relaxed);
+	shmkit__region_ready(&e->r);
+	*out = e;
+	return 0;
+}
+
+/* An Event region has no parameters: only its size and flags can be wrong. */
+static int event_region_ok(const struct shmkit__region *r)
+{
+	return r->hdr && r->hdr->kind == SHMKIT_KIND_EVENT &&
+	       r->size == sizeof(struct event_region) && r->hdr->flags == 0;
+}
+
+SHMKIT__API int shmkit_event_open(const char *name, shmkit_event **out)
+{
+	struct shmkit_event *e;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	if (!(e = shmkit__handle_new(sizeof(*e))))
+		return -ENOMEM;
+	if ((err = shmkit__region_open(name, SHMKIT_KIND_EVENT, &e->r))) {
+		free(e);
+		return err;
+	}
+	if (!event_region_ok(&e->r)) {
+		shmkit__region_close(&e->r);
+		free(e);
+		return -EBADMSG;
+	}
+	bind(e);
+	*out = e;
+	return 0;
+}
+
+SHMKIT__API int shmkit_event_close(shmkit_event *e)
+{
+	if (!e)
+		return 0;
+	shmkit__region_close(&e->r);
+	free(e);
+	return 0;
+}
+
+SHMKIT__API int shmkit_event_unlink(const char *name)
+{
+	return shmkit__region_unlink(name);
+}
+
+SHMKIT__API int shmkit_event_set(shmkit_event *e)
+{
+	uint32_t old = atomic_load(e->word), new;
+
+	do {
+		/* Sleepers only sleep on a clear word, and the set that made it set woke them. */
+		if (old & EV_SET)
+			return 0;
+		new = ((old & EV_PULSE_MASK) + EV_PULSE) | EV_SET;
+	} while (!atomic_compare_exchange_weak(e->word, &old, new));
+	if (old & EV_SLEEPERS)
+		shmkit__futex_wake(e->word, INT_MAX);
+	return 0;
+}
+
+SHMKIT__API int shmkit_event_clear(shmkit_event *e)
+{
+	atomic_fetch_and(e->word, ~EV_SET);
+	return 0;
+}
+
+SHMKIT__API int shmkit_event_is_set(shmkit_event *e)
+{
+	return atomic_load(e->word) & EV_SET ? 1 : 0;
+}
+
+static int event_wait(shmkit_event *e, int64_t deadline)
+{
+	uint32_t v = atomic_load(e->word), pulse = v & EV_PULSE_MASK;
+	int r = 0;
+
+	for (;;) {
+		if ((v & EV_SET) || (v & EV_PULSE_MASK) != pulse)
+			return 0;
+		if (r == -ETIMEDOUT)
+			return -ETIMEDOUT;
+		if (r < 0)
+			return r;
+		if (!(v & EV_SLEEPERS)) {
+			/* A failed exchange reloads v: check it again before sleeping. */
+			if (!atomic_compare_exchange_weak(e->word, &v, v | EV_SLEEPERS))
+				continue;
+			v |= EV_SLEEPERS;
+		}
+		/* Returns 0 on a wake, a changed word or a signal: the loop rechecks with the
+		 * same deadline. */
+		r = shmkit__futex_wait(e->word, v, deadline);
+		v = atomic_load(e->word);
+	}
+}
+
+SHMKIT__API int shmkit_event_wait(shmkit_event *e)
+{
+	return event_wait(e, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_event_wait_timeout(shmkit_event *e, int64_t timeout_ns)
+{
+	if (timeout_ns < 0)
+		return -EINVAL;
+	/* A zero timeout only looks: no need to mark the word for a sleep that will not happen. */
+	if (timeout_ns == 0)
+		return shmkit_event_is_set(e) ? 0 : -ETIMEDOUT;
+	return event_wait(e, shmkit__deadline(timeout_ns));
+}
+
+int shmkit__event_info(const struct shmkit__region *r, struct shmkit_info *info)
+{
+	const struct event_region *er;
+
+	if (!r || !info || !event_region_ok(r))
+		return -EBADMSG;
+	er = (const struct event_region *)r->hdr;
+	info->value = atomic_load_explicit(&er->word, memory_order_relaxed) & EV_SET ? 1 : 0;
+	return 0;
+}

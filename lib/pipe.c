@@ -1,0 +1,334 @@
+/*
+ * Pipe: two ends in one region, joined by one ring per direction (ring k carries end k's
+ * messages to the other end; a simplex pipe has ring 0 only).
+ *
+ * Each end is held by one process (pid + start time). Closing an end, or dying with it, closes
+ * its outgoing ring for writing (the peer drains it, then reads EOF) and its incoming ring for
+ * reading (the peer's sends fail with -EPIPE). A dead end is noticed by its peer while the peer
+ * waits (the ring's recover callback), and its half-written slot, if any, is skipped.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ring.h"
+
+enum { END_FREE = 0, END_ATTACHED = 1, END_CLOSED = 2 };
+
+struct pipe_end {
+	_Atomic int32_t pid;
+	_Atomic uint32_t state;
+	_Atomic uint64_t start;
+	_Atomic uint64_t put_pos;
+	_Atomic uint64_t get_pos;
+	_Atomic uint32_t waiting;
+	uint32_t reserved;
+	uint8_t pad[24];
+};
+_Static_assert(sizeof(struct pipe_end) == 64, "one end per cache line");
+
+struct pipe_region {
+	struct shmkit__hdr hdr; /* param: capacity, max_size; flags: SHMKIT_SIMPLEX */
+	struct shmkit__lk admin;
+	_Alignas(SHMKIT__CACHELINE) struct pipe_end end[2];
+	struct shmkit__ring_sh ring[2];
+	_Alignas(SHMKIT__CACHELINE) unsigned char slots[];
+};
+
+struct shmkit_pipe {
+	struct shmkit__region r;
+	struct pipe_region *p;
+	struct shmkit__ring ring[2];
+	struct shmkit__who who;
+	int nrings;
+	int end;      /* -1 until attached */
+	unsigned gen; /* fork generation of the attach */
+};
+
+static size_t region_size(uint32_t capacity, uint32_t max_size, int nrings)
+{
+	return sizeof(struct pipe_region) + nrings * shmkit__ring_bytes(capacity, max_size);
+}
+
+static int params_ok(uint64_t capacity, uint64_t max_size)
+{
+	return capacity >= 1 && capacity <= RING_MAX_CAPACITY && max_size <= RING_MAX_MSG;
+}
+
+static void bind(struct shmkit_pipe *h)
+{
+	struct shmkit__hdr *hd = h->r.hdr;
+	uint32_t cap = (uint32_t)hd->param[0], max = (uint32_t)hd->param[1];
+	int k;
+
+	h->p = (struct pipe_region *)hd;
+	h->nrings = hd->flags & SHMKIT_SIMPLEX ? 1 : 2;
+	for (k = 0; k < h->nrings; k++)
+		shmkit__ring_bind(&h->ring[k], &h->p->ring[k],
+				  h->p->slots + k * shmkit__ring_bytes(cap, max), cap, max);
+	h->end = -1;
+}
+
+SHMKIT__API int shmkit_pipe_create(const char *name, uint32_t capacity, uint32_t max_size,
+				   unsigned flags, unsigned mode, shmkit_pipe **out)
+{
+	struct shmkit_pipe *h;
+	int err, k, nrings = flags & SHMKIT_SIMPLEX ? 1 : 2;
+
+	if (!out || !params_ok(capacity, max_size) || (flags & ~SHMKIT_SIMPLEX))
+		return -EINVAL;
+	if (!(h = shmkit__handle_new(sizeof(*h))))
+		return -ENOMEM;
+	err = shmkit__region_create(name, SHMKIT_KIND_PIPE, flags,
+				    region_size(capacity, max_size, nrings), mode, &h->r);
+	if (err) {
+		free(h);
+		return err;
+	}
+	h->r.hdr->param[0] = capacity;
+	h->r.hdr->param[1] = max_size;
+	bind(h);
+	if ((err = shmkit__lk_init(&h->p->admin, false))) {
+		shmkit__region_abort(&h->r);
+		free(h);
+		return err;
+	}
+	for (k = 0; k < 2; k++) {
+		atomic_store_explicit(&h->p->end[k].put_pos, RING_NONE, memory_order_relaxed);
+		atomic_store_explicit(&h->p->end[k].get_pos, RING_NONE, memory_order_relaxed);
+	}
+	for (k = 0; k < nrings; k++)
+		shmkit__ring_init(h->ring[k].sh, h->ring[k].slots, capacity, max_size);
+	shmkit__region_ready(&h->r);
+	*out = h;
+	return 0;
+}
+
+static int check_region(const struct shmkit__region *r)
+{
+	const struct shmkit__hdr *hd = r->hdr;
+	int nrings = hd->flags & SHMKIT_SIMPLEX ? 1 : 2;
+
+	if (!params_ok(hd->param[0], hd->param[1]) || (hd->flags & ~SHMKIT_SIMPLEX) ||
+	    r->size != region_size((uint32_t)hd->param[0], (uint32_t)hd->param[1], nrings))
+		return -EBADMSG;
+	return 0;
+}
+
+SHMKIT__API int shmkit_pipe_open(const char *name, shmkit_pipe **out)
+{
+	struct shmkit_pipe *h;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	if (!(h = shmkit__handle_new(sizeof(*h))))
+		return -ENOMEM;
+	if ((err = shmkit__region_open(name, SHMKIT_KIND_PIPE, &h->r)))
+		goto fail;
+	if ((err = check_region(&h->r))) {
+		shmkit__region_close(&h->r);
+		goto fail;
+	}
+	bind(h);
+	*out = h;
+	return 0;
+fail:
+	free(h);
+	return err;
+}
+
+SHMKIT__API int shmkit_pipe_unlink(const char *name)
+{
+	return shmkit__region_unlink(name);
+}
+
+/* End e is gone (closed or dead): its outgoing ring ends, its incoming ring has no reader. */
+static void end_gone(struct shmkit_pipe *h, int e)
+{
+	if (e < h->nrings)
+		shmkit__ring_close(&h->ring[e]);
+	if (1 - e < h->nrings)
+		shmkit__ring_close_read(&h->ring[1 - e]);
+}
+
+/* The ring's recover callback: has the peer died holding its end? */
+static void recover(void *arg)
+{
+	struct shmkit_pipe *h = arg;
+	struct pipe_end *pe;
+	int peer = 1 - h->end;
+
+	if (h->end < 0 || shmkit__lk_acquire(&h->p->admin, 0) < 0)
+		return;
+	pe = &h->p->end[peer];
+	if (atomic_load(&pe->state) == END_ATTACHED &&
+	    !shmkit__alive(atomic_load(&pe->pid), atomic_load(&pe->start))) {
+		if (peer < h->nrings)
+			shmkit__ring_resolve_put(&h->ring[peer], atomic_load(&pe->put_pos));
+		if (h->end < h->nrings)
+			shmkit__ring_resolve_get(&h->ring[h->end], atomic_load(&pe->get_pos));
+		atomic_store(&pe->state, END_CLOSED);
+		end_gone(h, peer);
+	}
+	shmkit__lk_release(&h->p->admin);
+}
+
+SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
+{
+	struct pipe_end *pe;
+	int32_t pid;
+	uint64_t start;
+	int rc;
+
+	if (end != 0 && end != 1)
+		return -EINVAL;
+	if (h->end >= 0 && h->gen == shmkit__fork_generation())
+		return h->end == end ? 0 : -EBUSY;
+	h->end = -1;
+	shmkit__self(&pid, &start);
+	if ((rc = shmkit__lk_acquire(&h->p->admin, SHMKIT__FOREVER)) < 0)
+		return rc;
+	rc = 0;
+	pe = &h->p->end[end];
+	switch (atomic_load(&pe->state)) {
+	case END_FREE:
+		atomic_store(&pe->start, start);
+		atomic_store(&pe->pid, pid);
+		atomic_store(&pe->state, END_ATTACHED);
+		break;
+	case END_ATTACHED:
+		rc = shmkit__alive(atomic_load(&pe->pid), atomic_load(&pe->start)) ? -EBUSY : -EPIPE;
+		break;
+	default:
+		rc = -EPIPE;
+	}
+	shmkit__lk_release(&h->p->admin);
+	if (rc)
+		return rc;
+	h->end = end;
+	h->gen = shmkit__fork_generation();
+	h->who.put_pos = &pe->put_pos;
+	h->who.get_pos = &pe->get_pos;
+	h->who.waiting = &pe->waiting;
+	h->who.head_cache = 0;
+	return 0;
+}
+
+SHMKIT__API int shmkit_pipe_close(shmkit_pipe *h)
+{
+	if (!h)
+		return 0;
+	if (h->end >= 0 && h->gen == shmkit__fork_generation()) {
+		atomic_store(&h->p->end[h->end].state, END_CLOSED);
+		end_gone(h, h->end);
+	}
+	shmkit__region_close(&h->r);
+	free(h);
+	return 0;
+}
+
+/* The ring this handle sends on (dir 0) or receives from (dir 1), or NULL. */
+static struct shmkit__ring *ring_for(struct shmkit_pipe *h, int dir)
+{
+	int k;
+
+	if (h->end < 0 || h->gen != shmkit__fork_generation())
+		return NULL;
+	k = dir == 0 ? h->end : 1 - h->end;
+	return k < h->nrings ? &h->ring[k] : NULL;
+}
+
+static int send_(shmkit_pipe *h, const void *msg, size_t len, int64_t deadline)
+{
+	struct shmkit__ring *r = ring_for(h, 0);
+
+	if (!r)
+		return -EBADF;
+	return shmkit__ring_put(r, &h->who, msg, len, deadline, recover, h);
+}
+
+static int recv_(shmkit_pipe *h, void *buf, size_t size, int64_t deadline)
+{
+	struct shmkit__ring *r = ring_for(h, 1);
+
+	if (!r)
+		return -EBADF;
+	return shmkit__ring_get(r, &h->who, buf, size, deadline, recover, h);
+}
+
+SHMKIT__API int shmkit_pipe_send(shmkit_pipe *h, const void *msg, size_t len)
+{
+	return send_(h, msg, len, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_pipe_send_try(shmkit_pipe *h, const void *msg, size_t len)
+{
+	return send_(h, msg, len, 0);
+}
+
+SHMKIT__API int shmkit_pipe_send_timeout(shmkit_pipe *h, const void *msg, size_t len,
+					 int64_t timeout_ns)
+{
+	int rc;
+
+	if (timeout_ns < 0)
+		return -EINVAL;
+	rc = send_(h, msg, len, timeout_ns ? shmkit__deadline(timeout_ns) : 0);
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+}
+
+SHMKIT__API int shmkit_pipe_recv(shmkit_pipe *h, void *buf, size_t size)
+{
+	return recv_(h, buf, size, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_pipe_recv_try(shmkit_pipe *h, void *buf, size_t size)
+{
+	return recv_(h, buf, size, 0);
+}
+
+SHMKIT__API int shmkit_pipe_recv_timeout(shmkit_pipe *h, void *buf, size_t size,
+					 int64_t timeout_ns)
+{
+	int rc;
+
+	if (timeout_ns < 0)
+		return -EINVAL;
+	rc = recv_(h, buf, size, timeout_ns ? shmkit__deadline(timeout_ns) : 0);
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+}
+
+int shmkit__pipe_info(const struct shmkit__region *r, struct shmkit_info *info)
+{
+	struct pipe_region *p = (struct pipe_region *)r->hdr;
+	struct shmkit_queue_stats *st[2] = { &info->queue, &info->queue2 };
+	struct shmkit__ring ring;
+	int err = check_region(r), k;
+
+	if (err)
+		return err;
+	info->flags = r->hdr->flags;
+	for (k = 0; k < 2; k++) {
+		info->ends[k] = atomic_load(&p->end[k].state) == END_ATTACHED
+					? atomic_load(&p->end[k].pid)
+					: 0;
+		if (k == 1 && (r->hdr->flags & SHMKIT_SIMPLEX))
+			break;
+		shmkit__ring_bind(&ring, &p->ring[k],
+				  p->slots + k * shmkit__ring_bytes((uint32_t)r->hdr->param[0],
+								    (uint32_t)r->hdr->param[1]),
+				  (uint32_t)r->hdr->param[0], (uint32_t)r->hdr->param[1]);
+		memset(st[k], 0, sizeof(*st[k]));
+		st[k]->capacity = ring.capacity;
+		st[k]->max_size = ring.max_size;
+		st[k]->depth = shmkit__ring_depth(&ring);
+		st[k]->eof = atomic_load(&p->ring[k].closed) != 0;
+		st[k]->put_total = atomic_load(&p->ring[k].tail);
+		st[k]->get_total = atomic_load(&p->ring[k].head);
+		st[k]->slots_reclaimed = atomic_load(&p->ring[k].slots_reclaimed);
+		st[k]->lost_dead_consumer = atomic_load(&p->ring[k].lost_dead_consumer);
+	}
+	return 0;
+}

@@ -1,0 +1,599 @@
+/*
+ * Queue and JoinableQueue: one ring (ring.c) plus a table of participants.
+ *
+ * Every handle that puts or gets registers a participant entry (pid + start time and its claim
+ * words), so that a process that dies can be noticed and what it held resolved: its claimed
+ * slots (ring.h), its writer attachment (so EOF still arrives), the messages it took but never
+ * task_done'd (so join still returns). Noticing happens in recover(), which a waiter calls every
+ * slice it sleeps and shmkit_queue_stats() calls before reporting.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ring.h"
+
+#define NPARTS 256
+#define ROLE_WRITER 1u
+#define JOIN_SLICE_NS (100 * 1000000LL)
+
+struct part {
+	_Atomic int32_t pid; /* 0: free */
+	_Atomic uint32_t role;
+	_Atomic uint64_t start;
+	_Atomic uint64_t put_pos;
+	_Atomic uint64_t get_pos;
+	_Atomic uint32_t waiting;
+	uint32_t reserved;
+	_Atomic uint64_t outstanding; /* joinable: got and not yet task_done */
+	uint8_t pad[16];
+};
+_Static_assert(sizeof(struct part) == 64, "one participant per cache line");
+
+struct queue_region {
+	struct shmkit__hdr hdr; /* param: capacity, max_size, writers expected, NPARTS */
+	struct shmkit__lk admin; /* registration, writers, recovery */
+	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t writers_attached;
+	_Atomic uint32_t writers_total;
+	_Atomic uint32_t join_word; /* futex: bumped when unfinished reaches 0 */
+	_Atomic uint32_t joiners;
+	_Atomic uint64_t unfinished;
+	_Atomic uint64_t reaped;
+	struct shmkit__ring_sh ring;
+	struct part part[NPARTS];
+	_Alignas(SHMKIT__CACHELINE) unsigned char slots[];
+};
+
+struct shmkit_queue {
+	struct shmkit__region r;
+	struct queue_region *q;
+	struct shmkit__ring ring;
+	struct shmkit__who who;
+	int part;      /* our entry, -1 before the first put/get */
+	unsigned gen;  /* fork generation that registered it */
+	bool writer;
+	bool joinable;
+	uint32_t expected;
+};
+
+static size_t region_size(uint32_t capacity, uint32_t max_size)
+{
+	return sizeof(struct queue_region) + shmkit__ring_bytes(capacity, max_size);
+}
+
+static int params_ok(uint64_t capacity, uint64_t max_size, uint64_t writers)
+{
+	return capacity >= 1 && capacity <= RING_MAX_CAPACITY && max_size <= RING_MAX_MSG &&
+	       writers <= NPARTS;
+}
+
+static void bind(struct shmkit_queue *h)
+{
+	struct shmkit__hdr *hd = h->r.hdr;
+
+	h->q = (struct queue_region *)hd;
+	shmkit__ring_bind(&h->ring, &h->q->ring, h->q->slots, (uint32_t)hd->param[0],
+			  (uint32_t)hd->param[1]);
+	h->expected = (uint32_t)hd->param[2];
+	h->joinable = hd->flags & SHMKIT_JOINABLE;
+	h->part = -1;
+	h->who.head_cache = 0;
+}
+
+SHMKIT__API int shmkit_queue_create(const char *name, const struct shmkit_queue_attr *attr,
+				    shmkit_queue **out)
+{
+	struct shmkit_queue *h;
+	struct shmkit__hdr *hd;
+	int err, i;
+
+	if (!out || !attr || !params_ok(attr->capacity, attr->max_size, attr->writers) ||
+	    (attr->flags & ~SHMKIT_JOINABLE))
+		return -EINVAL;
+	if (!(h = shmkit__handle_new(sizeof(*h))))
+		return -ENOMEM;
+	err = shmkit__region_create(name, SHMKIT_KIND_QUEUE, attr->flags,
+				    region_size(attr->capacity, attr->max_size), attr->mode, &h->r);
+	if (err) {
+		free(h);
+		return err;
+	}
+	hd = h->r.hdr;
+	hd->param[0] = attr->capacity;
+	hd->param[1] = attr->max_size;
+	hd->param[2] = attr->writers;
+	hd->param[3] = NPARTS;
+	bind(h);
+	if ((err = shmkit__lk_init(&h->q->admin, false))) {
+		shmkit__region_abort(&h->r);
+		free(h);
+		return err;
+	}
+	for (i = 0; i < NPARTS; i++) {
+		atomic_store_explicit(&h->q->part[i].put_pos, RING_NONE, memory_order_relaxed);
+		atomic_store_explicit(&h->q->part[i].get_pos, RING_NONE, memory_order_relaxed);
+	}
+	shmkit__ring_init(&h->q->ring, h->q->slots, attr->capacity, attr->max_size);
+	shmkit__region_ready(&h->r);
+	*out = h;
+	return 0;
+}
+
+/* Validate a mapped queue region's parameters against its size. */
+static int check_region(const struct shmkit__region *r)
+{
+	const struct shmkit__hdr *hd = r->hdr;
+
+	if (!params_ok(hd->param[0], hd->param[1], hd->param[2]) || hd->param[3] != NPARTS ||
+	    r->size != region_size((uint32_t)hd->param[0], (uint32_t)hd->param[1]))
+		return -EBADMSG;
+	return 0;
+}
+
+SHMKIT__API int shmkit_queue_open(const char *name, shmkit_queue **out)
+{
+	struct shmkit_queue *h;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	if (!(h = shmkit__handle_new(sizeof(*h))))
+		return -ENOMEM;
+	if ((err = shmkit__region_open(name, SHMKIT_KIND_QUEUE, &h->r)))
+		goto fail;
+	if ((err = check_region(&h->r))) {
+		shmkit__region_close(&h->r);
+		goto fail;
+	}
+	bind(h);
+	*out = h;
+	return 0;
+fail:
+	free(h);
+	return err;
+}
+
+SHMKIT__API int shmkit_queue_unlink(const char *name)
+{
+	return shmkit__region_unlink(name);
+}
+
+static void wake_joiners(struct queue_region *q)
+{
+	atomic_fetch_add_explicit(&q->join_word, 1, memory_order_seq_cst);
+	shmkit__futex_wake(&q->join_word, INT_MAX);
+}
+
+/* unfinished -= n, saturating; wake joiners when it reaches zero. */
+static void finish(struct queue_region *q, uint64_t n)
+{
+	uint64_t u = atomic_load_explicit(&q->unfinished, memory_order_relaxed), v;
+
+	if (!n)
+		return;
+	do {
+		v = u > n ? u - n : 0;
+	} while (!atomic_compare_exchange_weak(&q->unfinished, &u, v));
+	if (v == 0)
+		wake_joiners(q);
+}
+
+/* Called with admin held: latch EOF if the writers say so. */
+static void maybe_eof(struct shmkit_queue *h)
+{
+	struct queue_region *q = h->q;
+	uint32_t total = atomic_load(&q->writers_total);
+
+	if (atomic_load(&q->writers_attached) == 0 && total > 0 &&
+	    (h->expected == 0 || total >= h->expected))
+		shmkit__ring_close(&h->ring);
+}
+
+static int admin_lock(struct shmkit_queue *h, int64_t deadline)
+{
+	int rc = shmkit__lk_acquire(&h->q->admin, deadline);
+
+	return rc < 0 ? rc : 0; /* a dead holder left nothing half-done that we rely on */
+}
+
+/* Does any live participant (other than entry `skip`) name position p in the claim word at
+ * `off`? alive[] was filled by the caller. */
+static bool claimed_by_live(struct queue_region *q, const signed char *alive, size_t off,
+			    uint64_t p)
+{
+	int i;
+
+	for (i = 0; i < NPARTS; i++)
+		if (alive[i] == 1 &&
+		    atomic_load((_Atomic uint64_t *)((char *)&q->part[i] + off)) == p)
+			return true;
+	return false;
+}
+
+/* Reap dead participants; called with admin held. */
+static void reap(struct shmkit_queue *h)
+{
+	struct queue_region *q = h->q;
+	signed char alive[NPARTS];
+	bool any_dead = false;
+	int i;
+
+	for (i = 0; i < NPARTS; i++) {
+		int32_t pid = atomic_load(&q->part[i].pid);
+		alive[i] = pid == 0 ? -1 : (signed char)shmkit__alive(pid,
+								 atomic_load(&q->part[i].start));
+		any_dead |= alive[i] == 0;
+	}
+	if (!any_dead)
+		return;
+	for (i = 0; i < NPARTS; i++) {
+		struct part *pt = &q->part[i];
+		uint64_t p;
+
+		if (alive[i] != 0)
+			continue;
+		p = atomic_load(&pt->put_pos);
+		if (p != RING_NONE && !claimed_by_live(q, alive, offsetof(struct part, put_pos), p) &&
+		    shmkit__ring_resolve_put(&h->ring, p) && h->joinable)
+			finish(q, 1); /* its put counted the message it never published */
+		p = atomic_load(&pt->get_pos);
+		if (p != RING_NONE && !claimed_by_live(q, alive, offsetof(struct part, get_pos), p) &&
+		    shmkit__ring_resolve_get(&h->ring, p) == 2 && h->joinable)
+			finish(q, 1);
+		if (atomic_load(&pt->role) & ROLE_WRITER)
+			shmkit__ring_unwait(&q->writers_attached);
+		if (h->joinable)
+			finish(q, atomic_load(&pt->outstanding));
+		switch (atomic_load(&pt->waiting)) {
+		case 1:
+			shmkit__ring_unwait(&q->ring.cons_waiting);
+			break;
+		case 2:
+			shmkit__ring_unwait(&q->ring.prod_waiting);
+			break;
+		}
+		atomic_store(&pt->role, 0);
+		atomic_store(&pt->waiting, 0);
+		atomic_store(&pt->outstanding, 0);
+		atomic_store(&pt->put_pos, RING_NONE);
+		atomic_store(&pt->get_pos, RING_NONE);
+		atomic_store(&pt->start, 0);
+		atomic_store(&pt->pid, 0);
+		atomic_fetch_add(&q->reaped, 1);
+	}
+	maybe_eof(h);
+}
+
+/* The ring's recover callback: reap if nobody else is at it already. */
+static void recover(void *arg)
+{
+	struct shmkit_queue *h = arg;
+
+	if (admin_lock(h, 0) == 0) {
+		reap(h);
+		shmkit__lk_release(&h->q->admin);
+	}
+}
+
+/* Make sure this handle has a participant entry in this process. */
+static int ensure_part(struct shmkit_queue *h)
+{
+	struct queue_region *q = h->q;
+	unsigned gen = shmkit__fork_generation();
+	int32_t pid;
+	uint64_t start;
+	int i, rc, pass;
+
+	if (shmkit__likely(h->part >= 0 && h->gen == gen))
+		return 0;
+	/* A fork child's inherited handle: the entry and writer status are the parent's. */
+	h->part = -1;
+	h->writer = false;
+	shmkit__self(&pid, &start);
+	if ((rc = admin_lock(h, SHMKIT__FOREVER)))
+		return rc;
+	for (pass = 0; pass < 2 && h->part < 0; pass++) {
+		if (pass)
+			reap(h);
+		for (i = 0; i < NPARTS; i++) {
+			struct part *pt = &q->part[i];
+			if (atomic_load(&pt->pid))
+				continue;
+			atomic_store(&pt->role, 0);
+			atomic_store(&pt->waiting, 0);
+			atomic_store(&pt->outstanding, 0);
+			atomic_store(&pt->put_pos, RING_NONE);
+			atomic_store(&pt->get_pos, RING_NONE);
+			atomic_store(&pt->start, start);
+			atomic_store(&pt->pid, pid);
+			h->part = i;
+			break;
+		}
+	}
+	shmkit__lk_release(&q->admin);
+	if (h->part < 0)
+		return -EUSERS;
+	h->gen = gen;
+	h->who.put_pos = &q->part[h->part].put_pos;
+	h->who.get_pos = &q->part[h->part].get_pos;
+	h->who.waiting = &q->part[h->part].waiting;
+	return 0;
+}
+
+SHMKIT__API int shmkit_queue_attach_writer(shmkit_queue *h)
+{
+	struct queue_region *q = h->q;
+	int rc;
+
+	if ((rc = ensure_part(h)))
+		return rc;
+	if (h->writer)
+		return 0;
+	if ((rc = admin_lock(h, SHMKIT__FOREVER)))
+		return rc;
+	if (atomic_load(&q->ring.closed))
+		rc = -EPIPE;
+	else if (h->expected && atomic_load(&q->writers_total) >= h->expected)
+		rc = -EUSERS;
+	if (!rc) {
+		atomic_fetch_add(&q->writers_attached, 1);
+		atomic_fetch_add(&q->writers_total, 1);
+		atomic_fetch_or(&q->part[h->part].role, ROLE_WRITER);
+		h->writer = true;
+	}
+	shmkit__lk_release(&q->admin);
+	return rc;
+}
+
+SHMKIT__API int shmkit_queue_detach_writer(shmkit_queue *h)
+{
+	struct queue_region *q = h->q;
+	int rc;
+
+	if (!h->writer || h->gen != shmkit__fork_generation())
+		return 0;
+	if ((rc = admin_lock(h, SHMKIT__FOREVER)))
+		return rc;
+	atomic_fetch_and(&q->part[h->part].role, ~ROLE_WRITER);
+	shmkit__ring_unwait(&q->writers_attached);
+	h->writer = false;
+	maybe_eof(h);
+	shmkit__lk_release(&q->admin);
+	return 0;
+}
+
+SHMKIT__API int shmkit_queue_shutdown(shmkit_queue *h)
+{
+	shmkit__ring_close(&h->ring);
+	return 0;
+}
+
+SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
+{
+	struct part *pt;
+
+	if (!h)
+		return 0;
+	if (h->part >= 0 && h->gen == shmkit__fork_generation()) {
+		shmkit_queue_detach_writer(h);
+		if (admin_lock(h, SHMKIT__FOREVER) == 0) {
+			pt = &h->q->part[h->part];
+			/* Messages got and not task_done'd by a handle that goes away would
+			 * keep join waiting forever. */
+			if (h->joinable)
+				finish(h->q, atomic_exchange(&pt->outstanding, 0));
+			atomic_store(&pt->start, 0);
+			atomic_store(&pt->pid, 0);
+			shmkit__lk_release(&h->q->admin);
+		}
+	}
+	shmkit__region_close(&h->r);
+	free(h);
+	return 0;
+}
+
+static int put(shmkit_queue *h, const void *msg, size_t len, int64_t deadline)
+{
+	int rc;
+
+	if (shmkit__unlikely(len > h->ring.max_size))
+		return -EMSGSIZE;
+	if (shmkit__unlikely(!h->writer || h->gen != shmkit__fork_generation())) {
+		if ((rc = shmkit_queue_attach_writer(h)))
+			return rc;
+	}
+	if (h->joinable)
+		atomic_fetch_add(&h->q->unfinished, 1);
+	rc = shmkit__ring_put(&h->ring, &h->who, msg, len, deadline, recover, h);
+	if (h->joinable && rc)
+		finish(h->q, 1);
+	return rc;
+}
+
+static int get(shmkit_queue *h, void *buf, size_t size, int64_t deadline)
+{
+	int rc;
+
+	if (shmkit__unlikely((rc = ensure_part(h))))
+		return rc;
+	rc = shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, recover, h);
+	if (h->joinable && rc >= 0)
+		atomic_fetch_add_explicit(&h->q->part[h->part].outstanding, 1,
+					  memory_order_relaxed);
+	return rc;
+}
+
+SHMKIT__API int shmkit_queue_put(shmkit_queue *h, const void *msg, size_t len)
+{
+	return put(h, msg, len, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_put_try(shmkit_queue *h, const void *msg, size_t len)
+{
+	return put(h, msg, len, 0);
+}
+
+SHMKIT__API int shmkit_queue_put_timeout(shmkit_queue *h, const void *msg, size_t len,
+					 int64_t timeout_ns)
+{
+	int rc;
+
+	if (timeout_ns < 0)
+		return -EINVAL;
+	rc = put(h, msg, len, timeout_ns ? shmkit__deadline(timeout_ns) : 0);
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+}
+
+SHMKIT__API int shmkit_queue_get(shmkit_queue *h, void *buf, size_t size)
+{
+	return get(h, buf, size, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_get_try(shmkit_queue *h, void *buf, size_t size)
+{
+	return get(h, buf, size, 0);
+}
+
+SHMKIT__API int shmkit_queue_get_timeout(shmkit_queue *h, void *buf, size_t size,
+					 int64_t timeout_ns)
+{
+	int rc;
+
+	if (timeout_ns < 0)
+		return -EINVAL;
+	rc = get(h, buf, size, timeout_ns ? shmkit__deadline(timeout_ns) : 0);
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+}
+
+SHMKIT__API int shmkit_queue_task_done(shmkit_queue *h)
+{
+	_Atomic uint64_t *out;
+	uint64_t n;
+
+	if (!h->joinable)
+		return -ENOTSUP;
+	if (h->part < 0 || h->gen != shmkit__fork_generation())
+		return -EINVAL;
+	out = &h->q->part[h->part].outstanding;
+	n = atomic_load_explicit(out, memory_order_relaxed);
+	if (n == 0)
+		return -EINVAL;
+	atomic_store_explicit(out, n - 1, memory_order_relaxed);
+	finish(h->q, 1);
+	return 0;
+}
+
+static int join(shmkit_queue *h, int64_t deadline)
+{
+	struct queue_region *q = h->q;
+	int64_t now, until;
+	uint32_t seen;
+	int rc;
+
+	if (!h->joinable)
+		return -ENOTSUP;
+	for (;;) {
+		seen = atomic_load(&q->join_word);
+		if (atomic_load(&q->unfinished) == 0)
+			return 0;
+		now = shmkit__now();
+		if (now >= deadline)
+			return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
+		until = deadline - now > JOIN_SLICE_NS ? now + JOIN_SLICE_NS : deadline;
+		rc = shmkit__futex_wait(&q->join_word, seen, until);
+		if (rc == -ETIMEDOUT)
+			recover(h); /* consumers that died owe task_done()s */
+		else if (rc < 0)
+			return rc;
+	}
+}
+
+SHMKIT__API int shmkit_queue_join(shmkit_queue *h)
+{
+	return join(h, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_join_timeout(shmkit_queue *h, int64_t timeout_ns)
+{
+	int rc;
+
+	if (timeout_ns < 0)
+		return -EINVAL;
+	rc = join(h, shmkit__deadline(timeout_ns));
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+}
+
+SHMKIT__API size_t shmkit_queue_size(shmkit_queue *h)
+{
+	return shmkit__ring_depth(&h->ring);
+}
+
+SHMKIT__API int shmkit_queue_empty(shmkit_queue *h)
+{
+	return shmkit__ring_depth(&h->ring) == 0;
+}
+
+SHMKIT__API int shmkit_queue_full(shmkit_queue *h)
+{
+	return shmkit__ring_depth(&h->ring) >= h->ring.capacity;
+}
+
+SHMKIT__API uint32_t shmkit_queue_max_size(shmkit_queue *h)
+{
+	return h->ring.max_size;
+}
+
+/* Fill stats from a validated queue region (also used read-only by shmkit_info). */
+static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats *st)
+{
+	struct queue_region *q = (struct queue_region *)r->hdr;
+	struct shmkit__ring ring;
+	int i;
+
+	memset(st, 0, sizeof(*st));
+	shmkit__ring_bind(&ring, &q->ring, q->slots, (uint32_t)r->hdr->param[0],
+			  (uint32_t)r->hdr->param[1]);
+	st->capacity = ring.capacity;
+	st->max_size = ring.max_size;
+	st->depth = shmkit__ring_depth(&ring);
+	st->writers_expected = (uint32_t)r->hdr->param[2];
+	st->writers_attached = atomic_load(&q->writers_attached);
+	st->writers_total = atomic_load(&q->writers_total);
+	st->producers_waiting = atomic_load(&q->ring.prod_waiting);
+	st->consumers_waiting = atomic_load(&q->ring.cons_waiting);
+	for (i = 0; i < NPARTS; i++)
+		st->participants += atomic_load(&q->part[i].pid) != 0;
+	st->eof = atomic_load(&q->ring.closed) != 0;
+	st->joinable = (r->hdr->flags & SHMKIT_JOINABLE) != 0;
+	st->put_total = atomic_load(&q->ring.tail) - atomic_load(&q->ring.skipped);
+	st->get_total = atomic_load(&q->ring.head);
+	/* Skipped positions are not messages (those still queued make this a slight undercount). */
+	st->get_total -= st->get_total > atomic_load(&q->ring.skipped) ? atomic_load(&q->ring.skipped)
+								       : st->get_total;
+	st->unfinished = atomic_load(&q->unfinished);
+	st->slots_reclaimed = atomic_load(&q->ring.slots_reclaimed);
+	st->lost_dead_consumer = atomic_load(&q->ring.lost_dead_consumer);
+	st->participants_reaped = atomic_load(&q->reaped);
+}
+
+SHMKIT__API int shmkit_queue_stats(shmkit_queue *h, struct shmkit_queue_stats *st)
+{
+	if (!st)
+		return -EINVAL;
+	recover(h);
+	fill_stats(&h->r, st);
+	return 0;
+}
+
+int shmkit__queue_info(const struct shmkit__region *r, struct shmkit_info *info)
+{
+	int err = check_region(r);
+
+	if (err)
+		return err;
+	fill_stats(r, &info->queue);
+	info->flags = r->hdr->flags;
+	return 0;
+}

@@ -1,0 +1,345 @@
+/*
+ * The message ring: claim, copy, publish; see ring.h for the protocol and its crash safety.
+ *
+ * Memory ordering in one place:
+ *  - slot.len and data are written before the release store of slot.seq that publishes them,
+ *    and read after the acquire load that sees it; the consumer's release of the slot is a
+ *    release store so the producer of the next lap sees the consumer done with the data.
+ *  - the claim word (put_pos/get_pos) is stored relaxed before the seq_cst CAS that claims the
+ *    position, so anyone who sees the CAS's effect (tail/head moved) sees the claim word too;
+ *    it is cleared with a release store after publish/release, so anyone who sees it cleared
+ *    sees the slot already published/released.
+ *  - waking: the side that changed a slot issues a seq_cst fence and then reads the waiting
+ *    count; a waiter increments the count (seq_cst RMW), reads the futex word, then retries.
+ *    Either the waker sees the count, or the waiter's retry sees the slot (store buffering is
+ *    what the fence excludes).
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <sched.h>
+#include <string.h>
+
+#include "ring.h"
+
+#define SPIN_TRIES 200                 /* bounded: oversubscribed spinners must not starve */
+#define RING_SLICE_NS (100 * 1000000LL) /* how often a sleeper looks for dead peers */
+
+static inline struct shmkit__slot *slot_at(struct shmkit__ring *r, uint64_t pos)
+{
+	return (struct shmkit__slot *)(r->slots + (pos & r->mask) * r->slot_size);
+}
+
+uint32_t shmkit__ring_slot_size(uint32_t max_size)
+{
+	/* Whole cache lines, so neighbouring slots written by different processes don't share. */
+	uint64_t s = sizeof(struct shmkit__slot) + (uint64_t)max_size;
+
+	return (uint32_t)((s + SHMKIT__CACHELINE - 1) & ~(uint64_t)(SHMKIT__CACHELINE - 1));
+}
+
+uint32_t shmkit__ring_nslots(uint32_t capacity)
+{
+	uint32_t n = 1;
+
+	while (n < capacity)
+		n <<= 1;
+	return n;
+}
+
+uint64_t shmkit__ring_bytes(uint32_t capacity, uint32_t max_size)
+{
+	return (uint64_t)shmkit__ring_nslots(capacity) * shmkit__ring_slot_size(max_size);
+}
+
+void shmkit__ring_bind(struct shmkit__ring *r, struct shmkit__ring_sh *sh, unsigned char *slots,
+		       uint32_t capacity, uint32_t max_size)
+{
+	r->sh = sh;
+	r->slots = slots;
+	r->capacity = capacity;
+	r->max_size = max_size;
+	r->nslots = shmkit__ring_nslots(capacity);
+	r->mask = r->nslots - 1;
+	r->slot_size = shmkit__ring_slot_size(max_size);
+}
+
+void shmkit__ring_init(struct shmkit__ring_sh *sh, unsigned char *slots, uint32_t capacity,
+		       uint32_t max_size)
+{
+	struct shmkit__ring r;
+	uint64_t i;
+
+	shmkit__ring_bind(&r, sh, slots, capacity, max_size);
+	for (i = 0; i < r.nslots; i++)
+		atomic_store_explicit(&slot_at(&r, i)->seq, i, memory_order_relaxed);
+}
+
+static inline void wake_if_waiting(_Atomic uint32_t *word, _Atomic uint32_t *count)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (shmkit__unlikely(atomic_load_explicit(count, memory_order_relaxed))) {
+		atomic_fetch_add_explicit(word, 1, memory_order_release);
+		shmkit__futex_wake(word, 1);
+	}
+}
+
+static void wake_all(_Atomic uint32_t *word)
+{
+	atomic_fetch_add_explicit(word, 1, memory_order_seq_cst);
+	shmkit__futex_wake(word, INT_MAX);
+}
+
+static int try_put(struct shmkit__ring *r, struct shmkit__who *w, void *io, size_t len)
+{
+	struct shmkit__ring_sh *sh = r->sh;
+	struct shmkit__slot *s;
+	uint64_t p, seq;
+	int64_t dif;
+
+	if (atomic_load_explicit(&sh->closed, memory_order_relaxed) ||
+	    atomic_load_explicit(&sh->rd_closed, memory_order_relaxed))
+		return -EPIPE;
+	p = atomic_load_explicit(&sh->tail, memory_order_relaxed);
+	for (;;) {
+		if (r->capacity != r->nslots && p - w->head_cache >= r->capacity) {
+			w->head_cache = atomic_load_explicit(&sh->head, memory_order_acquire);
+			if (p - w->head_cache >= r->capacity)
+				goto unclaim;
+		}
+		s = slot_at(r, p);
+		seq = atomic_load_explicit(&s->seq, memory_order_acquire) & ~RING_SKIP;
+		dif = (int64_t)(seq - p);
+		if (dif == 0) {
+			atomic_store_explicit(w->put_pos, p, memory_order_relaxed);
+			if (atomic_compare_exchange_weak_explicit(&sh->tail, &p, p + 1,
+								  memory_order_seq_cst,
+								  memory_order_relaxed))
+				break;
+		} else if (dif < 0) {
+			goto unclaim; /* the consumer of the previous lap has not released it */
+		} else {
+			uint64_t np = atomic_load_explicit(&sh->tail, memory_order_relaxed);
+			if (np == p) {
+				/* a slot ahead of tail: not a state we ever write */
+				atomic_store_explicit(w->put_pos, RING_NONE, memory_order_relaxed);
+				return -EBADMSG;
+			}
+			p = np;
+		}
+	}
+	/* A close that raced our claim: a consumer may already have taken EOF at this position
+	 * (see try_get), so nothing may be published here. */
+	if (shmkit__unlikely(atomic_load_explicit(&sh->closed, memory_order_seq_cst))) {
+		atomic_fetch_add_explicit(&sh->skipped, 1, memory_order_relaxed);
+		atomic_store_explicit(&s->seq, (p + 1) | RING_SKIP, memory_order_release);
+		atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
+		return -EPIPE;
+	}
+	s->len = (uint32_t)len;
+	memcpy(s->data, io, len);
+	atomic_store_explicit(&s->seq, p + 1, memory_order_release);
+	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
+	wake_if_waiting(&sh->not_empty, &sh->cons_waiting);
+	return 0;
+
+unclaim:
+	/* A failed CAS may have left our claim word naming someone else's position; a sleeper
+	 * must not seem to claim a slot, or a dead owner's slot would never be resolved. */
+	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_relaxed);
+	return -EAGAIN;
+}
+
+static int try_get(struct shmkit__ring *r, struct shmkit__who *w, void *io, size_t size)
+{
+	struct shmkit__ring_sh *sh = r->sh;
+	struct shmkit__slot *s;
+	uint64_t p, seq;
+	uint32_t len = 0;
+	int64_t dif;
+	int rc;
+
+	p = atomic_load_explicit(&sh->head, memory_order_relaxed);
+	for (;;) {
+		s = slot_at(r, p);
+		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		dif = (int64_t)((seq & ~RING_SKIP) - (p + 1));
+		if (dif == 0) {
+			if (!(seq & RING_SKIP)) {
+				/* Checked before claiming, so a short buffer leaves it queued. If
+				 * the CAS below succeeds, nobody has reused the slot since. */
+				len = s->len;
+				rc = len > r->max_size ? -EBADMSG : len > size ? -EMSGSIZE : 0;
+				if (rc)
+					goto out;
+			}
+			atomic_store_explicit(w->get_pos, p, memory_order_relaxed);
+			if (!atomic_compare_exchange_weak_explicit(&sh->head, &p, p + 1,
+								   memory_order_seq_cst,
+								   memory_order_relaxed))
+				continue;
+			if (!(seq & RING_SKIP))
+				memcpy(io, s->data, len);
+			atomic_store_explicit(&s->seq, p + r->nslots, memory_order_release);
+			atomic_store_explicit(w->get_pos, RING_NONE, memory_order_release);
+			wake_if_waiting(&sh->not_full, &sh->prod_waiting);
+			if (!(seq & RING_SKIP))
+				return (int)len;
+			p = atomic_load_explicit(&sh->head, memory_order_relaxed);
+		} else if (dif < 0) {
+			/* Empty, or the producer of p has not published yet. EOF only when closed
+			 * and nothing was ever claimed here: a claim after the close is skipped
+			 * by its producer (try_put). */
+			rc = -EAGAIN;
+			if (atomic_load_explicit(&sh->closed, memory_order_seq_cst) &&
+			    atomic_load_explicit(&sh->tail, memory_order_seq_cst) == p)
+				rc = -EPIPE;
+			goto out;
+		} else {
+			uint64_t np = atomic_load_explicit(&sh->head, memory_order_relaxed);
+			if (np == p) {
+				rc = -EBADMSG;
+				goto out;
+			}
+			p = np;
+		}
+	}
+out:
+	/* As in try_put: never sleep with a claim word naming a position we do not hold. */
+	atomic_store_explicit(w->get_pos, RING_NONE, memory_order_relaxed);
+	return rc;
+}
+
+void shmkit__ring_unwait(_Atomic uint32_t *count)
+{
+	uint32_t c = atomic_load_explicit(count, memory_order_relaxed);
+
+	while (c && !atomic_compare_exchange_weak(count, &c, c - 1))
+		;
+}
+
+typedef int (*try_fn)(struct shmkit__ring *, struct shmkit__who *, void *, size_t);
+
+/* Try, spin a little, then sleep on `word` in slices until the deadline. */
+static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, void *io,
+		     size_t n, int64_t deadline, _Atomic uint32_t *word, _Atomic uint32_t *count,
+		     uint32_t flag, shmkit__ring_recover_fn recover, void *arg)
+{
+	int64_t now, until;
+	uint32_t seen;
+	int rc, i, wrc;
+
+	rc = try(r, w, io, n);
+	if (rc != -EAGAIN || deadline == 0)
+		return rc;
+	for (i = 0; i < SPIN_TRIES; i++) {
+		shmkit__cpu_relax();
+		if ((rc = try(r, w, io, n)) != -EAGAIN)
+			return rc;
+	}
+	for (;;) {
+		now = shmkit__now();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		until = deadline - now > RING_SLICE_NS ? now + RING_SLICE_NS : deadline;
+		atomic_store_explicit(w->waiting, flag, memory_order_relaxed);
+		atomic_fetch_add_explicit(count, 1, memory_order_seq_cst);
+		seen = atomic_load_explicit(word, memory_order_seq_cst);
+		rc = try(r, w, io, n);
+		wrc = rc == -EAGAIN ? shmkit__futex_wait(word, seen, until) : 0;
+		shmkit__ring_unwait(count);
+		atomic_store_explicit(w->waiting, 0, memory_order_relaxed);
+		if (rc != -EAGAIN)
+			return rc;
+		if ((rc = try(r, w, io, n)) != -EAGAIN)
+			return rc;
+		if (wrc == -ETIMEDOUT && recover) {
+			/* A slice passed without news: maybe a peer died holding things up. */
+			recover(arg);
+			if ((rc = try(r, w, io, n)) != -EAGAIN)
+				return rc;
+		}
+	}
+}
+
+int shmkit__ring_put(struct shmkit__ring *r, struct shmkit__who *w, const void *msg, size_t len,
+		     int64_t deadline, shmkit__ring_recover_fn recover, void *arg)
+{
+	if (len > r->max_size)
+		return -EMSGSIZE;
+	if (len && !msg)
+		return -EINVAL;
+	return wait_loop(r, w, try_put, (void *)msg, len, deadline, &r->sh->not_full,
+			 &r->sh->prod_waiting, 2, recover, arg);
+}
+
+int shmkit__ring_get(struct shmkit__ring *r, struct shmkit__who *w, void *buf, size_t size,
+		     int64_t deadline, shmkit__ring_recover_fn recover, void *arg)
+{
+	if (size && !buf)
+		return -EINVAL;
+	return wait_loop(r, w, try_get, buf, size, deadline, &r->sh->not_empty,
+			 &r->sh->cons_waiting, 1, recover, arg);
+}
+
+void shmkit__ring_close(struct shmkit__ring *r)
+{
+	atomic_store_explicit(&r->sh->closed, 1, memory_order_seq_cst);
+	wake_all(&r->sh->not_empty);
+	wake_all(&r->sh->not_full);
+}
+
+void shmkit__ring_close_read(struct shmkit__ring *r)
+{
+	atomic_store_explicit(&r->sh->rd_closed, 1, memory_order_seq_cst);
+	wake_all(&r->sh->not_full);
+	wake_all(&r->sh->not_empty);
+}
+
+int shmkit__ring_resolve_put(struct shmkit__ring *r, uint64_t p)
+{
+	struct shmkit__slot *s;
+	uint64_t expect = p;
+
+	if (p == RING_NONE || atomic_load_explicit(&r->sh->tail, memory_order_seq_cst) <= p)
+		return 0; /* never claimed */
+	s = slot_at(r, p);
+	if (!atomic_compare_exchange_strong(&s->seq, &expect, (p + 1) | RING_SKIP))
+		return 0; /* published (or long gone) */
+	atomic_fetch_add_explicit(&r->sh->slots_reclaimed, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->sh->skipped, 1, memory_order_relaxed);
+	wake_all(&r->sh->not_empty);
+	return 1;
+}
+
+int shmkit__ring_resolve_get(struct shmkit__ring *r, uint64_t p)
+{
+	struct shmkit__slot *s;
+	uint64_t expect;
+
+	if (p == RING_NONE || atomic_load_explicit(&r->sh->head, memory_order_seq_cst) <= p)
+		return 0; /* never taken */
+	s = slot_at(r, p);
+	expect = p + 1;
+	if (atomic_compare_exchange_strong(&s->seq, &expect, p + r->nslots)) {
+		atomic_fetch_add_explicit(&r->sh->lost_dead_consumer, 1, memory_order_relaxed);
+		wake_all(&r->sh->not_full);
+		return 2;
+	}
+	expect = (p + 1) | RING_SKIP;
+	if (atomic_compare_exchange_strong(&s->seq, &expect, p + r->nslots)) {
+		wake_all(&r->sh->not_full);
+		return 1;
+	}
+	return 0;
+}
+
+uint32_t shmkit__ring_depth(struct shmkit__ring *r)
+{
+	uint64_t h = atomic_load_explicit(&r->sh->head, memory_order_acquire);
+	uint64_t t = atomic_load_explicit(&r->sh->tail, memory_order_acquire);
+
+	if (t <= h)
+		return 0;
+	return t - h > r->capacity ? r->capacity : (uint32_t)(t - h);
+}

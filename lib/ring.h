@@ -1,0 +1,113 @@
+/*
+ * The message ring behind Queue and Pipe. Private to the library.
+ *
+ * A bounded MPMC ring of fixed-size slots after Vyukov: every slot carries a sequence word, and
+ * producers and consumers claim positions with one CAS on tail or head. Positions are
+ * free-running 64-bit counters (no wrap in practice: 2^64 messages); slot = pos & mask.
+ *
+ *   slot.seq == pos             free for the producer of pos
+ *   slot.seq == pos + 1         published for the consumer of pos (| RING_SKIP: nothing in it)
+ *   slot.seq == pos + nslots    released by that consumer, free for the next lap
+ *
+ * Crash safety: before its CAS, a producer stores the position it is claiming in its own
+ * claim word (put_pos), and a consumer likewise (get_pos), and each clears it once the slot is
+ * published or released. So a slot stuck between claim and publish belongs to whoever still
+ * names it; when nobody alive does, its owner died there and the slot may be resolved: an
+ * unpublished one is published empty (RING_SKIP, so no partial message is ever seen), an
+ * unreleased one is released and its message counted as lost. Only dead owners are resolved
+ * (liveness is pid + start time), so no late writer can race the resolution.
+ *
+ * Waiting: consumers sleep on not_empty, producers on not_full (futex words), after a short
+ * bounded spin, and only after announcing themselves in cons_waiting/prod_waiting; the other
+ * side pays a wake-up syscall only when that count is non-zero. Sleeps are cut in slices so a
+ * waiter can look for dead peers now and then (the recover callback).
+ */
+#ifndef SHMKIT_RING_H
+#define SHMKIT_RING_H
+
+#include "internal.h"
+
+#define RING_SKIP (1ULL << 63)
+#define RING_NONE UINT64_MAX /* an empty claim word */
+#define RING_MAX_CAPACITY (1u << 20)
+#define RING_MAX_MSG (1u << 24)
+
+struct shmkit__slot {
+	_Atomic uint64_t seq;
+	uint32_t len;
+	uint32_t reserved;
+	unsigned char data[];
+};
+
+/* Shared ring state. The layout (sizes) is repeated in the region header params and copied to
+ * the process-local struct shmkit__ring at open; these copies are never trusted. */
+struct shmkit__ring_sh {
+	_Alignas(SHMKIT__CACHELINE) _Atomic uint64_t tail; /* next position to produce */
+	_Alignas(SHMKIT__CACHELINE) _Atomic uint64_t head; /* next position to consume */
+	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t not_empty; /* futex: bumped for consumers */
+	_Atomic uint32_t cons_waiting;
+	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t not_full; /* futex: bumped for producers */
+	_Atomic uint32_t prod_waiting;
+	/* Read-mostly from here on. */
+	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t closed; /* latched: no more puts, EOF once
+								drained */
+	_Atomic uint32_t rd_closed;  /* latched: nobody will ever get again (pipe peer gone) */
+	_Atomic uint64_t slots_reclaimed;    /* unpublished slots of dead producers skipped */
+	_Atomic uint64_t lost_dead_consumer; /* messages taken by consumers that died */
+	_Atomic uint64_t skipped;            /* positions that carried no message */
+};
+
+/* Process-local view of a ring: validated layout and a cached head for the capacity check. */
+struct shmkit__ring {
+	struct shmkit__ring_sh *sh;
+	unsigned char *slots;
+	uint64_t mask;
+	uint32_t nslots, capacity, max_size, slot_size;
+};
+
+/* A participant's claim words and waiting flag, in shared memory (queue participant table or
+ * pipe end), plus its process-local head cache. */
+struct shmkit__who {
+	_Atomic uint64_t *put_pos;
+	_Atomic uint64_t *get_pos;
+	_Atomic uint32_t *waiting; /* 1 in get, 2 in put: lets a reaper fix the waiting counts */
+	uint64_t head_cache;
+};
+
+/* Called by a waiter every RING_SLICE_NS it sleeps: look for dead peers and resolve them. */
+typedef void (*shmkit__ring_recover_fn)(void *arg);
+
+/* Layout: slot size for max_size, and slot count for capacity (a power of two). */
+uint32_t shmkit__ring_slot_size(uint32_t max_size);
+uint32_t shmkit__ring_nslots(uint32_t capacity);
+/* Bytes of slots. */
+uint64_t shmkit__ring_bytes(uint32_t capacity, uint32_t max_size);
+/* Initialise shared state and slots (creator only). */
+void shmkit__ring_init(struct shmkit__ring_sh *sh, unsigned char *slots, uint32_t capacity,
+		       uint32_t max_size);
+/* Bind a process-local view; slots must lie within the region (the caller checked). */
+void shmkit__ring_bind(struct shmkit__ring *r, struct shmkit__ring_sh *sh, unsigned char *slots,
+		       uint32_t capacity, uint32_t max_size);
+
+/* Put/get with a deadline (0: try once; SHMKIT__FOREVER). Results as the public queue API,
+ * with -EAGAIN for a try that would block and -ETIMEDOUT past a real deadline. */
+int shmkit__ring_put(struct shmkit__ring *r, struct shmkit__who *w, const void *msg, size_t len,
+		     int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
+int shmkit__ring_get(struct shmkit__ring *r, struct shmkit__who *w, void *buf, size_t size,
+		     int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
+
+/* Latch closed (no more puts) and wake every consumer so they see EOF once drained. */
+void shmkit__ring_close(struct shmkit__ring *r);
+/* Latch rd_closed (puts fail with -EPIPE) and wake every producer. */
+void shmkit__ring_close_read(struct shmkit__ring *r);
+/* Resolve position p claimed by a dead producer / consumer, if it is still stuck there.
+ * Return 1 when a slot was resolved (for get: 2 when the resolved slot held a real message,
+ * which is then lost). Callers must have checked that no live participant claims p. */
+int shmkit__ring_resolve_put(struct shmkit__ring *r, uint64_t p);
+int shmkit__ring_resolve_get(struct shmkit__ring *r, uint64_t p);
+/* Take back one from a waiting count without going below zero (after a waiter died). */
+void shmkit__ring_unwait(_Atomic uint32_t *count);
+/* Messages queued now (tail - head, clamped to capacity). */
+uint32_t shmkit__ring_depth(struct shmkit__ring *r);
+
+#endif /* SHMKIT_RING_H */

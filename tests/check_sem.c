@@ -1,0 +1,6 @@
+#include "config.h"
+#include "testutil.h"
+int main(void)
+{
+	return 77;
+}
