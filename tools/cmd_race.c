@@ -3,8 +3,7 @@
  * without protection, counting the updates that were lost.
  *
  * The processes are forked and share named objects (/shmkit-race-<pid>), so `shmkit ls` shows
- * them during a run. They wait on a start gate so they really run at the same time: without it
- * the first child might be done before the last one is forked, and nothing would race.
+ * them during a run. A start gate makes them really run at the same time.
  */
 #include "config.h"
 
@@ -15,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "race.h"
@@ -79,9 +79,14 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
+/* The start gate: each child counts itself in GATE_READY, then waits for GATE_GO, which the
+ * parent sets once all are in. Opening it as soon as the last fork returned is not enough: a
+ * child not yet scheduled would start milliseconds late, after a short race was over. */
+enum { GATE_READY = 0, GATE_GO = 1 };
+
 struct race_objs {
 	shmkit_value *counter;
-	shmkit_value *gate; /* anonymous: the children inherit it */
+	shmkit_array *gate; /* anonymous, inherited: GATE_READY, GATE_GO */
 	shmkit_sem *sem;
 	char name[64];
 	char semname[64];
@@ -91,10 +96,15 @@ struct race_objs {
 static int child(const struct race_spec *spec, unsigned idx, struct race_objs *o, pid_t parent)
 {
 	int64_t delta = !spec->bank ? 1 : idx % 2 ? -BANK_AMOUNT : BANK_AMOUNT;
+	int64_t go = 0;
 	uint64_t n;
 	int err = 0;
 
-	while (!shmkit_value_load(o->gate)) {
+	shmkit_array_add(o->gate, GATE_READY, 1, SHMKIT_ADD_ATOMIC, NULL);
+	for (;;) {
+		shmkit_array_load(o->gate, GATE_GO, &go);
+		if (go)
+			break;
 		if (getppid() != parent) /* the parent died before opening the gate */
 			return ESRCH;
 		sched_yield();
@@ -131,7 +141,7 @@ static int create_objs(const struct race_spec *spec, struct race_objs *o, struct
 		snprintf(res->what, sizeof(res->what), "create %s", o->name);
 		return err;
 	}
-	if ((err = shmkit_value_create(NULL, 0, 0600, &o->gate)) < 0) {
+	if ((err = shmkit_array_create(NULL, 2, 0600, &o->gate)) < 0) {
 		o->gate = NULL;
 		snprintf(res->what, sizeof(res->what), "create start gate");
 		return err;
@@ -156,7 +166,7 @@ static void destroy_objs(struct race_objs *o)
 		shmkit_value_close(o->counter);
 		shmkit_value_unlink(o->name);
 	}
-	shmkit_value_close(o->gate);
+	shmkit_array_close(o->gate);
 	if (o->sem) {
 		shmkit_sem_close(o->sem);
 		shmkit_sem_unlink(o->semname);
@@ -179,6 +189,25 @@ static int reap(unsigned i, const sigset_t *block, int *status)
 	kids[i] = 0;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return r;
+}
+
+/* Wait until every child has reached the gate. -ECHILD when one died first, 0 (with caught set)
+ * when a signal came: the handler has killed the children. */
+static int wait_ready(struct race_objs *o, unsigned procs)
+{
+	struct timespec nap = { 0, 100000 };
+	int64_t ready = 0;
+	siginfo_t si;
+
+	for (;;) {
+		shmkit_array_load(o->gate, GATE_READY, &ready);
+		if (ready >= (int64_t)procs || caught)
+			return 0;
+		si.si_pid = 0;
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
+			return -ECHILD;
+		nanosleep(&nap, NULL);
+	}
 }
 
 static bool spec_ok(const struct race_spec *spec)
@@ -245,14 +274,17 @@ int race_run(const struct race_spec *spec, struct race_result *res)
 			nkids = (sig_atomic_t)(i + 1);
 		}
 	}
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	if (!err && (err = wait_ready(&o, spec->procs)) < 0)
+		snprintf(res->what, sizeof(res->what), "%s: a child process died before the start",
+			 spec->bank ? "bank" : "race");
 	if (err) {
 		for (i = 0; i < (unsigned)nkids; i++)
 			kill(kids[i], SIGKILL);
 	} else {
 		start = now_seconds();
-		shmkit_value_store(o.gate, 1);
+		shmkit_array_store(o.gate, GATE_GO, 1);
 	}
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 
 	for (i = 0; i < (unsigned)nkids; i++) {
 		if (reap(i, &block, &status) < 0)

@@ -15,6 +15,8 @@ static const struct command commands[] = {
 	{ "rm", cmd_rm, "remove named objects of any kind" },
 	{ "ls", cmd_ls, "list the objects in /dev/shm" },
 	{ "stat", cmd_stat, "show one object's kind, owner, mode and state" },
+	{ "produce", cmd_produce, "put messages (stdin lines or stamped) on a named queue" },
+	{ "consume", cmd_consume, "get messages from a named queue until EOF" },
 	{ NULL, NULL, NULL },
 };
 
