@@ -76,12 +76,22 @@ SHMKIT__API int shmkit_info(const char *name, struct shmkit_info *info)
 	case SHMKIT_KIND_SEM:
 		err = shmkit__sem_info(&r, info);
 		break;
-	/*
-	 * TO BE WIRED: QUEUE, PIPE, EVENT, COND, BARRIER each get a case calling
-	 * shmkit__queue_info, shmkit__pipe_info, shmkit__event_info, shmkit__cond_info,
-	 * shmkit__barrier_info once those exist; until then only the common fields are filled.
-	 */
-	default:
+	case SHMKIT_KIND_QUEUE:
+		err = shmkit__queue_info(&r, info);
+		break;
+	case SHMKIT_KIND_PIPE:
+		err = shmkit__pipe_info(&r, info);
+		break;
+	case SHMKIT_KIND_EVENT:
+		err = shmkit__event_info(&r, info);
+		break;
+	case SHMKIT_KIND_COND:
+		err = shmkit__cond_info(&r, info);
+		break;
+	case SHMKIT_KIND_BARRIER:
+		err = shmkit__barrier_info(&r, info);
+		break;
+	default: /* a kind from a newer layout: the common fields only */
 		break;
 	}
 out:
@@ -138,12 +148,17 @@ SHMKIT__API int shmkit_remove(const char *name)
 		return shmkit_lock_unlink(name);
 	case SHMKIT_KIND_SEM:
 		return shmkit_sem_unlink(name);
-	/*
-	 * TO BE WIRED: QUEUE, PIPE, EVENT, COND, BARRIER each get a case calling their
-	 * shmkit_<kind>_unlink (which also removes anything else the object owns). Until then
-	 * they, and kinds from a newer layout, lose only the region itself.
-	 */
-	default:
+	case SHMKIT_KIND_QUEUE:
+		return shmkit_queue_unlink(name);
+	case SHMKIT_KIND_PIPE:
+		return shmkit_pipe_unlink(name);
+	case SHMKIT_KIND_EVENT:
+		return shmkit_event_unlink(name);
+	case SHMKIT_KIND_COND:
+		return shmkit_cond_unlink(name);
+	case SHMKIT_KIND_BARRIER:
+		return shmkit_barrier_unlink(name);
+	default: /* a kind from a newer layout owns nothing we know of */
 		return shmkit__region_unlink(name);
 	}
 }

@@ -88,9 +88,13 @@ SHMKIT__API int shmkit_lock_acquire_try(shmkit_lock *l)
 
 SHMKIT__API int shmkit_lock_acquire_timeout(shmkit_lock *l, int64_t timeout_ns)
 {
+	int rc;
+
 	if (timeout_ns < 0)
 		return -EINVAL;
-	return shmkit__lk_acquire(l->lk, shmkit__deadline(timeout_ns));
+	rc = shmkit__lk_acquire(l->lk, shmkit__deadline(timeout_ns));
+	/* -EAGAIN is the deadline passing before the first attempt failed: still a timeout. */
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
 }
 
 SHMKIT__API int shmkit_lock_release(shmkit_lock *l)

@@ -34,7 +34,18 @@ static int check_name(const char *cmd, const char *name)
 /* ------------------------------------------------------------------------------------------- */
 /* create                                                                                      */
 
-enum { OPT_INIT = 0x1, OPT_SIZE = 0x2, OPT_BOUNDED = 0x4 };
+enum {
+	OPT_INIT = 0x1,
+	OPT_SIZE = 0x2,
+	OPT_BOUNDED = 0x4,
+	OPT_CAPACITY = 0x8,
+	OPT_MAX_SIZE = 0x10,
+	OPT_WRITERS = 0x20,
+	OPT_JOINABLE = 0x40,
+	OPT_SIMPLEX = 0x80,
+	OPT_PARTIES = 0x100,
+	OPT_LAST = OPT_PARTIES,
+};
 
 struct create_args {
 	const char *name;
@@ -42,6 +53,8 @@ struct create_args {
 	uint64_t size; /* --size */
 	bool bounded;  /* --bounded */
 	unsigned mode; /* --mode; 0 means 0600 */
+	uint64_t capacity, max_size, writers, parties;
+	bool joinable, simplex;
 };
 
 static int create_value(const struct create_args *a)
@@ -87,6 +100,52 @@ static int create_sem(const struct create_args *a)
 	return err < 0 ? err : shmkit_sem_close(s);
 }
 
+static int create_queue(const struct create_args *a)
+{
+	struct shmkit_queue_attr attr = {
+		.capacity = (uint32_t)a->capacity, .max_size = (uint32_t)a->max_size,
+		.writers = (uint32_t)a->writers, .flags = a->joinable ? SHMKIT_JOINABLE : 0,
+		.mode = a->mode,
+	};
+	shmkit_queue *q;
+	int err = shmkit_queue_create(a->name, &attr, &q);
+
+	return err < 0 ? err : shmkit_queue_close(q);
+}
+
+static int create_pipe(const struct create_args *a)
+{
+	shmkit_pipe *p;
+	int err = shmkit_pipe_create(a->name, (uint32_t)a->capacity, (uint32_t)a->max_size,
+				     a->simplex ? SHMKIT_SIMPLEX : 0, a->mode, &p);
+
+	return err < 0 ? err : shmkit_pipe_close(p);
+}
+
+static int create_event(const struct create_args *a)
+{
+	shmkit_event *e;
+	int err = shmkit_event_create(a->name, a->mode, &e);
+
+	return err < 0 ? err : shmkit_event_close(e);
+}
+
+static int create_cond(const struct create_args *a)
+{
+	shmkit_cond *c;
+	int err = shmkit_cond_create(a->name, a->mode, &c);
+
+	return err < 0 ? err : shmkit_cond_close(c);
+}
+
+static int create_barrier(const struct create_args *a)
+{
+	shmkit_barrier *b;
+	int err = shmkit_barrier_create(a->name, (unsigned)a->parties, a->mode, &b);
+
+	return err < 0 ? err : shmkit_barrier_close(b);
+}
+
 static const struct kind_entry {
 	const char *kind;
 	unsigned opts;        /* OPT_* it accepts */
@@ -105,6 +164,16 @@ static const struct kind_entry {
 	{ "rlock", 0, 0, 0, 0, 0, 0, create_rlock, "an RLock (recursive Lock)" },
 	{ "sem", OPT_INIT | OPT_BOUNDED, 0, 1, 0, SEM_VALUE_MAX, 0, create_sem,
 	  "a Semaphore (--init V, default 1; --bounded: a BoundedSemaphore)" },
+	{ "queue", OPT_CAPACITY | OPT_MAX_SIZE | OPT_WRITERS | OPT_JOINABLE,
+	  OPT_CAPACITY | OPT_MAX_SIZE, 0, 0, 0, 0, create_queue,
+	  "a Queue of --capacity N messages of up to --max-size B bytes (--writers N:\n"
+	  "          EOF after N writers came and went; --joinable: a JoinableQueue)" },
+	{ "pipe", OPT_CAPACITY | OPT_MAX_SIZE | OPT_SIMPLEX, OPT_CAPACITY | OPT_MAX_SIZE, 0, 0, 0,
+	  0, create_pipe, "a Pipe, --capacity messages of --max-size bytes each way (--simplex)" },
+	{ "event", 0, 0, 0, 0, 0, 0, create_event, "an Event" },
+	{ "cond", 0, 0, 0, 0, 0, 0, create_cond, "a Condition with its own RLock" },
+	{ "barrier", OPT_PARTIES, OPT_PARTIES, 0, 0, 0, 0, create_barrier,
+	  "a Barrier for --parties N processes (1..1024)" },
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -113,7 +182,8 @@ static void create_usage(FILE *f)
 	size_t i;
 
 	fprintf(f, "Usage: shmkit create KIND NAME [--init V] [--size N] [--bounded] "
-		   "[--mode OCTAL]\n"
+		   "[--capacity N --max-size B [--writers N] [--joinable] [--simplex]] "
+		   "[--parties N] [--mode OCTAL]\n"
 		   "Create a named object, exclusively: an existing NAME is an error.\n\nKinds:\n");
 	for (i = 0; i < N_KINDS; i++)
 		fprintf(f, "  %-7s %s\n", kinds[i].kind, kinds[i].help);
@@ -121,6 +191,12 @@ static void create_usage(FILE *f)
 		   "  -i, --init V       initial value (value, sem)\n"
 		   "  -s, --size N       cells (array)\n"
 		   "  -b, --bounded      release beyond the initial value fails (sem)\n"
+		   "  -c, --capacity N   messages it holds (queue, pipe: 1..1048576)\n"
+		   "  -M, --max-size B   largest message in bytes (queue, pipe: 0..16777216)\n"
+		   "  -w, --writers N    EOF once N writers attached and all left (queue)\n"
+		   "  -J, --joinable     task_done/join (queue)\n"
+		   "  -S, --simplex      one direction only (pipe)\n"
+		   "  -p, --parties N    processes that meet (barrier: 1..1024)\n"
 		   "  -m, --mode OCTAL   permission bits, applied exactly whatever the umask "
 		   "(default 0600)\n"
 		   "  -h, --help         this text\n"
@@ -129,7 +205,26 @@ static void create_usage(FILE *f)
 
 static const char *option_name(unsigned opt)
 {
-	return opt == OPT_INIT ? "--init" : opt == OPT_SIZE ? "--size" : "--bounded";
+	switch (opt) {
+	case OPT_INIT:
+		return "--init";
+	case OPT_SIZE:
+		return "--size";
+	case OPT_BOUNDED:
+		return "--bounded";
+	case OPT_CAPACITY:
+		return "--capacity";
+	case OPT_MAX_SIZE:
+		return "--max-size";
+	case OPT_WRITERS:
+		return "--writers";
+	case OPT_JOINABLE:
+		return "--joinable";
+	case OPT_SIMPLEX:
+		return "--simplex";
+	default:
+		return "--parties";
+	}
 }
 
 int cmd_create(int argc, char **argv)
@@ -137,6 +232,12 @@ int cmd_create(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "init", required_argument, NULL, 'i' }, { "size", required_argument, NULL, 's' },
 		{ "bounded", no_argument, NULL, 'b' },     { "mode", required_argument, NULL, 'm' },
+		{ "capacity", required_argument, NULL, 'c' },
+		{ "max-size", required_argument, NULL, 'M' },
+		{ "writers", required_argument, NULL, 'w' },
+		{ "joinable", no_argument, NULL, 'J' },
+		{ "simplex", no_argument, NULL, 'S' },
+		{ "parties", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
 	};
 	const struct kind_entry *k = NULL;
@@ -147,8 +248,38 @@ int cmd_create(int argc, char **argv)
 	int opt, err;
 	size_t i;
 
-	while ((opt = getopt_long(argc, argv, ":i:s:bm:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":i:s:bm:c:M:w:JSp:h", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'c':
+			if (!parse_u64(optarg, 1, 1u << 20, &a.capacity))
+				return usage_error("create", "bad --capacity '%s': want 1..1048576",
+						   optarg);
+			given |= OPT_CAPACITY;
+			break;
+		case 'M':
+			if (!parse_u64(optarg, 0, 1u << 24, &a.max_size))
+				return usage_error("create", "bad --max-size '%s': want 0..16777216",
+						   optarg);
+			given |= OPT_MAX_SIZE;
+			break;
+		case 'w':
+			if (!parse_u64(optarg, 0, 256, &a.writers))
+				return usage_error("create", "bad --writers '%s': want 0..256", optarg);
+			given |= OPT_WRITERS;
+			break;
+		case 'J':
+			a.joinable = true;
+			given |= OPT_JOINABLE;
+			break;
+		case 'S':
+			a.simplex = true;
+			given |= OPT_SIMPLEX;
+			break;
+		case 'p':
+			if (!parse_u64(optarg, 1, 1024, &a.parties))
+				return usage_error("create", "bad --parties '%s': want 1..1024", optarg);
+			given |= OPT_PARTIES;
+			break;
 		case 'i':
 			init_arg = optarg;
 			given |= OPT_INIT;
@@ -182,12 +313,12 @@ int cmd_create(int argc, char **argv)
 		if (!strcmp(argv[optind], kinds[i].kind))
 			k = &kinds[i];
 	if (!k)
-		return usage_error("create", "unknown kind '%s': want value, array, lock, rlock "
-					     "or sem", argv[optind]);
+		return usage_error("create", "unknown kind '%s': want value, array, lock, rlock, "
+					     "sem, queue, pipe, event, cond or barrier", argv[optind]);
 	a.name = argv[optind + 1];
 	if ((err = check_name("create", a.name)))
 		return err;
-	for (opt_bit = OPT_INIT; opt_bit <= OPT_BOUNDED; opt_bit <<= 1) {
+	for (opt_bit = OPT_INIT; opt_bit <= OPT_LAST; opt_bit <<= 1) {
 		if ((given & opt_bit) && !(k->opts & opt_bit))
 			return usage_error("create", "%s does not apply to kind %s",
 					   option_name(opt_bit), k->kind);

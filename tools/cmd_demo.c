@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "demo.h"
 #include "race.h"
 #include "util.h"
 
@@ -64,19 +65,34 @@ static int demo_bank(bool quick)
 	return 0;
 }
 
+static int demo_queue_bakery(bool quick)
+{
+	(void)quick;
+	return demo_bakery();
+}
+
+static int demo_queue_dishes(bool quick)
+{
+	(void)quick;
+	return demo_dishes();
+}
+
 /* The sections in the order they run; more lessons are added here. */
 static const struct {
 	int (*run)(bool quick);
 } sections[] = {
 	{ demo_counter },
 	{ demo_bank },
+	{ demo_queue_bakery },
+	{ demo_queue_dishes },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: shmkit demo [--quick]\n"
 		   "Run the lessons side by side: processes racing on a shared counter and a shared\n"
-		   "bank balance, unprotected and protected.\n\n"
+		   "bank balance, unprotected and protected; a bakery and its customers around a\n"
+		   "bounded queue; the washer -> dryer -> shelf JoinableQueue pipeline.\n\n"
 		   "Options:\n"
 		   "  -q, --quick     fewer iterations\n"
 		   "  -h, --help      this text\n");
