@@ -34,8 +34,9 @@ void shmkit__region_ready(struct shmkit__region *r);
 void shmkit__region_abort(struct shmkit__region *r);
 /* Open and validate the header; kind 0 accepts any kind. The caller validates params. */
 int shmkit__region_open(const char *name, uint32_t kind, struct shmkit__region *r);
-/* The same, mapped read-only when rdonly (for inspecting objects one may not write). */
-int shmkit__region_open_mode(const char *name, uint32_t kind, bool rdonly,
+/* The same, or with `inspect` mapped read-only and without waiting for a creator still at
+ * work (for looking at objects one may not write, or many of them, as `shmkit ls` does). */
+int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 			     struct shmkit__region *r);
 void shmkit__region_close(struct shmkit__region *r);
 int shmkit__region_unlink(const char *name);

@@ -182,9 +182,9 @@ static int check_file(int fd, struct stat *st)
 /* Wait until the header at fd is READY; 0, or the reason it never will be. A region that may
  * still be in its creator's hands (too short, all zero, INIT with a live creator) is retried
  * for OPEN_WAIT_NS before the last reason is returned. */
-static int await_header(int fd, int prot, uint32_t kind)
+static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns)
 {
-	int64_t deadline = shmkit__now() + OPEN_WAIT_NS;
+	int64_t deadline = shmkit__now() + wait_ns;
 	struct shmkit__hdr *h;
 	struct stat st;
 	uint64_t magic;
@@ -234,9 +234,10 @@ static int await_header(int fd, int prot, uint32_t kind)
 	}
 }
 
-int shmkit__region_open_mode(const char *name, uint32_t kind, bool rdonly,
+int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 			     struct shmkit__region *r)
 {
+	bool rdonly = inspect;
 	int prot = PROT_READ | (rdonly ? 0 : PROT_WRITE);
 	struct stat st;
 	int fd, err;
@@ -248,7 +249,7 @@ int shmkit__region_open_mode(const char *name, uint32_t kind, bool rdonly,
 	fd = shm_open(name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if ((err = await_header(fd, prot, kind)))
+	if ((err = await_header(fd, prot, kind, inspect ? 0 : OPEN_WAIT_NS)))
 		goto out;
 	/* The header was READY and matched fstat a moment ago; check again after mapping, as a
 	 * peer may have truncated it in between. */
