@@ -228,7 +228,7 @@ SHMKIT__API int shmkit_value_open(const char *name, shmkit_value **out)
 
 SHMKIT__API int shmkit_value_close(shmkit_value *v)
 {
-	return cells_close(&v->a);
+	return v ? cells_close(&v->a) : 0;
 }
 
 SHMKIT__API int shmkit_value_unlink(const char *name)
