@@ -27,7 +27,7 @@ struct part {
 	_Atomic uint64_t get_pos;
 	_Atomic uint32_t waiting;
 	uint32_t reserved;
-	_Atomic uint64_t outstanding; /* joinable: got and not yet task_done */
+	_Atomic uint64_t owed; /* joinable: got (or being got) and not yet task_done */
 	uint8_t pad[16];
 };
 _Static_assert(sizeof(struct part) == 64, "one participant per cache line");
@@ -37,9 +37,8 @@ struct queue_region {
 	struct shmkit__lk admin; /* registration, writers, recovery */
 	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t writers_attached;
 	_Atomic uint32_t writers_total;
-	_Atomic uint32_t join_word; /* futex: bumped when unfinished reaches 0 */
+	_Atomic uint32_t join_word; /* futex: bumped by task_done and reaping for joiners */
 	_Atomic uint32_t joiners;
-	_Atomic uint64_t unfinished;
 	_Atomic uint64_t reaped;
 	struct shmkit__ring_sh ring;
 	struct part part[NPARTS];
@@ -166,17 +165,26 @@ static void wake_joiners(struct queue_region *q)
 	shmkit__futex_wake(&q->join_word, INT_MAX);
 }
 
-/* unfinished -= n, saturating; wake joiners when it reaches zero. */
-static void finish(struct queue_region *q, uint64_t n)
+/* A JoinableQueue's unfinished work is what the ring holds plus what participants owe:
+ * nothing is counted at put, so a producer that dies anywhere leaves no count behind, and a
+ * consumer's debt dies with its participant entry. */
+static uint64_t unfinished(struct shmkit_queue *h)
 {
-	uint64_t u = atomic_load_explicit(&q->unfinished, memory_order_relaxed), v;
+	struct queue_region *q = h->q;
+	uint64_t n;
+	int i;
 
-	if (!n)
-		return;
-	do {
-		v = u > n ? u - n : 0;
-	} while (!atomic_compare_exchange_weak(&q->unfinished, &u, v));
-	if (v == 0)
+	/* Ring first: a consumer counts what it owes before its claim empties the ring. */
+	n = shmkit__ring_depth(&h->ring);
+	for (i = 0; i < NPARTS; i++)
+		n += atomic_load(&q->part[i].owed);
+	return n;
+}
+
+static void joiners_wake(struct queue_region *q)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&q->joiners, memory_order_relaxed))
 		wake_joiners(q);
 }
 
@@ -235,17 +243,13 @@ static void reap(struct shmkit_queue *h)
 		if (alive[i] != 0)
 			continue;
 		p = atomic_load(&pt->put_pos);
-		if (p != RING_NONE && !claimed_by_live(q, alive, offsetof(struct part, put_pos), p) &&
-		    shmkit__ring_resolve_put(&h->ring, p) && h->joinable)
-			finish(q, 1); /* its put counted the message it never published */
+		if (p != RING_NONE && !claimed_by_live(q, alive, offsetof(struct part, put_pos), p))
+			shmkit__ring_resolve_put(&h->ring, p);
 		p = atomic_load(&pt->get_pos);
-		if (p != RING_NONE && !claimed_by_live(q, alive, offsetof(struct part, get_pos), p) &&
-		    shmkit__ring_resolve_get(&h->ring, p) == 2 && h->joinable)
-			finish(q, 1);
+		if (p != RING_NONE && !claimed_by_live(q, alive, offsetof(struct part, get_pos), p))
+			shmkit__ring_resolve_get(&h->ring, p);
 		if (atomic_load(&pt->role) & ROLE_WRITER)
 			shmkit__ring_unwait(&q->writers_attached);
-		if (h->joinable)
-			finish(q, atomic_load(&pt->outstanding));
 		switch (atomic_load(&pt->waiting)) {
 		case 1:
 			shmkit__ring_unwait(&q->ring.cons_waiting);
@@ -256,7 +260,7 @@ static void reap(struct shmkit_queue *h)
 		}
 		atomic_store(&pt->role, 0);
 		atomic_store(&pt->waiting, 0);
-		atomic_store(&pt->outstanding, 0);
+		atomic_store(&pt->owed, 0); /* what it owed join() died with it */
 		atomic_store(&pt->put_pos, RING_NONE);
 		atomic_store(&pt->get_pos, RING_NONE);
 		atomic_store(&pt->start, 0);
@@ -264,6 +268,7 @@ static void reap(struct shmkit_queue *h)
 		atomic_fetch_add(&q->reaped, 1);
 	}
 	maybe_eof(h);
+	joiners_wake(q);
 }
 
 /* The ring's recover callback: reap if nobody else is at it already. */
@@ -303,7 +308,7 @@ static int ensure_part(struct shmkit_queue *h)
 				continue;
 			atomic_store(&pt->role, 0);
 			atomic_store(&pt->waiting, 0);
-			atomic_store(&pt->outstanding, 0);
+			atomic_store(&pt->owed, 0);
 			atomic_store(&pt->put_pos, RING_NONE);
 			atomic_store(&pt->get_pos, RING_NONE);
 			atomic_store(&pt->start, start);
@@ -319,6 +324,7 @@ static int ensure_part(struct shmkit_queue *h)
 	h->who.put_pos = &q->part[h->part].put_pos;
 	h->who.get_pos = &q->part[h->part].get_pos;
 	h->who.waiting = &q->part[h->part].waiting;
+	h->who.owed = h->joinable ? &q->part[h->part].owed : NULL;
 	return 0;
 }
 
@@ -382,10 +388,10 @@ SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
 			pt = &h->q->part[h->part];
 			/* Messages got and not task_done'd by a handle that goes away would
 			 * keep join waiting forever. */
-			if (h->joinable)
-				finish(h->q, atomic_exchange(&pt->outstanding, 0));
+			atomic_store(&pt->owed, 0);
 			atomic_store(&pt->start, 0);
 			atomic_store(&pt->pid, 0);
+			joiners_wake(h->q);
 			shmkit__lk_release(&h->q->admin);
 		}
 	}
@@ -404,12 +410,7 @@ static int put(shmkit_queue *h, const void *msg, size_t len, int64_t deadline)
 		if ((rc = shmkit_queue_attach_writer(h)))
 			return rc;
 	}
-	if (h->joinable)
-		atomic_fetch_add(&h->q->unfinished, 1);
-	rc = shmkit__ring_put(&h->ring, &h->who, msg, len, deadline, recover, h);
-	if (h->joinable && rc)
-		finish(h->q, 1);
-	return rc;
+	return shmkit__ring_put(&h->ring, &h->who, msg, len, deadline, recover, h);
 }
 
 static int get(shmkit_queue *h, void *buf, size_t size, int64_t deadline)
@@ -418,11 +419,7 @@ static int get(shmkit_queue *h, void *buf, size_t size, int64_t deadline)
 
 	if (shmkit__unlikely((rc = ensure_part(h))))
 		return rc;
-	rc = shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, recover, h);
-	if (h->joinable && rc >= 0)
-		atomic_fetch_add_explicit(&h->q->part[h->part].outstanding, 1,
-					  memory_order_relaxed);
-	return rc;
+	return shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, recover, h);
 }
 
 SHMKIT__API int shmkit_queue_put(shmkit_queue *h, const void *msg, size_t len)
@@ -476,12 +473,12 @@ SHMKIT__API int shmkit_queue_task_done(shmkit_queue *h)
 		return -ENOTSUP;
 	if (h->part < 0 || h->gen != shmkit__fork_generation())
 		return -EINVAL;
-	out = &h->q->part[h->part].outstanding;
+	out = &h->q->part[h->part].owed;
 	n = atomic_load_explicit(out, memory_order_relaxed);
 	if (n == 0)
 		return -EINVAL;
-	atomic_store_explicit(out, n - 1, memory_order_relaxed);
-	finish(h->q, 1);
+	atomic_store_explicit(out, n - 1, memory_order_seq_cst);
+	joiners_wake(h->q);
 	return 0;
 }
 
@@ -495,16 +492,19 @@ static int join(shmkit_queue *h, int64_t deadline)
 	if (!h->joinable)
 		return -ENOTSUP;
 	for (;;) {
-		seen = atomic_load(&q->join_word);
-		if (atomic_load(&q->unfinished) == 0)
+		if (unfinished(h) == 0)
 			return 0;
 		now = shmkit__now();
 		if (now >= deadline)
 			return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
 		until = deadline - now > JOIN_SLICE_NS ? now + JOIN_SLICE_NS : deadline;
-		rc = shmkit__futex_wait(&q->join_word, seen, until);
+		/* Announce, then recheck, then sleep: task_done's fence pairs with this. */
+		atomic_fetch_add(&q->joiners, 1);
+		seen = atomic_load(&q->join_word);
+		rc = unfinished(h) == 0 ? 0 : shmkit__futex_wait(&q->join_word, seen, until);
+		shmkit__ring_unwait(&q->joiners);
 		if (rc == -ETIMEDOUT)
-			recover(h); /* consumers that died owe task_done()s */
+			recover(h); /* consumers that died owe nothing any more */
 		else if (rc < 0)
 			return rc;
 	}
@@ -572,7 +572,9 @@ static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats
 	/* Skipped positions are not messages (those still queued make this a slight undercount). */
 	st->get_total -= st->get_total > atomic_load(&q->ring.skipped) ? atomic_load(&q->ring.skipped)
 								       : st->get_total;
-	st->unfinished = atomic_load(&q->unfinished);
+	for (i = 0; i < NPARTS; i++)
+		st->unfinished += atomic_load(&q->part[i].owed);
+	st->unfinished += st->joinable ? st->depth : 0;
 	st->slots_reclaimed = atomic_load(&q->ring.slots_reclaimed);
 	st->lost_dead_consumer = atomic_load(&q->ring.lost_dead_consumer);
 	st->participants_reaped = atomic_load(&q->reaped);

@@ -174,10 +174,15 @@ static int try_get(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 					goto out;
 			}
 			atomic_store_explicit(w->get_pos, p, memory_order_relaxed);
+			if (w->owed)
+				atomic_fetch_add_explicit(w->owed, 1, memory_order_seq_cst);
 			if (!atomic_compare_exchange_weak_explicit(&sh->head, &p, p + 1,
 								   memory_order_seq_cst,
-								   memory_order_relaxed))
+								   memory_order_relaxed)) {
+				if (w->owed)
+					atomic_fetch_sub_explicit(w->owed, 1, memory_order_relaxed);
 				continue;
+			}
 			if (!(seq & RING_SKIP))
 				memcpy(io, s->data, len);
 			atomic_store_explicit(&s->seq, p + r->nslots, memory_order_release);
@@ -185,6 +190,8 @@ static int try_get(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 			wake_if_waiting(&sh->not_full, &sh->prod_waiting);
 			if (!(seq & RING_SKIP))
 				return (int)len;
+			if (w->owed) /* a skipped position is owed to nobody */
+				atomic_fetch_sub_explicit(w->owed, 1, memory_order_relaxed);
 			p = atomic_load_explicit(&sh->head, memory_order_relaxed);
 		} else if (dif < 0) {
 			/* Empty, or the producer of p has not published yet. EOF only when closed

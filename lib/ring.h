@@ -71,6 +71,10 @@ struct shmkit__who {
 	_Atomic uint64_t *put_pos;
 	_Atomic uint64_t *get_pos;
 	_Atomic uint32_t *waiting; /* 1 in get, 2 in put: lets a reaper fix the waiting counts */
+	/* JoinableQueue: messages this participant took and has not task_done'd. Counted before
+	 * the claim (and given back if the claim fails), so a joiner never sees a message that
+	 * is neither in the ring nor owed by someone. NULL when not joinable. */
+	_Atomic uint64_t *owed;
 	uint64_t head_cache;
 };
 
