@@ -188,26 +188,29 @@ static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t ge
 	uint64_t nb_start;
 	uint32_t count, nb;
 	bool wake;
-	int r;
+	int r, slept;
 
 	for (;;) {
 		int64_t now = shmkit__now(), until = deadline;
 
 		if (deadline - now > SLICE_NS)
 			until = now + SLICE_NS;
-		r = shmkit__futex_wait(&br->word, seen, until);
+		slept = shmkit__futex_wait(&br->word, seen, until);
 		/* A signal or a spurious return: keep sleeping, same deadline. */
-		if (r == 0 && atomic_load_explicit(&br->word, memory_order_relaxed) == seen)
+		if (slept == 0 && atomic_load_explicit(&br->word, memory_order_relaxed) == seen)
 			continue;
+		if (slept == -ETIMEDOUT)
+			slept = 0; /* the end of a slice, or of the wait: the clock says which */
 		wake = false;
 		if ((r = lock_state(br, &wake)) < 0)
 			return r;
 		r = judge(br, epoch, gen, index);
-		if (r == STILL_WAITING && shmkit__now() >= deadline) {
-			/* As in Python, the party that times out breaks the barrier for all. */
+		if (r == STILL_WAITING && (shmkit__now() >= deadline || slept < 0)) {
+			/* As in Python, the party that times out breaks the barrier for all; so
+			 * does one that cannot sleep (rather than spin). */
 			break_locked(br);
 			unlock_wake(br, true);
-			return -ETIMEDOUT;
+			return slept < 0 ? slept : -ETIMEDOUT;
 		}
 		if (r != STILL_WAITING) {
 			unlock_wake(br, wake);

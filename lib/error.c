@@ -7,6 +7,8 @@
 
 SHMKIT__API const char *shmkit_strerror(int err)
 {
+	if (err == SHMKIT_OWNER_DIED)
+		return "Acquired, but the previous holder died holding it";
 	if (err < 0)
 		err = -err;
 	switch (err) {

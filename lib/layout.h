@@ -21,7 +21,7 @@
 enum { SHMKIT__STATE_INIT = 0, SHMKIT__STATE_READY = 0x52454459 /* "REDY" */ };
 
 struct shmkit__hdr {
-	uint64_t magic;             /* SHMKIT__MAGIC, written first at create */
+	uint64_t magic;             /* SHMKIT__MAGIC, written last at create (release) */
 	uint32_t version;           /* SHMKIT__LAYOUT_VERSION */
 	uint32_t kind;              /* enum shmkit_kind */
 	uint64_t size;              /* bytes in the region, checked against fstat */

@@ -52,7 +52,8 @@ extern "C" {
  * The caller holds the lock; the data it protects may be half-updated. */
 #define SHMKIT_OWNER_DIED 1
 
-/* Explain a shmkit result (negative errno; a positive errno is accepted too). Never NULL. */
+/* Explain a shmkit result: 0, SHMKIT_OWNER_DIED, or a negative errno (other positive values are
+ * read as errno values). Never NULL. */
 const char *shmkit_strerror(int err);
 
 /* ------------------------------------------------------------------------------------------- */

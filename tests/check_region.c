@@ -645,6 +645,37 @@ START_TEST(test_open_during_create)
 }
 END_TEST
 
+/* Another user's region that others may write could change under us: refused. Changing the
+ * owner needs root, so this only runs as root. */
+START_TEST(test_open_foreign_owner)
+{
+	char name[TU_NAME_SIZE];
+	shmkit_value *v = NULL;
+	int fd;
+
+	if (geteuid() != 0)
+		return;
+	tu_name_kind(name, "owner", shmkit_value_unlink);
+	ck_assert_int_eq(shmkit_value_create(name, 3, 0, &v), 0);
+	shmkit_value_close(v);
+	fd = shm_open(name, O_RDWR, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fchown(fd, 12345, 12345), 0);
+	ck_assert_int_eq(fchmod(fd, 0666), 0);
+	v = NULL;
+	ck_assert_int_eq(shmkit_value_open(name, &v), -EACCES);
+	ck_assert_int_eq(fchmod(fd, 0620), 0);
+	ck_assert_int_eq(shmkit_value_open(name, &v), -EACCES);
+	ck_assert_ptr_null(v);
+	/* writable by its owner only: fine */
+	ck_assert_int_eq(fchmod(fd, 0644), 0);
+	ck_assert_int_eq(shmkit_value_open(name, &v), 0);
+	ck_assert_int_eq(shmkit_value_load(v), 3);
+	shmkit_value_close(v);
+	close(fd);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------------- */
 /* Modes                                                                                        */
 
@@ -822,6 +853,7 @@ static Suite *region_suite(void)
 	tcase_add_test(tc, test_open_init_live_creator);
 	tcase_add_test(tc, test_open_waits_for_creator);
 	tcase_add_test(tc, test_open_during_create);
+	tcase_add_test(tc, test_open_foreign_owner);
 
 	tc = tu_tcase(s, "mode", 60);
 	tcase_add_loop_test(tc, test_mode, 0, NKINDS);
