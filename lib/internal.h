@@ -73,6 +73,8 @@ void shmkit__self(int32_t *pid, uint64_t *start);
 int shmkit__alive(int32_t pid, uint64_t start);
 /* The calling thread's id (cached per thread, refreshed in a fork child). */
 int32_t shmkit__tid(void);
+/* Install the fork hook behind shmkit__fork_generation (idempotent). */
+void shmkit__proc_init(void);
 /* Bumped in every fork child: handles compare it to notice they changed process. */
 unsigned shmkit__fork_generation(void);
 

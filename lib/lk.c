@@ -36,7 +36,8 @@ int shmkit__lk_init(struct shmkit__lk *lk, bool recursive)
 	return -err;
 }
 
-static int took(struct shmkit__lk *lk, int err)
+/* `again`: the calling thread held lk before this acquisition (a recursive one). */
+static int took(struct shmkit__lk *lk, int err, bool again)
 {
 	int32_t pid;
 	uint64_t start;
@@ -51,23 +52,27 @@ static int took(struct shmkit__lk *lk, int err)
 	shmkit__self(&pid, &start);
 	atomic_store_explicit(&lk->holder, pid, memory_order_relaxed);
 	atomic_store_explicit(&lk->holder_tid, shmkit__tid(), memory_order_relaxed);
+	/* depth is shared memory: whatever a peer left there means nothing to a new holder. */
+	if (!again)
+		lk->depth = 0;
 	lk->depth++;
 	return err == EOWNERDEAD ? SHMKIT_OWNER_DIED : 0;
 }
 
 int shmkit__lk_acquire(struct shmkit__lk *lk, int64_t deadline)
 {
+	bool again = shmkit__lk_held(lk);
 	struct timespec ts;
 	int err;
 
 	if (deadline == SHMKIT__FOREVER)
-		return took(lk, pthread_mutex_lock(&lk->m));
+		return took(lk, pthread_mutex_lock(&lk->m), again);
 	err = pthread_mutex_trylock(&lk->m);
 	if (err != EBUSY || deadline <= shmkit__now())
-		return took(lk, err);
+		return took(lk, err, again);
 	ts.tv_sec = deadline / 1000000000LL;
 	ts.tv_nsec = deadline % 1000000000LL;
-	return took(lk, pthread_mutex_clocklock(&lk->m, CLOCK_MONOTONIC, &ts));
+	return took(lk, pthread_mutex_clocklock(&lk->m, CLOCK_MONOTONIC, &ts), again);
 }
 
 int shmkit__lk_held(struct shmkit__lk *lk)

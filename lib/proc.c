@@ -117,8 +117,13 @@ int32_t shmkit__tid(void)
 	return tls_tid;
 }
 
-unsigned shmkit__fork_generation(void)
+void shmkit__proc_init(void)
 {
 	pthread_once(&atfork_once, install_atfork);
+}
+
+unsigned shmkit__fork_generation(void)
+{
+	/* Every handle is made through shmkit__handle_new(), which installed the hook. */
 	return atomic_load_explicit(&fork_gen, memory_order_relaxed);
 }

@@ -18,6 +18,7 @@
 #define NPARTS 256
 #define ROLE_WRITER 1u
 #define JOIN_SLICE_NS (100 * 1000000LL)
+#define REAP_INTERVAL_NS (50 * 1000000LL)
 
 struct part {
 	_Atomic int32_t pid; /* 0: free */
@@ -40,6 +41,7 @@ struct queue_region {
 	_Atomic uint32_t join_word; /* futex: bumped by task_done and reaping for joiners */
 	_Atomic uint32_t joiners;
 	_Atomic uint64_t reaped;
+	_Atomic int64_t last_reap; /* CLOCK_MONOTONIC ns of the last look for dead participants */
 	struct shmkit__ring_sh ring;
 	struct part part[NPARTS];
 	_Alignas(SHMKIT__CACHELINE) unsigned char slots[];
@@ -168,17 +170,19 @@ static void wake_joiners(struct queue_region *q)
 /* A JoinableQueue's unfinished work is what the ring holds plus what participants owe:
  * nothing is counted at put, so a producer that dies anywhere leaves no count behind, and a
  * consumer's debt dies with its participant entry. */
-static uint64_t unfinished(struct shmkit_queue *h)
+static bool unfinished(struct shmkit_queue *h)
 {
 	struct queue_region *q = h->q;
-	uint64_t n;
 	int i;
 
-	/* Ring first: a consumer counts what it owes before its claim empties the ring. */
-	n = shmkit__ring_depth(&h->ring);
+	/* Ring first: a consumer counts what it owes before its claim empties the ring. Skipped
+	 * positions are not work: one published after EOF may never be consumed by anyone. */
+	if (shmkit__ring_busy(&h->ring))
+		return true;
 	for (i = 0; i < NPARTS; i++)
-		n += atomic_load(&q->part[i].owed);
-	return n;
+		if (atomic_load(&q->part[i].owed))
+			return true;
+	return false;
 }
 
 static void joiners_wake(struct queue_region *q)
@@ -226,6 +230,7 @@ static void reap(struct shmkit_queue *h)
 	struct queue_region *q = h->q;
 	signed char alive[NPARTS];
 	bool any_dead = false;
+	uint64_t tail0, head0;
 	int i;
 
 	for (i = 0; i < NPARTS; i++) {
@@ -236,6 +241,11 @@ static void reap(struct shmkit_queue *h)
 	}
 	if (!any_dead)
 		return;
+	/* Before the scan: whoever claimed a position below these did so (claim word stored)
+	 * before we look, so the scan sees a live claimant. A position claimed after this may
+	 * belong to a live participant the scan already passed. */
+	tail0 = atomic_load(&q->ring.tail);
+	head0 = atomic_load(&q->ring.head);
 	for (i = 0; i < NPARTS; i++) {
 		struct part *pt = &q->part[i];
 		uint64_t p;
@@ -243,10 +253,10 @@ static void reap(struct shmkit_queue *h)
 		if (alive[i] != 0)
 			continue;
 		p = atomic_load(&pt->put_pos);
-		if (p != RING_NONE && !claimed_by_live(q, alive, offsetof(struct part, put_pos), p))
+		if (p < tail0 && !claimed_by_live(q, alive, offsetof(struct part, put_pos), p))
 			shmkit__ring_resolve_put(&h->ring, p);
 		p = atomic_load(&pt->get_pos);
-		if (p != RING_NONE && !claimed_by_live(q, alive, offsetof(struct part, get_pos), p))
+		if (p < head0 && !claimed_by_live(q, alive, offsetof(struct part, get_pos), p))
 			shmkit__ring_resolve_get(&h->ring, p);
 		if (atomic_load(&pt->role) & ROLE_WRITER)
 			shmkit__ring_unwait(&q->writers_attached);
@@ -271,15 +281,25 @@ static void reap(struct shmkit_queue *h)
 	joiners_wake(q);
 }
 
-/* The ring's recover callback: reap if nobody else is at it already. */
-static void recover(void *arg)
+/* The ring's recover callback: reap, unless another process is at it or did it within the
+ * last REAP_INTERVAL_NS (so many idle waiters do not each read /proc ten times a second). */
+static void reap_now(struct shmkit_queue *h)
 {
-	struct shmkit_queue *h = arg;
-
 	if (admin_lock(h, 0) == 0) {
+		atomic_store(&h->q->last_reap, shmkit__now());
 		reap(h);
 		shmkit__lk_release(&h->q->admin);
 	}
+}
+
+static void recover(void *arg)
+{
+	struct shmkit_queue *h = arg;
+	int64_t now = shmkit__now(), last = atomic_load(&h->q->last_reap);
+
+	if (now - last < REAP_INTERVAL_NS && now >= last)
+		return;
+	reap_now(h);
 }
 
 /* Make sure this handle has a participant entry in this process. */
@@ -485,28 +505,32 @@ SHMKIT__API int shmkit_queue_task_done(shmkit_queue *h)
 static int join(shmkit_queue *h, int64_t deadline)
 {
 	struct queue_region *q = h->q;
-	int64_t now, until;
+	int64_t now, until, next_recover = 0;
 	uint32_t seen;
 	int rc;
 
 	if (!h->joinable)
 		return -ENOTSUP;
 	for (;;) {
-		if (unfinished(h) == 0)
+		if (!unfinished(h))
 			return 0;
 		now = shmkit__now();
 		if (now >= deadline)
 			return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
-		until = deadline - now > JOIN_SLICE_NS ? now + JOIN_SLICE_NS : deadline;
+		if (!next_recover)
+			next_recover = now + JOIN_SLICE_NS;
+		until = deadline < next_recover ? deadline : next_recover;
 		/* Announce, then recheck, then sleep: task_done's fence pairs with this. */
 		atomic_fetch_add(&q->joiners, 1);
 		seen = atomic_load(&q->join_word);
-		rc = unfinished(h) == 0 ? 0 : shmkit__futex_wait(&q->join_word, seen, until);
+		rc = !unfinished(h) ? 0 : shmkit__futex_wait(&q->join_word, seen, until);
 		shmkit__ring_unwait(&q->joiners);
-		if (rc == -ETIMEDOUT)
-			recover(h); /* consumers that died owe nothing any more */
-		else if (rc < 0)
+		if (rc < 0 && rc != -ETIMEDOUT)
 			return rc;
+		if (shmkit__now() >= next_recover) {
+			recover(h); /* consumers that died owe nothing any more */
+			next_recover = shmkit__now() + JOIN_SLICE_NS;
+		}
 	}
 }
 
@@ -584,7 +608,7 @@ SHMKIT__API int shmkit_queue_stats(shmkit_queue *h, struct shmkit_queue_stats *s
 {
 	if (!st)
 		return -EINVAL;
-	recover(h);
+	reap_now(h);
 	fill_stats(&h->r, st);
 	return 0;
 }

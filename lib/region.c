@@ -56,6 +56,7 @@ int shmkit__sem_name(const char *name, char *buf, size_t size)
 
 void *shmkit__handle_new(size_t size)
 {
+	shmkit__proc_init(); /* handles must notice a fork: see shmkit__fork_generation() */
 	return calloc(1, size);
 }
 

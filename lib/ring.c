@@ -40,7 +40,7 @@ uint32_t shmkit__ring_slot_size(uint32_t max_size)
 
 uint32_t shmkit__ring_nslots(uint32_t capacity)
 {
-	uint32_t n = 1;
+	uint32_t n = 2; /* one slot cannot tell "published" (pos + 1) from "free for pos + 1" */
 
 	while (n < capacity)
 		n <<= 1;
@@ -90,6 +90,24 @@ static void wake_all(_Atomic uint32_t *word)
 	shmkit__futex_wake(word, INT_MAX);
 }
 
+/*
+ * head never passes tail (a consumer claims only positions a producer published) and tail never
+ * runs more than a lap ahead of head (a producer claims only slots the previous lap's consumer
+ * released). Read in this order, each index loaded after the one it is compared with and head
+ * with acquire, a ring that breaks either rule was written by someone else: -EBADMSG rather
+ * than waiting for ever on a queue that can never move.
+ */
+static bool ring_broken(const struct shmkit__ring *r)
+{
+	uint64_t h = atomic_load_explicit(&r->sh->head, memory_order_acquire);
+	uint64_t t = atomic_load_explicit(&r->sh->tail, memory_order_seq_cst);
+
+	if ((int64_t)(t - h) < 0)
+		return true;
+	h = atomic_load_explicit(&r->sh->head, memory_order_acquire);
+	return (int64_t)(t - h) > 0 && t - h > r->nslots;
+}
+
 static int try_put(struct shmkit__ring *r, struct shmkit__who *w, void *io, size_t len)
 {
 	struct shmkit__ring_sh *sh = r->sh;
@@ -104,6 +122,11 @@ static int try_put(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 	for (;;) {
 		if (r->capacity != r->nslots && p - w->head_cache >= r->capacity) {
 			w->head_cache = atomic_load_explicit(&sh->head, memory_order_acquire);
+			if ((int64_t)(p - w->head_cache) < 0) {
+				/* our p is older than the head just read: others moved on */
+				p = atomic_load_explicit(&sh->tail, memory_order_relaxed);
+				continue;
+			}
 			if (p - w->head_cache >= r->capacity)
 				goto unclaim;
 		}
@@ -136,7 +159,8 @@ static int try_put(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 		atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
 		return -EPIPE;
 	}
-	s->len = (uint32_t)len;
+	/* Atomic (relaxed) because a consumer reads len before it claims (see try_get). */
+	__atomic_store_n(&s->len, (uint32_t)len, __ATOMIC_RELAXED);
 	memcpy(s->data, io, len);
 	atomic_store_explicit(&s->seq, p + 1, memory_order_release);
 	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
@@ -148,6 +172,12 @@ unclaim:
 	 * must not seem to claim a slot, or a dead owner's slot would never be resolved. */
 	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_relaxed);
 	return -EAGAIN;
+}
+
+static inline void owed_add(_Atomic uint64_t *owed, int d)
+{
+	atomic_store_explicit(owed, atomic_load_explicit(owed, memory_order_relaxed) + (uint64_t)d,
+			      memory_order_relaxed);
 }
 
 static int try_get(struct shmkit__ring *r, struct shmkit__who *w, void *io, size_t size)
@@ -168,19 +198,24 @@ static int try_get(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 			if (!(seq & RING_SKIP)) {
 				/* Checked before claiming, so a short buffer leaves it queued. If
 				 * the CAS below succeeds, nobody has reused the slot since. */
-				len = s->len;
+				/* Read before the claim, so a consumer that loses the CAS may
+				 * race the next lap's producer here: an atomic read, discarded. */
+				len = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
 				rc = len > r->max_size ? -EBADMSG : len > size ? -EMSGSIZE : 0;
 				if (rc)
 					goto out;
 			}
 			atomic_store_explicit(w->get_pos, p, memory_order_relaxed);
+			/* owed is written only by its owner while alive (a reaper zeroes it only
+			 * after death), so a plain increment will do; the CAS publishes it as it
+			 * publishes get_pos. */
 			if (w->owed)
-				atomic_fetch_add_explicit(w->owed, 1, memory_order_seq_cst);
+				owed_add(w->owed, 1);
 			if (!atomic_compare_exchange_weak_explicit(&sh->head, &p, p + 1,
 								   memory_order_seq_cst,
 								   memory_order_relaxed)) {
 				if (w->owed)
-					atomic_fetch_sub_explicit(w->owed, 1, memory_order_relaxed);
+					owed_add(w->owed, -1);
 				continue;
 			}
 			if (!(seq & RING_SKIP))
@@ -191,7 +226,7 @@ static int try_get(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 			if (!(seq & RING_SKIP))
 				return (int)len;
 			if (w->owed) /* a skipped position is owed to nobody */
-				atomic_fetch_sub_explicit(w->owed, 1, memory_order_relaxed);
+				owed_add(w->owed, -1);
 			p = atomic_load_explicit(&sh->head, memory_order_relaxed);
 		} else if (dif < 0) {
 			/* Empty, or the producer of p has not published yet. EOF only when closed
@@ -232,13 +267,17 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 		     size_t n, int64_t deadline, _Atomic uint32_t *word, _Atomic uint32_t *count,
 		     uint32_t flag, shmkit__ring_recover_fn recover, void *arg)
 {
-	int64_t now, until;
+	int64_t now, until, next_recover = 0;
 	uint32_t seen;
-	int rc, i, wrc;
+	int rc, i;
 
 	rc = try(r, w, io, n);
-	if (rc != -EAGAIN || deadline == 0)
+	if (rc != -EAGAIN)
 		return rc;
+	/* Before giving up or sleeping (not on every spin: that would pull the other side's
+	 * index line over at each pause), make sure the ring is one that can still move. */
+	if (deadline == 0)
+		return ring_broken(r) ? -EBADMSG : -EAGAIN;
 	for (i = 0; i < SPIN_TRIES; i++) {
 		shmkit__cpu_relax();
 		if ((rc = try(r, w, io, n)) != -EAGAIN)
@@ -248,21 +287,31 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 		now = shmkit__now();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		until = deadline - now > RING_SLICE_NS ? now + RING_SLICE_NS : deadline;
+		if (!next_recover)
+			next_recover = now + RING_SLICE_NS;
+		until = deadline < next_recover ? deadline : next_recover;
+		if (ring_broken(r))
+			return -EBADMSG;
 		atomic_store_explicit(w->waiting, flag, memory_order_relaxed);
 		atomic_fetch_add_explicit(count, 1, memory_order_seq_cst);
+		/* Orders the announcement before try()'s loads in C11 terms too (on x86 and
+		 * ARMv8 the RMW already does); only the sleep path pays for it. */
+		atomic_thread_fence(memory_order_seq_cst);
 		seen = atomic_load_explicit(word, memory_order_seq_cst);
 		rc = try(r, w, io, n);
-		wrc = rc == -EAGAIN ? shmkit__futex_wait(word, seen, until) : 0;
+		if (rc == -EAGAIN)
+			shmkit__futex_wait(word, seen, until);
 		shmkit__ring_unwait(count);
 		atomic_store_explicit(w->waiting, 0, memory_order_relaxed);
 		if (rc != -EAGAIN)
 			return rc;
 		if ((rc = try(r, w, io, n)) != -EAGAIN)
 			return rc;
-		if (wrc == -ETIMEDOUT && recover) {
-			/* A slice passed without news: maybe a peer died holding things up. */
+		if (recover && shmkit__now() >= next_recover) {
+			/* A slice passed without progress (wake-ups and signals included): maybe a
+			 * peer died holding things up. */
 			recover(arg);
+			next_recover = shmkit__now() + RING_SLICE_NS;
 			if ((rc = try(r, w, io, n)) != -EAGAIN)
 				return rc;
 		}
@@ -339,6 +388,19 @@ int shmkit__ring_resolve_get(struct shmkit__ring *r, uint64_t p)
 		return 1;
 	}
 	return 0;
+}
+
+bool shmkit__ring_busy(struct shmkit__ring *r)
+{
+	uint64_t h = atomic_load(&r->sh->head), t = atomic_load(&r->sh->tail), p;
+
+	if (t - h > r->nslots)
+		return t > h; /* corrupt: busy unless plainly empty */
+	for (p = h; p < t; p++)
+		if (atomic_load_explicit(&slot_at(r, p)->seq, memory_order_acquire) !=
+		    ((p + 1) | RING_SKIP))
+			return true;
+	return false;
 }
 
 uint32_t shmkit__ring_depth(struct shmkit__ring *r)

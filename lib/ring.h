@@ -113,5 +113,7 @@ int shmkit__ring_resolve_get(struct shmkit__ring *r, uint64_t p);
 void shmkit__ring_unwait(_Atomic uint32_t *count);
 /* Messages queued now (tail - head, clamped to capacity). */
 uint32_t shmkit__ring_depth(struct shmkit__ring *r);
+/* Whether [head, tail) may hold a message: anything but published skips. */
+bool shmkit__ring_busy(struct shmkit__ring *r);
 
 #endif /* SHMKIT_RING_H */

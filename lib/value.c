@@ -106,6 +106,13 @@ static int cells_close(struct shmkit_array *a)
 	return 0;
 }
 
+/* a + b wrapping around, as the atomic add does: a cell may hold anything, even INT64_MAX
+ * written by a peer, and signed overflow would be undefined. */
+static inline int64_t wrap_add(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
 static int cell_add(struct shmkit_array *a, size_t i, int64_t delta, enum shmkit_add_mode how,
 		    int64_t *result)
 {
@@ -116,17 +123,17 @@ static int cell_add(struct shmkit_array *a, size_t i, int64_t delta, enum shmkit
 	switch (how) {
 	case SHMKIT_ADD_RACY:
 		/* Deliberately two steps: another process may store between them. */
-		v = atomic_load_explicit(c, memory_order_relaxed) + delta;
+		v = wrap_add(atomic_load_explicit(c, memory_order_relaxed), delta);
 		atomic_store_explicit(c, v, memory_order_relaxed);
 		break;
 	case SHMKIT_ADD_ATOMIC:
-		v = atomic_fetch_add_explicit(c, delta, memory_order_seq_cst) + delta;
+		v = wrap_add(atomic_fetch_add_explicit(c, delta, memory_order_seq_cst), delta);
 		break;
 	case SHMKIT_ADD_LOCKED:
 		rc = shmkit__lk_acquire(a->lock.lk, SHMKIT__FOREVER);
 		if (rc < 0)
 			return rc;
-		v = atomic_load_explicit(c, memory_order_relaxed) + delta;
+		v = wrap_add(atomic_load_explicit(c, memory_order_relaxed), delta);
 		atomic_store_explicit(c, v, memory_order_relaxed);
 		shmkit__lk_release(a->lock.lk);
 		break;

@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -92,7 +94,7 @@ static void poke_cells(const char *name, int kind)
 		if (shmkit_value_open(name, &v))
 			return;
 		x = shmkit_value_load(v);
-		shmkit_value_store(v, x + 1);
+		shmkit_value_store(v, x ^ 1);
 		shmkit_value_cas(v, &e, 5);
 		shmkit_value_add(v, 1, SHMKIT_ADD_ATOMIC, &x);
 		shmkit_value_add(v, 1, SHMKIT_ADD_RACY, &x);
@@ -329,6 +331,21 @@ static bool lk_unusable(const uint8_t *data, size_t size, uint32_t kind)
 	return lock != 0 && !(lock & FUTEX_OWNER_DIED);
 }
 
+/* A robust mutex still held when its region is unmapped stays linked in this thread's robust
+ * list, and the next lock operation anywhere writes through the dangling link: fail on the
+ * input that left it, not on a later innocent one. */
+static void robust_list_empty_or_die(void)
+{
+	struct robust_list_head *head;
+	size_t len;
+
+	if (syscall(SYS_get_robust_list, 0, &head, &len) == 0 && head &&
+	    head->list.next != &head->list) {
+		fprintf(stderr, "fuzz_region: a mutex in the region was left held\n");
+		abort();
+	}
+}
+
 int fuzz_region_one(const char *name, const uint8_t *data, size_t size)
 {
 	struct shmkit__hdr h;
@@ -365,6 +382,7 @@ int fuzz_region_one(const char *name, const uint8_t *data, size_t size)
 		if (kind == SHMKIT_KIND_SEM)
 			sem_side(name, true);
 		poke(name, kind);
+		robust_list_empty_or_die();
 		if (kind == SHMKIT_KIND_SEM)
 			sem_side(name, false);
 	}
@@ -405,7 +423,7 @@ int fuzz_region_seeds(const char *dir)
 {
 	struct shmkit_queue_attr qa = { .capacity = 3, .max_size = 24 };
 	unsigned char msg[24] = "seed message";
-	char name[64], semname[80];
+	char name[96], semname[112];
 	shmkit_value *v;
 	shmkit_array *a;
 	shmkit_lock *l;

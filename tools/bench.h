@@ -52,13 +52,14 @@ struct bench_opts {
 struct bench_machine {
 	long nproc;
 	char cpu[128];
-	char kernel[160];
+	char kernel[200];
 	long mq_msg_max;      /* /proc/sys/fs/mqueue/msg_max */
 	long mq_msgsize_max;  /* /proc/sys/fs/mqueue/msgsize_max */
 	long mq_maxmsg;       /* mq_maxmsg used: msg_max, or less if mq_open refused it */
 	long pipe_bytes;      /* pipe(2) buffer set with F_SETPIPE_SZ (fs/pipe-max-size) */
 	long unix_sndbuf;     /* SO_SNDBUF asked for (net/core/wmem_max); the kernel doubles it */
 	unsigned shmkit_bytes; /* Queue/Pipe capacity: 1024 messages, fewer above this many bytes */
+	double load1;         /* 1-minute load average before the run: other work distorts it all */
 };
 extern struct bench_machine bench_machine;
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -492,10 +493,14 @@ static void mql_forked(void *link)
 static int mql_senders_gone(void *link, unsigned receivers)
 {
 	struct mqlink *l = link;
+	struct timespec until;
 	unsigned i;
 
+	/* Bounded: consumers that died would leave the queue full for good. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
 	for (i = 0; i < receivers; i++)
-		while (mq_send(l->q[0], "", 0, 0) < 0)
+		while (mq_timedsend(l->q[0], "", 0, 0, &until) < 0)
 			if (errno != EINTR)
 				return -errno;
 	return 0;

@@ -5,8 +5,11 @@
  *           by 2 processes at once, and by 1 for the uncontended cost; the final value is
  *           checked: only racy may lose updates.
  *  lock     acquire+release of a Lock by 1 process, beside pthread_mutex_lock/unlock of a
- *           default (non-shared, non-robust) mutex in the same process; and 2 processes taking
- *           turns, counting hand-offs (acquisitions right after the other process held it).
+ *           default (non-shared, non-robust) mutex; and 2 processes taking turns, counting
+ *           hand-offs (acquisitions right after the other process held it). glibc (2.35 on)
+ *           skips the atomic instructions of a private mutex while the process has only one
+ *           thread, which no lock shared between processes can do; so pthread is measured
+ *           both ways, and the ratio is against the multi-threaded (atomic) figure.
  *  sem      release+acquire (post+wait) of a Semaphore by 1 process.
  *
  * Every figure comes from a forked child that runs the operation until told to stop, checking
@@ -32,7 +35,8 @@ enum op {
 	OP_LOCKED,   /* shmkit_value_add(SHMKIT_ADD_LOCKED) */
 	OP_SEM,      /* sem acquire, racy add, sem release */
 	OP_LOCK,     /* shmkit_lock_acquire + release, counting hand-offs */
-	OP_PTHREAD,  /* pthread_mutex_lock + unlock, process-local */
+	OP_PTHREAD,  /* pthread_mutex_lock + unlock, process-local, in a multi-threaded process */
+	OP_PTHREAD1, /* the same in a single-threaded process */
 	OP_POSTWAIT, /* shmkit_sem_release + acquire */
 };
 
@@ -63,6 +67,22 @@ struct sync_ctx {
 		n += BATCH;                                                                \
 	}
 
+static void *nothing(void *arg)
+{
+	return arg;
+}
+
+/* Start and join one thread: glibc then takes its atomic paths for good. */
+static int make_threaded(void)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, nothing, NULL))
+		return -1;
+	pthread_join(t, NULL);
+	return 0;
+}
+
 static int sync_child(void *arg, unsigned idx)
 {
 	struct sync_ctx *c = arg;
@@ -72,6 +92,8 @@ static int sync_child(void *arg, unsigned idx)
 	int64_t me = (int64_t)idx + 1;
 	unsigned k;
 
+	if (c->op == OP_PTHREAD && make_threaded() < 0)
+		return 1;
 	if (!bench_team_ready(c->team))
 		return 1;
 	b->proc[idx].t_start = bench_now();
@@ -99,6 +121,7 @@ static int sync_child(void *arg, unsigned idx)
 		     if (shmkit_lock_release(c->l) < 0) goto fail);
 		break;
 	case OP_PTHREAD:
+	case OP_PTHREAD1:
 		LOOP(pthread_mutex_lock(&m); pthread_mutex_unlock(&m));
 		break;
 	case OP_POSTWAIT:
@@ -289,7 +312,10 @@ int bench_lock(const struct bench_opts *o)
 		"shmkit_lock_acquire + release (robust, process-shared)") < 0)
 		failed = -1;
 	if (run(o, BENCH_LOCK, "pthread", "uncontended", OP_PTHREAD, 1,
-		"pthread_mutex_lock + unlock, default mutex, one process") < 0)
+		"pthread_mutex_lock + unlock, default mutex, multi-threaded process") < 0)
+		failed = -1;
+	if (run(o, BENCH_LOCK, "pthread", "1-thread", OP_PTHREAD1, 1,
+		"the same, single-threaded: glibc skips the atomics") < 0)
 		failed = -1;
 	if (run(o, BENCH_LOCK, "shmkit", "contended", OP_LOCK, 2,
 		"2 processes acquire + release in a loop") < 0)

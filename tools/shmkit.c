@@ -17,6 +17,8 @@ static const struct command commands[] = {
 	{ "stat", cmd_stat, "show one object's kind, owner, mode and state" },
 	{ "produce", cmd_produce, "put messages (stdin lines or stamped) on a named queue" },
 	{ "consume", cmd_consume, "get messages from a named queue until EOF" },
+	{ "bench", cmd_bench, "measure queue, pipe, locks against pipe(2), unix sockets, mq" },
+	{ "torture", cmd_torture, "SIGKILL queue, lock and pipe users at random; check nothing is lost" },
 	{ NULL, NULL, NULL },
 };
 
