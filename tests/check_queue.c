@@ -176,6 +176,45 @@ START_TEST(test_eof_writers_n)
 }
 END_TEST
 
+/* One slot cannot tell "published" from "free for the next lap": capacity 1 must still hold
+ * exactly one message and never overwrite it. */
+START_TEST(test_capacity_one)
+{
+	char name[TU_NAME_SIZE];
+	shmkit_queue *q = make("cap1", name, 1, 8, 0, 0);
+	int a = 1, b = 2, v, i;
+
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(shmkit_queue_put_try(q, &a, sizeof(a)), 0);
+		ck_assert_int_eq(shmkit_queue_full(q), 1);
+		ck_assert_int_eq(shmkit_queue_put_try(q, &b, sizeof(b)), -EAGAIN);
+		ck_assert_int_eq(shmkit_queue_get_try(q, &v, sizeof(v)), sizeof(v));
+		ck_assert_int_eq(v, a);
+		ck_assert_int_eq(shmkit_queue_get_try(q, &v, sizeof(v)), -EAGAIN);
+	}
+	shmkit_queue_close(q);
+}
+END_TEST
+
+/* join after shutdown and a refused put returns at once. (The narrower race, a put claiming
+ * just after the close and leaving a skipped position, is what shmkit__ring_busy handles;
+ * tests/check_ring.c drives ring states directly.) */
+START_TEST(test_join_after_shutdown)
+{
+	char name[TU_NAME_SIZE];
+	shmkit_queue *q = make("joinshut", name, 4, 8, 0, SHMKIT_JOINABLE);
+	int v = 1;
+
+	ck_assert_int_eq(shmkit_queue_put(q, &v, sizeof(v)), 0);
+	ck_assert_int_eq(shmkit_queue_get(q, &v, sizeof(v)), sizeof(v));
+	ck_assert_int_eq(shmkit_queue_task_done(q), 0);
+	ck_assert_int_eq(shmkit_queue_shutdown(q), 0);
+	ck_assert_int_eq(shmkit_queue_put(q, &v, sizeof(v)), -EPIPE);
+	ck_assert_int_eq(shmkit_queue_join_timeout(q, 2000 * MS), 0);
+	shmkit_queue_close(q);
+}
+END_TEST
+
 START_TEST(test_shutdown)
 {
 	char name[TU_NAME_SIZE];
@@ -418,6 +457,8 @@ int main(void)
 	tcase_add_test(tc, test_bad_args);
 	tcase_add_test(tc, test_capacity_and_timeouts);
 	tcase_add_test(tc, test_shutdown);
+	tcase_add_test(tc, test_capacity_one);
+	tcase_add_test(tc, test_join_after_shutdown);
 	tcase_add_test(tc, test_anonymous_fork);
 	tc = tu_tcase(s, "eof", 60);
 	tcase_add_test(tc, test_eof_no_writers);
