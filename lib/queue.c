@@ -36,7 +36,7 @@ _Static_assert(sizeof(struct part) == 64, "one participant per cache line");
 struct queue_region {
 	struct shmkit__hdr hdr; /* param: capacity, max_size, writers expected, NPARTS */
 	struct shmkit__lk admin; /* registration, writers, recovery */
-	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t writers_attached;
+	_Alignas(SHMKIT__CACHELINE) uint32_t reserved0;
 	_Atomic uint32_t writers_total;
 	_Atomic uint32_t join_word; /* futex: bumped by task_done and reaping for joiners */
 	_Atomic uint32_t joiners;
@@ -192,13 +192,26 @@ static void joiners_wake(struct queue_region *q)
 		wake_joiners(q);
 }
 
+/* Writers attached now: the entries with ROLE_WRITER. Derived rather than counted, so a
+ * process killed halfway through attaching, detaching or reaping leaves nothing to miscount:
+ * each of those changes is the one store of a role bit. */
+static uint32_t writers_attached(const struct queue_region *q)
+{
+	uint32_t n = 0;
+	int i;
+
+	for (i = 0; i < NPARTS; i++)
+		n += atomic_load(&q->part[i].pid) && (atomic_load(&q->part[i].role) & ROLE_WRITER);
+	return n;
+}
+
 /* Called with admin held: latch EOF if the writers say so. */
 static void maybe_eof(struct shmkit_queue *h)
 {
 	struct queue_region *q = h->q;
 	uint32_t total = atomic_load(&q->writers_total);
 
-	if (atomic_load(&q->writers_attached) == 0 && total > 0 &&
+	if (writers_attached(q) == 0 && total > 0 &&
 	    (h->expected == 0 || total >= h->expected))
 		shmkit__ring_close(&h->ring);
 }
@@ -258,8 +271,6 @@ static void reap(struct shmkit_queue *h)
 		p = atomic_load(&pt->get_pos);
 		if (p < head0 && !claimed_by_live(q, alive, offsetof(struct part, get_pos), p))
 			shmkit__ring_resolve_get(&h->ring, p);
-		if (atomic_load(&pt->role) & ROLE_WRITER)
-			shmkit__ring_unwait(&q->writers_attached);
 		switch (atomic_load(&pt->waiting)) {
 		case 1:
 			shmkit__ring_unwait(&q->ring.cons_waiting);
@@ -364,7 +375,7 @@ SHMKIT__API int shmkit_queue_attach_writer(shmkit_queue *h)
 	else if (h->expected && atomic_load(&q->writers_total) >= h->expected)
 		rc = -EUSERS;
 	if (!rc) {
-		atomic_fetch_add(&q->writers_attached, 1);
+		/* Total first: dying between the two is a writer that came and went. */
 		atomic_fetch_add(&q->writers_total, 1);
 		atomic_fetch_or(&q->part[h->part].role, ROLE_WRITER);
 		h->writer = true;
@@ -383,7 +394,6 @@ SHMKIT__API int shmkit_queue_detach_writer(shmkit_queue *h)
 	if ((rc = admin_lock(h, SHMKIT__FOREVER)))
 		return rc;
 	atomic_fetch_and(&q->part[h->part].role, ~ROLE_WRITER);
-	shmkit__ring_unwait(&q->writers_attached);
 	h->writer = false;
 	maybe_eof(h);
 	shmkit__lk_release(&q->admin);
@@ -583,7 +593,7 @@ static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats
 	st->max_size = ring.max_size;
 	st->depth = shmkit__ring_depth(&ring);
 	st->writers_expected = (uint32_t)r->hdr->param[2];
-	st->writers_attached = atomic_load(&q->writers_attached);
+	st->writers_attached = writers_attached(q);
 	st->writers_total = atomic_load(&q->writers_total);
 	st->producers_waiting = atomic_load(&q->ring.prod_waiting);
 	st->consumers_waiting = atomic_load(&q->ring.cons_waiting);

@@ -123,8 +123,13 @@ static int try_put(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 		if (r->capacity != r->nslots && p - w->head_cache >= r->capacity) {
 			w->head_cache = atomic_load_explicit(&sh->head, memory_order_acquire);
 			if ((int64_t)(p - w->head_cache) < 0) {
-				/* our p is older than the head just read: others moved on */
-				p = atomic_load_explicit(&sh->tail, memory_order_relaxed);
+				/* our p is older than the head just read: others moved on, so
+				 * tail read now is past it. One that has not moved means head
+				 * passed tail, which only a scribbler does: do not spin on it. */
+				uint64_t np = atomic_load_explicit(&sh->tail, memory_order_relaxed);
+				if (np == p)
+					goto broken;
+				p = np;
 				continue;
 			}
 			if (p - w->head_cache >= r->capacity)
@@ -172,6 +177,9 @@ unclaim:
 	 * must not seem to claim a slot, or a dead owner's slot would never be resolved. */
 	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_relaxed);
 	return -EAGAIN;
+broken:
+	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_relaxed);
+	return -EBADMSG;
 }
 
 static inline void owed_add(_Atomic uint64_t *owed, int d)

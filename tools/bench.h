@@ -60,6 +60,7 @@ struct bench_machine {
 	long unix_sndbuf;     /* SO_SNDBUF asked for (net/core/wmem_max); the kernel doubles it */
 	unsigned shmkit_bytes; /* Queue/Pipe capacity: 1024 messages, fewer above this many bytes */
 	double load1;         /* 1-minute load average before the run: other work distorts it all */
+	double line_rtt_ns;   /* one cache line bounced between CPUs 0 and 1 and back; 0 if unknown */
 };
 extern struct bench_machine bench_machine;
 
@@ -188,6 +189,9 @@ extern const struct bench_xport bench_xport_mq;    /* "mq": POSIX message queues
 
 /* Probe what the peers may be set to (bench_machine fields); call once before running. */
 void bench_peers_probe(void);
+/* Time a cache line's round trip between two processes on CPUs 0 and 1 (into bench_machine):
+ * the floor under every cross-CPU hand-off, and on virtual machines it varies a lot. */
+void bench_line_probe(void);
 
 /* ------------------------------------------------------------------------------------------- */
 /* The tests: each adds its rows with bench_add(); 0, or -1 when some row failed.               */

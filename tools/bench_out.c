@@ -332,6 +332,10 @@ void bench_print_table(const struct bench_opts *o)
 
 	printf("shmkit bench%s: %ld CPUs, %s, %s\n", o->quick ? " --quick" : "", m->nproc, m->cpu,
 	       m->kernel);
+	if (m->line_rtt_ns > 0)
+		printf("A cache line's round trip between CPUs 0 and 1: %.0f ns (the floor under "
+		       "every cross-CPU\nhand-off; on a virtual machine it moves with the host).\n",
+		       m->line_rtt_ns);
 	printf("Peers at the largest buffers the system allows: pipe(2) %ld B (fs/pipe-max-size); "
 	       "unix\nSOCK_SEQPACKET SO_SNDBUF %ld (net/core/wmem_max); POSIX mq mq_maxmsg %ld "
 	       "(fs/mqueue/msg_max\n%ld), msgsize_max %ld B. shmkit Queue and Pipe: blocking calls, "
@@ -393,9 +397,9 @@ void bench_print_json(const struct bench_opts *o)
 	json_string(stdout, m->kernel);
 	printf(",\"mq_maxmsg\":%ld,\"mq_msg_max\":%ld,\"mq_msgsize_max\":%ld,\"pipe_bytes\":%ld,"
 	       "\"unix_sndbuf\":%ld,\"shmkit_capacity\":1024,\"shmkit_bytes\":%u,\"quick\":%s,"
-	       "\"reps\":%u,\"load1\":%.2f},\n\"results\":[",
+	       "\"reps\":%u,\"load1\":%.2f,\"line_rtt_ns\":%.1f},\n\"results\":[",
 	       m->mq_maxmsg, m->mq_msg_max, m->mq_msgsize_max, m->pipe_bytes, m->unix_sndbuf,
-	       m->shmkit_bytes, o->quick ? "true" : "false", o->reps, m->load1);
+	       m->shmkit_bytes, o->quick ? "true" : "false", o->reps, m->load1, m->line_rtt_ns);
 	for (i = 0; i < nrows; i++) {
 		const struct bench_result *r = &rows[i];
 

@@ -10,7 +10,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,4 +278,67 @@ double bench_quantile(const int64_t *sorted, size_t n, double q)
 	k = (size_t)(q * (double)n + 0.999999);
 	k = k ? k - 1 : 0;
 	return (double)sorted[k < n ? k : n - 1];
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* The cache-line probe                                                                        */
+
+#define LINE_TRIPS 200000
+
+static int pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+void bench_line_probe(void)
+{
+	_Atomic int64_t *x = bench_shared(4096);
+	int64_t i, t0, spins;
+	cpu_set_t mine;
+	pid_t pid;
+
+	bench_machine.line_rtt_ns = 0;
+	if (!x || bench_machine.nproc < 2 || sched_getaffinity(0, sizeof(mine), &mine) < 0 ||
+	    !CPU_ISSET(0, &mine) || !CPU_ISSET(1, &mine))
+		goto out;
+	pid = fork();
+	if (pid < 0)
+		goto out;
+	if (pid == 0) {
+		/* The echo: wait for each odd value, answer with the next even one. A missing
+		 * partner (the parent died) ends it through the spin bound. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (pin(1) < 0)
+			_exit(1);
+		for (i = 1; i < 2 * LINE_TRIPS; i += 2) {
+			for (spins = 0; atomic_load_explicit(x, memory_order_acquire) != i; spins++)
+				if (spins > 1000000000)
+					_exit(1);
+			atomic_store_explicit(x, i + 1, memory_order_release);
+		}
+		_exit(0);
+	}
+	if (pin(0) == 0) {
+		t0 = bench_now();
+		for (i = 0; i < 2 * LINE_TRIPS; i += 2) {
+			atomic_store_explicit(x, i + 1, memory_order_release);
+			for (spins = 0; atomic_load_explicit(x, memory_order_acquire) != i + 2; spins++)
+				if (spins > 1000000000)
+					break;
+			if (spins > 1000000000)
+				break;
+		}
+		if (i >= 2 * LINE_TRIPS)
+			bench_machine.line_rtt_ns = (double)(bench_now() - t0) / LINE_TRIPS;
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	sched_setaffinity(0, sizeof(mine), &mine); /* the benchmark itself runs unpinned */
+out:
+	bench_unshare(x, 4096);
 }

@@ -77,6 +77,7 @@ static void machine_probe(void)
 		fclose(f);
 	}
 	bench_peers_probe();
+	bench_line_probe();
 }
 
 static bool parse_test(const char *s, enum bench_test *t)
