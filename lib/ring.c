@@ -75,19 +75,33 @@ void shmkit__ring_init(struct shmkit__ring_sh *sh, unsigned char *slots, uint32_
 		atomic_store_explicit(&slot_at(&r, i)->seq, i, memory_order_relaxed);
 }
 
-static inline void wake_if_waiting(_Atomic uint32_t *word, _Atomic uint32_t *count)
-{
-	atomic_thread_fence(memory_order_seq_cst);
-	if (shmkit__unlikely(atomic_load_explicit(count, memory_order_relaxed))) {
-		atomic_fetch_add_explicit(word, 1, memory_order_release);
-		shmkit__futex_wake(word, 1);
-	}
-}
+/*
+ * Sleeping is an eventcount: the futex word holds a sequence and RING_SLEEPERS. A waiter sets
+ * the flag (an RMW) before its last look at the ring; the first waker after that clears it and
+ * wakes every sleeper, and later wakers see it clear and make no syscall until somebody sleeps
+ * again. So a burst of puts towards a consumer that was woken but has not run yet (the common
+ * case when processes outnumber cores) costs one wake-up, not one per put. The price is that
+ * all sleepers wake together; those that find nothing re-arm and sleep again.
+ */
+#define RING_SLEEPERS 0x80000000u
 
 static void wake_all(_Atomic uint32_t *word)
 {
-	atomic_fetch_add_explicit(word, 1, memory_order_seq_cst);
+	uint32_t v = atomic_load_explicit(word, memory_order_relaxed);
+
+	while (!atomic_compare_exchange_weak_explicit(word, &v, (v + 1) & ~RING_SLEEPERS,
+						      memory_order_seq_cst, memory_order_relaxed))
+		;
 	shmkit__futex_wake(word, INT_MAX);
+}
+
+static inline void wake_sleepers(_Atomic uint32_t *word)
+{
+	/* Pairs with the waiter's RMW and fence in wait_loop: either we see its flag, or its
+	 * last look at the ring sees what we published before this fence. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (shmkit__unlikely(atomic_load_explicit(word, memory_order_relaxed) & RING_SLEEPERS))
+		wake_all(word);
 }
 
 /*
@@ -169,7 +183,7 @@ static int try_put(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 	memcpy(s->data, io, len);
 	atomic_store_explicit(&s->seq, p + 1, memory_order_release);
 	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
-	wake_if_waiting(&sh->not_empty, &sh->cons_waiting);
+	wake_sleepers(&sh->not_empty);
 	return 0;
 
 unclaim:
@@ -230,7 +244,7 @@ static int try_get(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 				memcpy(io, s->data, len);
 			atomic_store_explicit(&s->seq, p + r->nslots, memory_order_release);
 			atomic_store_explicit(w->get_pos, RING_NONE, memory_order_release);
-			wake_if_waiting(&sh->not_full, &sh->prod_waiting);
+			wake_sleepers(&sh->not_full);
 			if (!(seq & RING_SKIP))
 				return (int)len;
 			if (w->owed) /* a skipped position is owed to nobody */
@@ -300,12 +314,12 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 		until = deadline < next_recover ? deadline : next_recover;
 		if (ring_broken(r))
 			return -EBADMSG;
+		/* count and the waiting flag are for shmkit stat; the flag in word decides. */
 		atomic_store_explicit(w->waiting, flag, memory_order_relaxed);
-		atomic_fetch_add_explicit(count, 1, memory_order_seq_cst);
-		/* Orders the announcement before try()'s loads in C11 terms too (on x86 and
-		 * ARMv8 the RMW already does); only the sleep path pays for it. */
+		atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
+		seen = atomic_fetch_or_explicit(word, RING_SLEEPERS, memory_order_seq_cst) |
+		       RING_SLEEPERS;
 		atomic_thread_fence(memory_order_seq_cst);
-		seen = atomic_load_explicit(word, memory_order_seq_cst);
 		rc = try(r, w, io, n);
 		if (rc == -EAGAIN)
 			shmkit__futex_wait(word, seen, until);

@@ -17,9 +17,9 @@
  * unreleased one is released and its message counted as lost. Only dead owners are resolved
  * (liveness is pid + start time), so no late writer can race the resolution.
  *
- * Waiting: consumers sleep on not_empty, producers on not_full (futex words), after a short
- * bounded spin, and only after announcing themselves in cons_waiting/prod_waiting; the other
- * side pays a wake-up syscall only when that count is non-zero. Sleeps are cut in slices so a
+ * Waiting: consumers sleep on not_empty, producers on not_full (futex words used as
+ * eventcounts, see ring.c), after a short bounded spin; the other side pays a wake-up syscall
+ * only when a sleeper has armed the word since the last wake-up. Sleeps are cut in slices so a
  * waiter can look for dead peers now and then (the recover callback).
  */
 #ifndef SHMKIT_RING_H
@@ -44,10 +44,10 @@ struct shmkit__slot {
 struct shmkit__ring_sh {
 	_Alignas(SHMKIT__CACHELINE) _Atomic uint64_t tail; /* next position to produce */
 	_Alignas(SHMKIT__CACHELINE) _Atomic uint64_t head; /* next position to consume */
-	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t not_empty; /* futex: bumped for consumers */
-	_Atomic uint32_t cons_waiting;
-	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t not_full; /* futex: bumped for producers */
-	_Atomic uint32_t prod_waiting;
+	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t not_empty; /* futex: consumers sleep here */
+	_Atomic uint32_t cons_waiting; /* sleeping consumers, for stat only */
+	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t not_full; /* futex: producers sleep here */
+	_Atomic uint32_t prod_waiting; /* sleeping producers, for stat only */
 	/* Read-mostly from here on. */
 	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t closed; /* latched: no more puts, EOF once
 								drained */

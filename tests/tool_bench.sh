@@ -85,7 +85,8 @@ for test in ("counter", "lock", "sem", "idle"):
     if not any(r.get("test") == test for r in measured):
         bad.append("no %s row" % test)
 may_be_zero = {"cpu_s", "cpu_pct", "lost"}
-figures = {"msgs_per_s", "mb_per_s", "p50_ns", "p99_ns", "p999_ns", "ops_per_s", "ns_per_op",
+figures = {"msgs_per_s", "mb_per_s", "p50_ns", "p99_ns", "p999_ns", "msgs_per_s_min",
+           "msgs_per_s_max", "p50_ns_min", "p50_ns_max", "ops_per_s", "ns_per_op",
            "handoffs_per_s", "cpu_s", "cpu_pct", "seconds", "lost", "size", "producers",
            "consumers", "round_trips", "reps"}
 for r in res:

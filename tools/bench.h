@@ -4,7 +4,8 @@
  *
  * The parts, one job per file:
  *   cmd_bench.c     options, the machine, what runs in which order
- *   bench_proc.c    forking teams of processes, the start gate, waiting with a timeout, stats
+ *   bench_proc.c    forking teams of processes, the start gate, waiting with a timeout, stats,
+ *                   the cache-line probe
  *   bench_xport.c   the shmkit transports (Queue, Pipe) behind one interface
  *   bench_peers.c   the same interface over pipe(2), a unix socketpair and POSIX mq
  *   bench_tput.c    throughput: producers -> consumers
@@ -81,6 +82,7 @@ struct bench_result {
 	unsigned round_trips;
 	double ops_per_s, ns_per_op, handoffs_per_s, lost;
 	double cpu_s, seconds, cpu_pct;
+	double lo, hi;         /* throughput msgs/s, rtt p50: the slowest and fastest run */
 	unsigned reps;
 	char note[112];        /* how it was run, when that matters */
 	char unsupported[112]; /* why it could not run: then no figures */

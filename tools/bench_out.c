@@ -39,6 +39,7 @@ void bench_result_init(struct bench_result *r, const char *transport, enum bench
 	r->p50_ns = r->p99_ns = r->p999_ns = NAN;
 	r->ops_per_s = r->ns_per_op = r->handoffs_per_s = r->lost = NAN;
 	r->cpu_s = r->seconds = r->cpu_pct = NAN;
+	r->lo = r->hi = NAN;
 }
 
 int bench_add(const struct bench_result *r)
@@ -179,6 +180,18 @@ static const char *num(char *buf, size_t n, double v, int dec)
 	return buf;
 }
 
+/* fastest run / slowest run, for msgs/s and p50: how much to trust the median. */
+static const char *spread_str(char *buf, size_t n, const struct bench_result *r)
+{
+	double s = r->hi / r->lo;
+
+	if (!isfinite(s) || r->lo <= 0)
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%.2f", s);
+	return buf;
+}
+
 static const char *ratio_str(char *buf, size_t n, const struct bench_result *r)
 {
 	double x = ratio(r);
@@ -186,7 +199,7 @@ static const char *ratio_str(char *buf, size_t n, const struct bench_result *r)
 	if (!isfinite(x))
 		snprintf(buf, n, "-");
 	else
-		snprintf(buf, n, x >= 100 ? "%.0f" : x >= 10 ? "%.1f" : "%.2f", x);
+		snprintf(buf, n, x >= 100 ? "%.0f" : x >= 10 ? "%.1f" : x >= 0.1 ? "%.2f" : "%.4f", x);
 	return buf;
 }
 
@@ -214,14 +227,14 @@ static bool no_figures(const struct bench_result *r)
 
 static void table_throughput(void)
 {
-	char a[40], b[40], c[16], shape[16];
+	char a[40], b[40], c[16], s[16], shape[16];
 	size_t i;
 
 	printf("\nThroughput: producers->consumers, each sending messages of one size "
 	       "(higher is better;\nratio = shmkit msgs/s / this row's, > 1 means shmkit is "
-	       "faster)\n");
-	printf("%6s  %-5s  %-11s  %13s  %9s  %7s  %s\n", "size", "shape", "transport", "msgs/s",
-	       "MB/s", "ratio", "how");
+	       "faster; spread = fastest run / slowest)\n");
+	printf("%6s  %-5s  %-11s  %13s  %9s  %6s  %7s  %s\n", "size", "shape", "transport",
+	       "msgs/s", "MB/s", "spread", "ratio", "how");
 	for (i = 0; i < nrows; i++) {
 		const struct bench_result *r = &rows[i];
 
@@ -231,20 +244,21 @@ static void table_throughput(void)
 		printf("%6u  %-5s  %-11s  ", r->size, shape, r->transport);
 		if (no_figures(r))
 			continue;
-		printf("%13s  %9s  %7s  %s\n", num(a, sizeof(a), r->msgs_per_s, 0),
-		       num(b, sizeof(b), r->mb_per_s, 1), ratio_str(c, sizeof(c), r), r->note);
+		printf("%13s  %9s  %6s  %7s  %s\n", num(a, sizeof(a), r->msgs_per_s, 0),
+		       num(b, sizeof(b), r->mb_per_s, 1), spread_str(s, sizeof(s), r),
+		       ratio_str(c, sizeof(c), r), r->note);
 	}
 }
 
 static void table_rtt(void)
 {
-	char a[40], b[40], d[40], c[16];
+	char a[40], b[40], d[40], c[16], s[16];
 	size_t i;
 
 	printf("\nRound trip (ping-pong), ns (lower is better; ratio = shmkit p50 / this row's, "
-	       "< 1 means\nshmkit is faster)\n");
-	printf("%6s  %-11s  %10s  %10s  %10s  %7s\n", "size", "transport", "p50", "p99", "p99.9",
-	       "ratio");
+	       "< 1 means\nshmkit is faster; spread = slowest run's p50 / fastest's)\n");
+	printf("%6s  %-11s  %10s  %10s  %10s  %6s  %7s\n", "size", "transport", "p50", "p99",
+	       "p99.9", "spread", "ratio");
 	for (i = 0; i < nrows; i++) {
 		const struct bench_result *r = &rows[i];
 
@@ -253,9 +267,9 @@ static void table_rtt(void)
 		printf("%6u  %-11s  ", r->size, r->transport);
 		if (no_figures(r))
 			continue;
-		printf("%10s  %10s  %10s  %7s\n", num(a, sizeof(a), r->p50_ns, 0),
+		printf("%10s  %10s  %10s  %6s  %7s\n", num(a, sizeof(a), r->p50_ns, 0),
 		       num(b, sizeof(b), r->p99_ns, 0), num(d, sizeof(d), r->p999_ns, 0),
-		       ratio_str(c, sizeof(c), r));
+		       spread_str(s, sizeof(s), r), ratio_str(c, sizeof(c), r));
 	}
 }
 
@@ -415,6 +429,13 @@ void bench_print_json(const struct bench_opts *o)
 		jnum("p50_ns", r->p50_ns, 0);
 		jnum("p99_ns", r->p99_ns, 0);
 		jnum("p999_ns", r->p999_ns, 0);
+		if (r->test == BENCH_THROUGHPUT) {
+			jnum("msgs_per_s_min", r->lo, 0);
+			jnum("msgs_per_s_max", r->hi, 0);
+		} else if (r->test == BENCH_RTT) {
+			jnum("p50_ns_min", r->lo, 0);
+			jnum("p50_ns_max", r->hi, 0);
+		}
 		jcount("round_trips", r->round_trips);
 		jnum("ops_per_s", r->ops_per_s, 0);
 		jnum("ns_per_op", r->ns_per_op, 3);

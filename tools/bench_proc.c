@@ -283,7 +283,8 @@ double bench_quantile(const int64_t *sorted, size_t n, double q)
 /* ------------------------------------------------------------------------------------------- */
 /* The cache-line probe                                                                        */
 
-#define LINE_TRIPS 200000
+#define LINE_TRIPS 200000 /* in LINE_BATCHES batches; the fastest batch counts */
+#define LINE_BATCHES 5
 
 static int pin(int cpu)
 {
@@ -323,6 +324,10 @@ void bench_line_probe(void)
 		_exit(0);
 	}
 	if (pin(0) == 0) {
+		/* The fastest batch: the hardware's figure, not that of a moment when another
+		 * process had one of the CPUs. */
+		double best = 0, ns;
+
 		t0 = bench_now();
 		for (i = 0; i < 2 * LINE_TRIPS; i += 2) {
 			atomic_store_explicit(x, i + 1, memory_order_release);
@@ -331,9 +336,15 @@ void bench_line_probe(void)
 					break;
 			if (spins > 1000000000)
 				break;
+			if ((i / 2 + 1) % (LINE_TRIPS / LINE_BATCHES) == 0) {
+				ns = (double)(bench_now() - t0) / (LINE_TRIPS / LINE_BATCHES);
+				if (best == 0 || ns < best)
+					best = ns;
+				t0 = bench_now();
+			}
 		}
 		if (i >= 2 * LINE_TRIPS)
-			bench_machine.line_rtt_ns = (double)(bench_now() - t0) / LINE_TRIPS;
+			bench_machine.line_rtt_ns = best;
 	}
 	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)

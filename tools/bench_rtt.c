@@ -170,7 +170,9 @@ int bench_rtt(const struct bench_opts *o)
 			}
 			r.reps = o->reps;
 			r.round_trips = o->rtts;
-			r.p50_ns = bench_median(p[0], o->reps);
+			r.p50_ns = bench_median(p[0], o->reps); /* sorts them */
+			r.lo = p[0][0];
+			r.hi = p[0][o->reps - 1];
 			r.p99_ns = bench_median(p[1], o->reps);
 			r.p999_ns = bench_median(p[2], o->reps);
 			if (bench_add(&r) < 0)

@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,7 +237,9 @@ static int cell(const struct bench_opts *o, struct tput_ctx *c)
 			rates[k - 1] = rate;
 	}
 	r.reps = o->reps;
-	r.msgs_per_s = bench_median(rates, o->reps);
+	r.msgs_per_s = bench_median(rates, o->reps); /* sorts them */
+	r.lo = rates[0];
+	r.hi = rates[o->reps - 1];
 	r.mb_per_s = r.msgs_per_s * c->size / 1e6;
 	return bench_add(&r) < 0 ? -1 : 0;
 }

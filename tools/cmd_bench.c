@@ -147,7 +147,7 @@ int cmd_bench(int argc, char **argv)
 	o.reps = reps ? (unsigned)reps : o.quick ? 3 : 5;
 	o.tput_s = o.quick ? 0.15 : 0.3;
 	o.warm_s = o.quick ? 0.05 : 0.1;
-	o.rtts = o.quick ? 5000 : 20000;
+	o.rtts = o.quick ? 3000 : 20000;
 	o.sync_s = o.quick ? 0.1 : 0.2;
 	o.idle_s = o.quick ? 1 : 2;
 	o.progress = isatty(STDERR_FILENO);
