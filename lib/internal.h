@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <stdatomic.h>
+
 #include "layout.h"
 #include "shmkit.h"
 
@@ -73,6 +75,22 @@ void shmkit__self(int32_t *pid, uint64_t *start);
 int shmkit__alive(int32_t pid, uint64_t start);
 /* The calling thread's id (cached per thread, refreshed in a fork child). */
 int32_t shmkit__tid(void);
+/* Inline fast paths of the two for the lock's hot path (caches cleared in a fork child). */
+extern _Atomic int32_t shmkit__self_pid;
+extern __thread int32_t shmkit__tls_tid __attribute__((tls_model("initial-exec")));
+int32_t shmkit__pid_slow(void);
+static inline int32_t shmkit__pid(void)
+{
+	int32_t p = atomic_load_explicit(&shmkit__self_pid, memory_order_relaxed);
+
+	return shmkit__likely(p) ? p : shmkit__pid_slow();
+}
+static inline int32_t shmkit__tid_fast(void)
+{
+	int32_t t = shmkit__tls_tid;
+
+	return shmkit__likely(t) ? t : shmkit__tid();
+}
 /* Install the fork hook behind shmkit__fork_generation (idempotent). */
 void shmkit__proc_init(void);
 /* Bumped in every fork child: handles compare it to notice they changed process. */

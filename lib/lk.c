@@ -39,9 +39,6 @@ int shmkit__lk_init(struct shmkit__lk *lk, bool recursive)
 /* `again`: the calling thread held lk before this acquisition (a recursive one). */
 static int took(struct shmkit__lk *lk, int err, bool again)
 {
-	int32_t pid;
-	uint64_t start;
-
 	if (err == EOWNERDEAD) {
 		pthread_mutex_consistent(&lk->m);
 		atomic_fetch_add_explicit(&lk->owner_deaths, 1, memory_order_relaxed);
@@ -49,9 +46,8 @@ static int took(struct shmkit__lk *lk, int err, bool again)
 	} else if (err) {
 		return err == EBUSY ? -EAGAIN : -err;
 	}
-	shmkit__self(&pid, &start);
-	atomic_store_explicit(&lk->holder, pid, memory_order_relaxed);
-	atomic_store_explicit(&lk->holder_tid, shmkit__tid(), memory_order_relaxed);
+	atomic_store_explicit(&lk->holder, shmkit__pid(), memory_order_relaxed);
+	atomic_store_explicit(&lk->holder_tid, shmkit__tid_fast(), memory_order_relaxed);
 	/* depth is shared memory: whatever a peer left there means nothing to a new holder. */
 	if (!again)
 		lk->depth = 0;
@@ -77,12 +73,9 @@ int shmkit__lk_acquire(struct shmkit__lk *lk, int64_t deadline)
 
 int shmkit__lk_held(struct shmkit__lk *lk)
 {
-	int32_t pid;
-	uint64_t start;
-
-	shmkit__self(&pid, &start);
-	return atomic_load_explicit(&lk->holder_tid, memory_order_relaxed) == shmkit__tid() &&
-	       atomic_load_explicit(&lk->holder, memory_order_relaxed) == pid;
+	/* The tid first: it is one load and settles almost every call. */
+	return atomic_load_explicit(&lk->holder_tid, memory_order_relaxed) == shmkit__tid_fast() &&
+	       atomic_load_explicit(&lk->holder, memory_order_relaxed) == shmkit__pid();
 }
 
 int shmkit__lk_release(struct shmkit__lk *lk)

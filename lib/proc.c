@@ -18,16 +18,16 @@
 
 #include "internal.h"
 
-static _Atomic int32_t self_pid;
+_Atomic int32_t shmkit__self_pid;
 static _Atomic uint64_t self_start;
 static _Atomic unsigned fork_gen;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static __thread int32_t tls_tid;
+__thread int32_t shmkit__tls_tid __attribute__((tls_model("initial-exec")));
 
 static void child_after_fork(void)
 {
-	tls_tid = 0; /* the forking thread is the child's only one, with a new id */
-	atomic_store(&self_pid, 0);
+	shmkit__tls_tid = 0; /* the forking thread is the child's only one, with a new id */
+	atomic_store(&shmkit__self_pid, 0);
 	atomic_fetch_add(&fork_gen, 1);
 }
 
@@ -77,8 +77,8 @@ void shmkit__self(int32_t *pid, uint64_t *start)
 	char state;
 
 	pthread_once(&atfork_once, install_atfork);
-	me = atomic_load(&self_pid);
-	if (me) {
+	me = atomic_load_explicit(&shmkit__self_pid, memory_order_acquire);
+	if (shmkit__likely(me)) {
 		*pid = me;
 		*start = atomic_load(&self_start);
 		return;
@@ -87,7 +87,7 @@ void shmkit__self(int32_t *pid, uint64_t *start)
 	if (read_stat(me, &state, &st) < 0)
 		st = 0; /* no /proc: liveness falls back to kill(pid, 0) */
 	atomic_store(&self_start, st);
-	atomic_store(&self_pid, me);
+	atomic_store(&shmkit__self_pid, me);
 	*pid = me;
 	*start = st;
 }
@@ -110,11 +110,11 @@ int shmkit__alive(int32_t pid, uint64_t start)
 
 int32_t shmkit__tid(void)
 {
-	if (shmkit__unlikely(!tls_tid)) {
+	if (shmkit__unlikely(!shmkit__tls_tid)) {
 		pthread_once(&atfork_once, install_atfork);
-		tls_tid = (int32_t)gettid();
+		shmkit__tls_tid = (int32_t)gettid();
 	}
-	return tls_tid;
+	return shmkit__tls_tid;
 }
 
 void shmkit__proc_init(void)
@@ -126,4 +126,13 @@ unsigned shmkit__fork_generation(void)
 {
 	/* Every handle is made through shmkit__handle_new(), which installed the hook. */
 	return atomic_load_explicit(&fork_gen, memory_order_relaxed);
+}
+
+int32_t shmkit__pid_slow(void)
+{
+	int32_t pid;
+	uint64_t start;
+
+	shmkit__self(&pid, &start);
+	return pid;
 }
