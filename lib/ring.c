@@ -22,7 +22,8 @@
 
 #include "ring.h"
 
-#define SPIN_TRIES 200                 /* bounded: oversubscribed spinners must not starve */
+#define SPIN_TRIES 200     /* bounded: oversubscribed spinners must not starve the rest */
+#define SPIN_YIELD_EVERY 50
 #define RING_SLICE_NS (100 * 1000000LL) /* how often a sleeper looks for dead peers */
 
 static inline struct shmkit__slot *slot_at(struct shmkit__ring *r, uint64_t pos)
@@ -300,8 +301,13 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 	 * index line over at each pause), make sure the ring is one that can still move. */
 	if (deadline == 0)
 		return ring_broken(r) ? -EBADMSG : -EAGAIN;
-	for (i = 0; i < SPIN_TRIES; i++) {
-		shmkit__cpu_relax();
+	for (i = 1; i <= SPIN_TRIES; i++) {
+		/* Now and then give the CPU away: when the peer we wait for shares our CPU,
+		 * pausing only burns the time it needs to run. */
+		if (i % SPIN_YIELD_EVERY == 0)
+			sched_yield();
+		else
+			shmkit__cpu_relax();
 		if ((rc = try(r, w, io, n)) != -EAGAIN)
 			return rc;
 	}
