@@ -91,6 +91,23 @@ static inline int32_t shmkit__tid_fast(void)
 
 	return shmkit__likely(t) ? t : shmkit__tid();
 }
+/*
+ * An asymmetric Dekker fence. Wakers run on every put and get, sleepers rarely, so the full
+ * fence a waker needs between publishing and reading the sleepers' flag is moved to the
+ * sleeper: each process registers for MEMBARRIER_CMD_GLOBAL_EXPEDITED, wakers use only a
+ * compiler barrier (shmkit__light_fence), and a sleeper, after arming, calls membarrier, which
+ * puts a full barrier on every CPU running a registered process. Without membarrier (old
+ * kernel, seccomp), both are full fences.
+ */
+extern int shmkit__membarrier_ok;
+void shmkit__heavy_fence(void);
+static inline void shmkit__light_fence(void)
+{
+	if (shmkit__likely(shmkit__membarrier_ok))
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+}
 /* Install the fork hook behind shmkit__fork_generation (idempotent). */
 void shmkit__proc_init(void);
 /* Bumped in every fork child: handles compare it to notice they changed process. */

@@ -9,6 +9,8 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,16 +26,34 @@ static _Atomic unsigned fork_gen;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 __thread int32_t shmkit__tls_tid __attribute__((tls_model("initial-exec")));
 
+int shmkit__membarrier_ok;
+
+/* Let sleepers' shmkit__heavy_fence() reach this process (see internal.h). */
+static void register_membarrier(void)
+{
+	shmkit__membarrier_ok =
+		syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+}
+
 static void child_after_fork(void)
 {
 	shmkit__tls_tid = 0; /* the forking thread is the child's only one, with a new id */
 	atomic_store(&shmkit__self_pid, 0);
 	atomic_fetch_add(&fork_gen, 1);
+	register_membarrier(); /* a new mm: not known to be registered */
 }
 
 static void install_atfork(void)
 {
+	register_membarrier();
 	pthread_atfork(NULL, NULL, child_after_fork);
+}
+
+void shmkit__heavy_fence(void)
+{
+	if (!shmkit__membarrier_ok ||
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
+		atomic_thread_fence(memory_order_seq_cst);
 }
 
 /* Read state and start time of pid; 0, or -ESRCH when it cannot be read. */

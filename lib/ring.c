@@ -98,9 +98,9 @@ static void wake_all(_Atomic uint32_t *word)
 
 static inline void wake_sleepers(_Atomic uint32_t *word)
 {
-	/* Pairs with the waiter's RMW and fence in wait_loop: either we see its flag, or its
-	 * last look at the ring sees what we published before this fence. */
-	atomic_thread_fence(memory_order_seq_cst);
+	/* Pairs with the waiter's RMW and heavy fence in wait_loop: either we see its flag, or
+	 * its last look at the ring sees what we published before this fence. */
+	shmkit__light_fence();
 	if (shmkit__unlikely(atomic_load_explicit(word, memory_order_relaxed) & RING_SLEEPERS))
 		wake_all(word);
 }
@@ -325,7 +325,7 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 		atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
 		seen = atomic_fetch_or_explicit(word, RING_SLEEPERS, memory_order_seq_cst) |
 		       RING_SLEEPERS;
-		atomic_thread_fence(memory_order_seq_cst);
+		shmkit__heavy_fence();
 		rc = try(r, w, io, n);
 		if (rc == -EAGAIN)
 			shmkit__futex_wait(word, seen, until);
