@@ -299,8 +299,16 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 		return rc;
 	/* Before giving up or sleeping (not on every spin: that would pull the other side's
 	 * index line over at each pause), make sure the ring is one that can still move. */
-	if (deadline == 0)
-		return ring_broken(r) ? -EBADMSG : -EAGAIN;
+	if (deadline == 0) {
+		if (ring_broken(r))
+			return -EBADMSG;
+		/* Pollers must see EOF from a dead writer too; recover is throttled. */
+		if (recover) {
+			recover(arg);
+			rc = try(r, w, io, n);
+		}
+		return rc;
+	}
 	for (i = 1; i <= SPIN_TRIES; i++) {
 		/* Now and then give the CPU away: when the peer we wait for shares our CPU,
 		 * pausing only burns the time it needs to run. */

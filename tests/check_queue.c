@@ -266,6 +266,29 @@ START_TEST(test_dead_writer_eof)
 }
 END_TEST
 
+/* A consumer that only polls (get_try) must see EOF from a dead writer as well. */
+START_TEST(test_dead_writer_eof_polling)
+{
+	char name[TU_NAME_SIZE];
+	shmkit_queue *q = make("deadwp", name, 4, 8, 0, 0);
+	int64_t deadline;
+	int v, rc;
+	pid_t pid;
+
+	child_q = q;
+	pid = tu_fork(writer_then_die, NULL);
+	ck_assert_int_eq(tu_wait_child(pid, 10), 128 + SIGKILL);
+	deadline = tu_now_ns() + 10000 * MS;
+	do {
+		rc = shmkit_queue_get_try(q, &v, sizeof(v));
+		if (rc == -EAGAIN)
+			tu_sleep_ms(5);
+	} while ((rc == -EAGAIN || rc == sizeof(v)) && tu_now_ns() < deadline);
+	ck_assert_int_eq(rc, -EPIPE);
+	shmkit_queue_close(q);
+}
+END_TEST
+
 /* Joinable: the washer -> dryer lesson. */
 static int dryer(void *arg)
 {
@@ -464,6 +487,7 @@ int main(void)
 	tcase_add_test(tc, test_eof_no_writers);
 	tcase_add_test(tc, test_eof_writers_n);
 	tcase_add_test(tc, test_dead_writer_eof);
+	tcase_add_test(tc, test_dead_writer_eof_polling);
 	tc = tu_tcase(s, "joinable", 60);
 	tcase_add_test(tc, test_joinable);
 	tcase_add_test(tc, test_join_dead_consumer);
