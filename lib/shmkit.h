@@ -185,6 +185,9 @@ struct shmkit_queue_stats {
 	uint64_t participants_reaped;  /* dead producers/consumers cleaned up */
 };
 
+/* A handle registers itself on its first put or get, and attach/detach/close update the
+ * writer table, under an internal lock held for microseconds; should that lock stay taken for
+ * 5 s (a stopped holder, a corrupt region), those calls return -ETIMEDOUT instead of blocking. */
 int shmkit_queue_create(const char *name, const struct shmkit_queue_attr *attr,
 			shmkit_queue **out);
 int shmkit_queue_open(const char *name, shmkit_queue **out);
