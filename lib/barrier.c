@@ -148,7 +148,7 @@ static void break_locked(struct barrier_region *br)
  * barrier is broken then. *wake is set when sleepers must be woken after unlocking. */
 static int lock_state(struct barrier_region *br, bool *wake)
 {
-	int r = shmkit__lk_acquire(&br->lk, SHMKIT__FOREVER);
+	int r = shmkit__lk_acquire(&br->lk, shmkit__deadline(SHMKIT__STATE_LOCK_NS));
 
 	if (r == SHMKIT_OWNER_DIED) {
 		break_locked(br);

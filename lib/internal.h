@@ -15,6 +15,10 @@
 
 #define SHMKIT__API __attribute__((visibility("default")))
 #define SHMKIT__FOREVER INT64_MAX
+/* Internal state locks (registration, a barrier's count, a bounded semaphore's guard) are held
+ * for microseconds. Waiting this long means a stopped holder or a scribbled mutex: give up
+ * with -ETIMEDOUT rather than block for ever. */
+#define SHMKIT__STATE_LOCK_NS (5 * 1000000000LL)
 
 #define shmkit__likely(x) __builtin_expect(!!(x), 1)
 #define shmkit__unlikely(x) __builtin_expect(!!(x), 0)

@@ -197,8 +197,8 @@ SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
 		return h->end == end ? 0 : -EBUSY;
 	h->end = -1;
 	shmkit__self(&pid, &start);
-	/* Held for microseconds; a longer wait means a stopped holder or a scribbled mutex. */
-	if ((rc = shmkit__lk_acquire(&h->p->admin, shmkit__deadline(5 * 1000000000LL))) < 0)
+	rc = shmkit__lk_acquire(&h->p->admin, shmkit__deadline(SHMKIT__STATE_LOCK_NS));
+	if (rc < 0)
 		return rc;
 	rc = 0;
 	pe = &h->p->end[end];

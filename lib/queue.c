@@ -216,11 +216,6 @@ static void maybe_eof(struct shmkit_queue *h)
 		shmkit__ring_close(&h->ring);
 }
 
-/* The admin lock is held for microseconds (a registration, a reap). Waiting longer than this
- * means its holder is stopped or the mutex word was scribbled on: give up with -ETIMEDOUT
- * rather than block a put, a get or a close for ever. */
-#define ADMIN_WAIT_NS (5 * 1000000000LL)
-
 static int admin_lock(struct shmkit_queue *h, int64_t deadline)
 {
 	int rc = shmkit__lk_acquire(&h->q->admin, deadline);
@@ -333,7 +328,7 @@ static int ensure_part(struct shmkit_queue *h)
 	h->part = -1;
 	h->writer = false;
 	shmkit__self(&pid, &start);
-	if ((rc = admin_lock(h, shmkit__deadline(ADMIN_WAIT_NS))))
+	if ((rc = admin_lock(h, shmkit__deadline(SHMKIT__STATE_LOCK_NS))))
 		return rc;
 	for (pass = 0; pass < 2 && h->part < 0; pass++) {
 		if (pass)
@@ -373,7 +368,7 @@ SHMKIT__API int shmkit_queue_attach_writer(shmkit_queue *h)
 		return rc;
 	if (h->writer)
 		return 0;
-	if ((rc = admin_lock(h, shmkit__deadline(ADMIN_WAIT_NS))))
+	if ((rc = admin_lock(h, shmkit__deadline(SHMKIT__STATE_LOCK_NS))))
 		return rc;
 	if (atomic_load(&q->ring.closed))
 		rc = -EPIPE;
@@ -396,7 +391,7 @@ SHMKIT__API int shmkit_queue_detach_writer(shmkit_queue *h)
 
 	if (!h->writer || h->gen != shmkit__fork_generation())
 		return 0;
-	if ((rc = admin_lock(h, shmkit__deadline(ADMIN_WAIT_NS))))
+	if ((rc = admin_lock(h, shmkit__deadline(SHMKIT__STATE_LOCK_NS))))
 		return rc;
 	atomic_fetch_and(&q->part[h->part].role, ~ROLE_WRITER);
 	h->writer = false;
@@ -419,7 +414,7 @@ SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
 		return 0;
 	if (h->part >= 0 && h->gen == shmkit__fork_generation()) {
 		shmkit_queue_detach_writer(h);
-		if (admin_lock(h, shmkit__deadline(ADMIN_WAIT_NS)) == 0) {
+		if (admin_lock(h, shmkit__deadline(SHMKIT__STATE_LOCK_NS)) == 0) {
 			pt = &h->q->part[h->part];
 			/* Messages got and not task_done'd by a handle that goes away would
 			 * keep join waiting forever. */

@@ -204,7 +204,7 @@ SHMKIT__API int shmkit_sem_release(shmkit_sem *s)
 
 	if (!s->bounded)
 		return sem_post(s->sem) < 0 ? -errno : 0;
-	err = shmkit__lk_acquire(&sr(s)->guard, SHMKIT__FOREVER);
+	err = shmkit__lk_acquire(&sr(s)->guard, shmkit__deadline(SHMKIT__STATE_LOCK_NS));
 	if (err < 0)
 		return err;
 	if (sem_getvalue(s->sem, &v) < 0)
