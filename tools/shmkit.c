@@ -10,8 +10,8 @@ static const struct command commands[] = {
 	/* subcommands */
 	{ "race", cmd_race, "processes racing to add to one shared counter" },
 	{ "bank", cmd_bank, "deposits and withdrawals racing on one shared balance" },
-	{ "demo", cmd_demo, "the race and bank lessons side by side" },
-	{ "create", cmd_create, "create a named object: value, array, lock, rlock, sem" },
+	{ "demo", cmd_demo, "the lessons: counter and bank races, bakery, dishes pipeline" },
+	{ "create", cmd_create, "create a named object (value, array, lock, sem, queue, ...)" },
 	{ "rm", cmd_rm, "remove named objects of any kind" },
 	{ "ls", cmd_ls, "list the objects in /dev/shm" },
 	{ "stat", cmd_stat, "show one object's kind, owner, mode and state" },
