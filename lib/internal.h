@@ -60,6 +60,19 @@ int64_t shmkit__deadline(int64_t timeout_ns);
 int shmkit__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline);
 /* Wake up to n sleepers on word. */
 void shmkit__futex_wake(_Atomic uint32_t *word, int n);
+/* The _timeout forms of the public API: a negative timeout is -EINVAL (*deadline untouched);
+ * 0 is one try (deadline 0); and a try that would block reports -ETIMEDOUT, not -EAGAIN. */
+static inline int shmkit__timeout_deadline(int64_t timeout_ns, int64_t *deadline)
+{
+	if (timeout_ns < 0)
+		return -EINVAL;
+	*deadline = timeout_ns ? shmkit__deadline(timeout_ns) : 0;
+	return 0;
+}
+static inline int shmkit__timed(int rc)
+{
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+}
 /* One pause instruction for spin loops. */
 static inline void shmkit__cpu_relax(void)
 {

@@ -281,12 +281,10 @@ SHMKIT__API int shmkit_pipe_send_try(shmkit_pipe *h, const void *msg, size_t len
 SHMKIT__API int shmkit_pipe_send_timeout(shmkit_pipe *h, const void *msg, size_t len,
 					 int64_t timeout_ns)
 {
-	int rc;
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	if (timeout_ns < 0)
-		return -EINVAL;
-	rc = send_(h, msg, len, timeout_ns ? shmkit__deadline(timeout_ns) : 0);
-	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+	return rc ? rc : shmkit__timed(send_(h, msg, len, deadline));
 }
 
 SHMKIT__API int shmkit_pipe_recv(shmkit_pipe *h, void *buf, size_t size)
@@ -302,12 +300,10 @@ SHMKIT__API int shmkit_pipe_recv_try(shmkit_pipe *h, void *buf, size_t size)
 SHMKIT__API int shmkit_pipe_recv_timeout(shmkit_pipe *h, void *buf, size_t size,
 					 int64_t timeout_ns)
 {
-	int rc;
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	if (timeout_ns < 0)
-		return -EINVAL;
-	rc = recv_(h, buf, size, timeout_ns ? shmkit__deadline(timeout_ns) : 0);
-	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+	return rc ? rc : shmkit__timed(recv_(h, buf, size, deadline));
 }
 
 int shmkit__pipe_info(const struct shmkit__region *r, struct shmkit_info *info)

@@ -434,6 +434,7 @@ static int put(shmkit_queue *h, const void *msg, size_t len, int64_t deadline)
 {
 	int rc;
 
+	/* Refused before attaching: a put that cannot succeed must not count as a writer. */
 	if (shmkit__unlikely(len > h->ring.max_size))
 		return -EMSGSIZE;
 	if (shmkit__unlikely(!h->writer || h->gen != shmkit__fork_generation())) {
@@ -465,12 +466,10 @@ SHMKIT__API int shmkit_queue_put_try(shmkit_queue *h, const void *msg, size_t le
 SHMKIT__API int shmkit_queue_put_timeout(shmkit_queue *h, const void *msg, size_t len,
 					 int64_t timeout_ns)
 {
-	int rc;
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	if (timeout_ns < 0)
-		return -EINVAL;
-	rc = put(h, msg, len, timeout_ns ? shmkit__deadline(timeout_ns) : 0);
-	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+	return rc ? rc : shmkit__timed(put(h, msg, len, deadline));
 }
 
 SHMKIT__API int shmkit_queue_get(shmkit_queue *h, void *buf, size_t size)
@@ -486,12 +485,10 @@ SHMKIT__API int shmkit_queue_get_try(shmkit_queue *h, void *buf, size_t size)
 SHMKIT__API int shmkit_queue_get_timeout(shmkit_queue *h, void *buf, size_t size,
 					 int64_t timeout_ns)
 {
-	int rc;
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	if (timeout_ns < 0)
-		return -EINVAL;
-	rc = get(h, buf, size, timeout_ns ? shmkit__deadline(timeout_ns) : 0);
-	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+	return rc ? rc : shmkit__timed(get(h, buf, size, deadline));
 }
 
 SHMKIT__API int shmkit_queue_task_done(shmkit_queue *h)
