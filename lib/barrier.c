@@ -5,7 +5,8 @@
  *   count    arrivals in the current generation; the last arrival completes it
  *   gen      generations completed; epoch: resets
  *   broken   sticky until reset: every wait returns -ECANCELED
- *   waiting  who arrived in the current generation (pid + start time), by arrival index
+ *   waiting  who arrived in the current generation (pid, and the seat whose lease says
+ *            whether it lives), by arrival index
  *   word     the futex word, bumped whenever a generation ends (completed, reset) or breaks
  *
  * A waiter remembers (epoch, gen) from its arrival and, once woken, judges its own generation
@@ -18,7 +19,10 @@
  * slices and, between slices, each checks the liveness of one other waiter: the one after it
  * in arrival order, round the ring. If any waiter is dead, the live waiter before it in the
  * ring (there is always one, unless none is alive) notices and breaks the barrier, at the cost
- * of one /proc read per waiter per slice instead of parties - 1.
+ * of one lease query per waiter per slice instead of parties - 1. A party that died waiting
+ * alone has nobody to notice it: the next arrival checks everyone already arrived and breaks
+ * the barrier when one is dead, as a waiter would (Python breaks a barrier whose waiter was
+ * interrupted): it never passes with a dead partner.
  *
  * A holder that dies with the lock may have left the state half-written: whoever recovers the
  * lock breaks the barrier, and reset() makes it usable again.
@@ -31,7 +35,6 @@
 #include "internal.h"
 
 #define PARTIES_MAX 1024u
-#define SLICE_NS 100000000LL      /* how often a waiter checks for a dead party */
 #define STILL_WAITING (-EINPROGRESS) /* judge(): not decided yet */
 
 struct barrier_region {
@@ -67,18 +70,15 @@ SHMKIT__API int shmkit_barrier_create(const char *name, unsigned parties, unsign
 		return -EINVAL;
 	if (!(b = shmkit__handle_new(sizeof(*b))))
 		return -ENOMEM;
-	err = shmkit__region_create(name, SHMKIT_KIND_BARRIER, 0, region_size(parties), mode,
-				    &b->r);
+	err = shmkit__region_create(name, SHMKIT_KIND_BARRIER, 0, region_size(parties),
+				    SHMKIT__SEATS_DEFAULT, mode, &b->r);
 	if (err)
 		goto fail;
 	b->r.hdr->param[0] = parties;
 	b->br = (struct barrier_region *)b->r.hdr;
 	b->parties = parties;
 	/* A fresh region is zero-filled: count, broken, gen, epoch and the table start at 0. */
-	if ((err = shmkit__lk_init(&b->br->lk, false))) {
-		shmkit__region_abort(&b->r);
-		goto fail;
-	}
+	shmkit__region_set_lock(&b->r, &b->br->lk);
 	shmkit__region_ready(&b->r);
 	*out = b;
 	return 0;
@@ -95,7 +95,8 @@ static uint32_t region_parties(const struct shmkit__region *r)
 	if (!r->hdr || r->hdr->kind != SHMKIT_KIND_BARRIER || r->hdr->flags != 0)
 		return 0;
 	parties = r->hdr->param[0];
-	if (parties < 1 || parties > PARTIES_MAX || r->size != region_size((uint32_t)parties))
+	if (parties < 1 || parties > PARTIES_MAX || !shmkit__obj_size_is(r, region_size((uint32_t)parties)) ||
+	    r->lk != &((struct barrier_region *)r->hdr)->lk)
 		return 0;
 	return (uint32_t)parties;
 }
@@ -146,9 +147,10 @@ static void break_locked(struct barrier_region *br)
 
 /* Take the state lock; one recovered from a dead holder may guard half-written state, so the
  * barrier is broken then. *wake is set when sleepers must be woken after unlocking. */
-static int lock_state(struct barrier_region *br, bool *wake)
+static int lock_state(struct shmkit_barrier *b, bool *wake)
 {
-	int r = shmkit__lk_acquire(&br->lk, shmkit__deadline(SHMKIT__STATE_LOCK_NS));
+	struct barrier_region *br = b->br;
+	int r = shmkit__lk_acquire(&b->r, shmkit__deadline(SHMKIT__STATE_LOCK_NS), false);
 
 	if (r == SHMKIT_OWNER_DIED) {
 		break_locked(br);
@@ -160,9 +162,11 @@ static int lock_state(struct barrier_region *br, bool *wake)
 
 /* Wake after unlocking, so the woken do not pile up on the lock we still hold. The word was
  * changed under the lock before this: a waiter that read it earlier cannot fall asleep. */
-static void unlock_wake(struct barrier_region *br, bool wake)
+static void unlock_wake(struct shmkit_barrier *b, bool wake)
 {
-	shmkit__lk_release(&br->lk);
+	struct barrier_region *br = b->br;
+
+	shmkit__lk_release(&b->r);
 	if (wake)
 		shmkit__futex_wake(&br->word, INT_MAX);
 }
@@ -185,7 +189,7 @@ static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t ge
 {
 	struct barrier_region *br = b->br;
 	int32_t nb_pid;
-	uint64_t nb_start;
+	uint32_t nb_seat;
 	uint32_t count, nb;
 	bool wake;
 	int r, slept;
@@ -193,8 +197,8 @@ static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t ge
 	for (;;) {
 		int64_t now = shmkit__now(), until = deadline;
 
-		if (deadline - now > SLICE_NS)
-			until = now + SLICE_NS;
+		if (deadline - now > SHMKIT__SLICE_NS)
+			until = now + SHMKIT__SLICE_NS;
 		slept = shmkit__futex_wait(&br->word, seen, until);
 		/* A signal or a spurious return: keep sleeping, same deadline. */
 		if (slept == 0 && atomic_load_explicit(&br->word, memory_order_relaxed) == seen)
@@ -202,18 +206,18 @@ static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t ge
 		if (slept == -ETIMEDOUT)
 			slept = 0; /* the end of a slice, or of the wait: the clock says which */
 		wake = false;
-		if ((r = lock_state(br, &wake)) < 0)
+		if ((r = lock_state(b, &wake)) < 0)
 			return r;
 		r = judge(br, epoch, gen, index);
 		if (r == STILL_WAITING && (shmkit__now() >= deadline || slept < 0)) {
 			/* As in Python, the party that times out breaks the barrier for all; so
 			 * does one that cannot sleep (rather than spin). */
 			break_locked(br);
-			unlock_wake(br, true);
+			unlock_wake(b, true);
 			return slept < 0 ? slept : -ETIMEDOUT;
 		}
 		if (r != STILL_WAITING) {
-			unlock_wake(br, wake);
+			unlock_wake(b, wake);
 			return r;
 		}
 		/* Still filling: look at the next waiter in the ring (the region is untrusted:
@@ -221,29 +225,29 @@ static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t ge
 		count = atomic_load_explicit(&br->count, memory_order_relaxed);
 		if (count <= index || count > b->parties) {
 			break_locked(br);
-			unlock_wake(br, true);
+			unlock_wake(b, true);
 			return -EBADMSG;
 		}
 		nb = (index + 1) % count;
 		nb_pid = atomic_load_explicit(&br->waiting[nb].pid, memory_order_relaxed);
-		nb_start = atomic_load_explicit(&br->waiting[nb].start, memory_order_relaxed);
+		nb_seat = (uint32_t)br->waiting[nb].seat;
 		seen = atomic_load_explicit(&br->word, memory_order_relaxed);
-		unlock_wake(br, wake);
-		/* The /proc read happens without the lock; a death is confirmed under it again,
+		unlock_wake(b, wake);
+		/* The lease query happens without the lock; a death is confirmed under it again,
 		 * against the same generation and the same entry, before breaking. */
-		if (nb == index || shmkit__alive(nb_pid, nb_start))
+		if (nb == index || shmkit__seat_alive(&b->r, nb_seat))
 			continue;
 		wake = false;
-		if ((r = lock_state(br, &wake)) < 0)
+		if ((r = lock_state(b, &wake)) < 0)
 			return r;
 		if (judge(br, epoch, gen, index) == STILL_WAITING &&
 		    atomic_load_explicit(&br->count, memory_order_relaxed) > nb &&
 		    atomic_load_explicit(&br->waiting[nb].pid, memory_order_relaxed) == nb_pid &&
-		    atomic_load_explicit(&br->waiting[nb].start, memory_order_relaxed) == nb_start) {
+		    (uint32_t)br->waiting[nb].seat == nb_seat) {
 			break_locked(br);
 			wake = true;
 		}
-		unlock_wake(br, wake);
+		unlock_wake(b, wake);
 		/* If it broke, the word changed: the next futex_wait returns at once and the
 		 * judgement under the lock says -ECANCELED. */
 	}
@@ -253,32 +257,44 @@ static int barrier_wait(struct shmkit_barrier *b, int64_t deadline)
 {
 	struct barrier_region *br = b->br;
 	uint64_t epoch, gen, start;
-	uint32_t index, seen;
+	uint32_t index, seen, i, dead = 0;
 	bool wake = false;
 	int32_t pid;
-	int r;
+	int r, seat;
 
-	if ((r = lock_state(br, &wake)) < 0)
+	if ((seat = shmkit__seat_take(&b->r)) < 0)
+		return seat;
+	if ((r = lock_state(b, &wake)) < 0)
 		return r;
 	if (atomic_load_explicit(&br->broken, memory_order_relaxed)) {
-		unlock_wake(br, wake);
+		unlock_wake(b, wake);
 		return -ECANCELED;
 	}
 	index = atomic_load_explicit(&br->count, memory_order_relaxed);
 	if (index >= b->parties) {
 		break_locked(br);
-		unlock_wake(br, true);
+		unlock_wake(b, true);
 		return -EBADMSG;
+	}
+	/* Those who arrived before us must still be there: a dead party's arrival must not
+	 * count towards ours. */
+	for (i = 0; i < index; i++)
+		dead += !shmkit__seat_alive(&b->r, (uint32_t)br->waiting[i].seat);
+	if (dead) {
+		break_locked(br);
+		unlock_wake(b, true);
+		return -ECANCELED;
 	}
 	shmkit__self(&pid, &start);
 	atomic_store_explicit(&br->waiting[index].start, start, memory_order_relaxed);
 	atomic_store_explicit(&br->waiting[index].pid, pid, memory_order_relaxed);
+	br->waiting[index].seat = seat;
 	if (index + 1 == b->parties) {
 		/* The last arrival releases its generation and opens the next one. */
 		br->gen++;
 		atomic_store_explicit(&br->count, 0, memory_order_relaxed);
 		atomic_fetch_add_explicit(&br->word, 1, memory_order_relaxed);
-		unlock_wake(br, wake || b->parties > 1);
+		unlock_wake(b, wake || b->parties > 1);
 		return (int)index;
 	}
 	atomic_store_explicit(&br->count, index + 1, memory_order_relaxed);
@@ -287,7 +303,7 @@ static int barrier_wait(struct shmkit_barrier *b, int64_t deadline)
 	/* Read under the lock, which every change of the word also holds: nothing that ends
 	 * this generation can slip between this read and the futex_wait unnoticed. */
 	seen = atomic_load_explicit(&br->word, memory_order_relaxed);
-	unlock_wake(br, wake);
+	unlock_wake(b, wake);
 	return sleep_in_slices(b, epoch, gen, index, seen, deadline);
 }
 
@@ -309,14 +325,16 @@ SHMKIT__API int shmkit_barrier_reset(shmkit_barrier *b)
 	bool wake = true;
 	int r;
 
+	if ((r = shmkit__seat_take(&b->r)) < 0)
+		return r;
 	/* A lock recovered from a dead holder is fine here: reset rewrites all of the state. */
-	if ((r = lock_state(br, &wake)) < 0)
+	if ((r = lock_state(b, &wake)) < 0)
 		return r;
 	br->epoch++;
 	atomic_store_explicit(&br->count, 0, memory_order_relaxed);
 	atomic_store_explicit(&br->broken, 0, memory_order_relaxed);
 	atomic_fetch_add_explicit(&br->word, 1, memory_order_relaxed);
-	unlock_wake(br, true);
+	unlock_wake(b, true);
 	return 0;
 }
 
@@ -326,10 +344,12 @@ SHMKIT__API int shmkit_barrier_abort(shmkit_barrier *b)
 	bool wake = true;
 	int r;
 
-	if ((r = lock_state(br, &wake)) < 0)
+	if ((r = shmkit__seat_take(&b->r)) < 0)
+		return r;
+	if ((r = lock_state(b, &wake)) < 0)
 		return r;
 	break_locked(br);
-	unlock_wake(br, true);
+	unlock_wake(b, true);
 	return 0;
 }
 

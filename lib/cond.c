@@ -38,7 +38,7 @@ struct shmkit_cond {
 static void bind(struct shmkit_cond *c)
 {
 	c->cr = (struct cond_region *)c->r.hdr;
-	c->lock.lk = &c->cr->lk;
+	c->lock.reg = &c->r;
 	c->lock.borrowed = true;
 }
 
@@ -52,16 +52,13 @@ SHMKIT__API int shmkit_cond_create(const char *name, unsigned mode, shmkit_cond 
 	if (!(c = shmkit__handle_new(sizeof(*c))))
 		return -ENOMEM;
 	err = shmkit__region_create(name, SHMKIT_KIND_COND, SHMKIT_RECURSIVE,
-				    sizeof(struct cond_region), mode, &c->r);
+				    sizeof(struct cond_region), SHMKIT__SEATS_DEFAULT, mode, &c->r);
 	if (err)
 		goto fail;
 	bind(c);
 	atomic_store_explicit(&c->cr->seq, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->cr->waiters, 0, memory_order_relaxed);
-	if ((err = shmkit__lk_init(&c->cr->lk, true))) {
-		shmkit__region_abort(&c->r);
-		goto fail;
-	}
+	shmkit__region_set_lock(&c->r, &c->cr->lk);
 	shmkit__region_ready(&c->r);
 	*out = c;
 	return 0;
@@ -74,7 +71,8 @@ fail:
 static int cond_region_ok(const struct shmkit__region *r)
 {
 	return r->hdr && r->hdr->kind == SHMKIT_KIND_COND &&
-	       r->size == sizeof(struct cond_region) && r->hdr->flags == SHMKIT_RECURSIVE;
+	       shmkit__obj_size_is(r, sizeof(struct cond_region)) && r->hdr->flags == SHMKIT_RECURSIVE &&
+	       r->lk == &((struct cond_region *)r->hdr)->lk;
 }
 
 SHMKIT__API int shmkit_cond_open(const char *name, shmkit_cond **out)
@@ -125,23 +123,25 @@ SHMKIT__API shmkit_lock *shmkit_cond_lock(shmkit_cond *c)
  * many unlocks as there were locks free it. So release one level at a time until the lock is
  * no longer ours; a failing release (a corrupt region) ends the loop rather than spinning.
  */
-static unsigned release_all(struct shmkit__lk *lk)
+static unsigned release_all(struct shmkit__region *r)
 {
 	unsigned depth = 0;
 
-	while (shmkit__lk_held(lk) && shmkit__lk_release(lk) == 0)
+	while (shmkit__lk_held(r) && shmkit__lk_release(r) == 0)
 		depth++;
 	return depth;
 }
 
 /* Take the lock back `depth` levels deep; SHMKIT_OWNER_DIED if the first acquire recovered it
  * from a dead holder (the later ones are recursive and cannot). */
-static int reacquire(struct shmkit__lk *lk, unsigned depth)
+static int reacquire(struct shmkit__region *reg, unsigned depth)
 {
 	int r, rc = 0;
 
+	/* No deadlock detection here: a wait must come back holding the lock, so a cycle
+	 * through it is reported to the other party, whose acquire closes it. */
 	while (depth--) {
-		r = shmkit__lk_acquire(lk, SHMKIT__FOREVER);
+		r = shmkit__lk_acquire(reg, SHMKIT__FOREVER, false);
 		if (r < 0)
 			return r;
 		if (r == SHMKIT_OWNER_DIED)
@@ -160,11 +160,11 @@ static int cond_wait(struct shmkit_cond *c, int64_t deadline)
 	unsigned depth;
 	int r, rc;
 
-	if (!shmkit__lk_held(&cr->lk))
+	if (!shmkit__lk_held(&c->r))
 		return -EPERM;
 	seen = atomic_load_explicit(&cr->seq, memory_order_relaxed);
 	atomic_fetch_add_explicit(&cr->waiters, 1, memory_order_relaxed);
-	depth = release_all(&cr->lk);
+	depth = release_all(&c->r);
 	if (!depth) {
 		atomic_fetch_sub_explicit(&cr->waiters, 1, memory_order_relaxed);
 		return -EPERM;
@@ -180,7 +180,7 @@ static int cond_wait(struct shmkit_cond *c, int64_t deadline)
 		if (r < 0)
 			break;
 	}
-	rc = reacquire(&cr->lk, depth);
+	rc = reacquire(&c->r, depth);
 	atomic_fetch_sub_explicit(&cr->waiters, 1, memory_order_relaxed);
 	return rc ? rc : r;
 }
@@ -208,7 +208,7 @@ SHMKIT__API int shmkit_cond_wait_for(shmkit_cond *c, int (*pred)(void *arg), voi
 
 	if (!pred)
 		return -EINVAL;
-	if (!shmkit__lk_held(&c->cr->lk))
+	if (!shmkit__lk_held(&c->r))
 		return -EPERM;
 	for (;;) {
 		if (pred(arg))
@@ -227,7 +227,7 @@ SHMKIT__API int shmkit_cond_notify(shmkit_cond *c, int n)
 
 	if (n < 0)
 		return -EINVAL;
-	if (!shmkit__lk_held(&cr->lk))
+	if (!shmkit__lk_held(&c->r))
 		return -EPERM;
 	if (n == 0 || atomic_load_explicit(&cr->waiters, memory_order_relaxed) == 0)
 		return 0;
@@ -245,13 +245,8 @@ SHMKIT__API int shmkit_cond_notify_all(shmkit_cond *c)
 
 int shmkit__cond_info(const struct shmkit__region *r, struct shmkit_info *info)
 {
-	const struct cond_region *cr;
-	int32_t holder;
-
 	if (!r || !info || !cond_region_ok(r))
 		return -EBADMSG;
-	cr = (const struct cond_region *)r->hdr;
-	holder = atomic_load_explicit(&cr->lk.holder, memory_order_relaxed);
-	info->holder = holder > 0 ? holder : 0;
+	shmkit__lk_info(r, r->lk, info);
 	return 0;
 }

@@ -31,7 +31,20 @@ SHMKIT__API const char *shmkit_strerror(int err)
 	case ECANCELED:
 		return "The barrier is broken";
 	case EUSERS:
-		return "Too many participants attached";
+		return "Every seat of the object is held by a live process: close unused handles, or "
+		       "recreate it with room for more";
+	case EDQUOT:
+		return "Every writer the queue was created for has attached (its --writers count): "
+		       "a further writer, a forked child's included, is refused";
+	case ENOLCK:
+		return "This handle cannot hold a lease on the object (no /proc to reopen it after "
+		       "fork): open the object again in this process";
+	case EDEADLK:
+		return "Deadlock: this thread holds the lock already, or waiting would close a cycle "
+		       "of processes waiting for each other's locks (release what you hold and retry)";
+	case EACCES:
+		return "Permission denied (or another user's object that others may write: shmkit "
+		       "refuses those, they could be rewritten under you)";
 	case EOWNERDEAD:
 		return "The previous holder died holding the lock";
 	default:

@@ -57,8 +57,8 @@ SHMKIT__API int shmkit_event_create(const char *name, unsigned mode, shmkit_even
 		return -EINVAL;
 	if (!(e = shmkit__handle_new(sizeof(*e))))
 		return -ENOMEM;
-	err = shmkit__region_create(name, SHMKIT_KIND_EVENT, 0, sizeof(struct event_region), mode,
-				    &e->r);
+	err = shmkit__region_create(name, SHMKIT_KIND_EVENT, 0, sizeof(struct event_region), 0,
+				    mode, &e->r);
 	if (err) {
 		free(e);
 		return err;
@@ -74,7 +74,7 @@ SHMKIT__API int shmkit_event_create(const char *name, unsigned mode, shmkit_even
 static int event_region_ok(const struct shmkit__region *r)
 {
 	return r->hdr && r->hdr->kind == SHMKIT_KIND_EVENT &&
-	       r->size == sizeof(struct event_region) && r->hdr->flags == 0;
+	       shmkit__obj_size_is(r, sizeof(struct event_region)) && r->hdr->flags == 0 && !r->lk;
 }
 
 SHMKIT__API int shmkit_event_open(const char *name, shmkit_event **out)

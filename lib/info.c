@@ -36,7 +36,7 @@ static int stat_name(const char *name, struct stat *st)
 {
 	int fd, err = 0;
 
-	fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+	fd = shm_open(name, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, st) < 0)
@@ -102,28 +102,36 @@ out:
 }
 
 /* Read the header without waiting for READY, so that a region whose creator died while
- * initialising it can still be removed. 0 when the file is a shmkit region. */
+ * initialising it can still be removed. 0 when the file is a shmkit region; -ENODATA when it
+ * is what a create killed before writing the header leaves (shorter than a header, or no
+ * magic yet) and nobody is creating it now; -EBUSY when a live creator is still at it. */
 static int read_header(const char *name, struct shmkit__hdr *h)
 {
 	struct stat st;
 	ssize_t n;
 	int fd, err = 0;
 
-	fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+	/* O_NONBLOCK: never wait on a FIFO someone made under the name. */
+	fd = shm_open(name, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
 		err = -errno;
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(*h)) {
+	if (!S_ISREG(st.st_mode)) {
 		err = -EBADMSG;
 		goto out;
 	}
-	n = pread(fd, h, sizeof(*h), 0);
+	memset(h, 0, sizeof(*h));
+	n = (uint64_t)st.st_size < sizeof(*h) ? 0 : pread(fd, h, sizeof(*h), 0);
 	if (n < 0)
 		err = -errno;
-	else if ((size_t)n != sizeof(*h) || h->magic != SHMKIT__MAGIC)
+	else if ((size_t)n != sizeof(*h) || h->magic == 0)
+		/* The creator takes its lease right after making the name, before anything
+		 * else: no lease means nobody will ever finish this one. */
+		err = shmkit__lease_held(fd, SHMKIT__LEASE_CREATOR) ? -EBUSY : -ENODATA;
+	else if (h->magic != SHMKIT__MAGIC)
 		err = -EBADMSG;
 out:
 	close(fd);
@@ -137,7 +145,13 @@ SHMKIT__API int shmkit_remove(const char *name)
 
 	if ((err = shmkit_name_check(name)))
 		return err;
-	if ((err = read_header(name, &h)))
+	err = read_header(name, &h);
+	if (err == -ENOENT)
+		/* No region: maybe a semaphore's leftover, which would block its create. */
+		return shmkit__sem_orphan_remove(name);
+	if (err == -ENODATA)
+		return shmkit__region_unlink(name);
+	if (err)
 		return err;
 	switch (h.kind) {
 	case SHMKIT_KIND_VALUE:

@@ -19,6 +19,9 @@
  * for microseconds. Waiting this long means a stopped holder or a scribbled mutex: give up
  * with -ETIMEDOUT rather than block for ever. */
 #define SHMKIT__STATE_LOCK_NS (5 * 1000000000LL)
+/* How long any sleeper sleeps at most before it looks for dead peers (and, in a lock, for a
+ * deadlock): a death is noticed within this, and an idle sleeper wakes once per slice. */
+#define SHMKIT__SLICE_NS (1000000000LL)
 
 #define shmkit__likely(x) __builtin_expect(!!(x), 1)
 #define shmkit__unlikely(x) __builtin_expect(!!(x), 0)
@@ -27,16 +30,41 @@
 struct shmkit__region {
 	struct shmkit__hdr *hdr; /* == base */
 	size_t size;             /* mapped bytes, from fstat at open or the size at create */
+	size_t obj_size;         /* bytes before the seat table: what the kind's checks compare */
 	char name[SHMKIT_NAME_MAX + 2];
 	bool named;
+	bool rdonly;
+	int fd;                  /* this handle's own open file description: it holds our leases */
+	uint64_t dev, ino;       /* the file's identity, for the deadlock detector */
+	struct shmkit__seat *seats; /* the seat table, nseats validated at open */
+	uint32_t nseats;
+	int seat;                /* this handle's seat, -1 before the first need */
+	unsigned seat_gen;       /* fork generation the seat was taken in */
+	struct shmkit__lk *lk;   /* the region's lock, if it has one (one at most) */
+	bool lk_recursive;
+	/* Called when this handle takes a seat a dead process held, before anything else uses
+	 * it: the kind cleans up what the dead one left there (queue: its claims). */
+	void (*seat_reclaim)(struct shmkit__region *r, uint32_t seat, void *arg);
+	void *seat_reclaim_arg;
+	struct shmkit__region *next, *prev; /* every region this process has mapped (lease.c) */
 };
+
+/* Whether the object part of r (what precedes its seats) is what `size` bytes of object make:
+ * the seats start at the next cache line. */
+static inline bool shmkit__obj_size_is(const struct shmkit__region *r, size_t size)
+{
+	return r->obj_size == ((size + SHMKIT__CACHELINE - 1) & ~(size_t)(SHMKIT__CACHELINE - 1));
+}
 
 /* region.c */
 /* Create a region of `size` bytes for `kind`, header written with state INIT. The caller fills
  * the object, then calls shmkit__region_ready(), or shmkit__region_abort() on failure. */
 int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_t size,
-			  unsigned mode, struct shmkit__region *r);
+			  uint32_t nseats, unsigned mode, struct shmkit__region *r);
 void shmkit__region_ready(struct shmkit__region *r);
+/* Creator: the region's one lock is `lk` (recursive when the region's flags say
+ * SHMKIT_RECURSIVE); initialises it and records where it is for every opener. */
+void shmkit__region_set_lock(struct shmkit__region *r, struct shmkit__lk *lk);
 void shmkit__region_abort(struct shmkit__region *r);
 /* Open and validate the header; kind 0 accepts any kind. The caller validates params. */
 int shmkit__region_open(const char *name, uint32_t kind, struct shmkit__region *r);
@@ -50,6 +78,31 @@ int shmkit__region_unlink(const char *name);
 int shmkit__sem_name(const char *name, char *buf, size_t size);
 /* Allocate a zeroed handle of `size` bytes. */
 void *shmkit__handle_new(size_t size);
+
+/* lease.c: liveness from kernel-held OFD locks on the region's file (see lease.c). */
+#define SHMKIT__SEATS_DEFAULT 1024u /* seats of a region whose users are not counted */
+#define SHMKIT__SEATS_MAX 4096u
+/* 0 taken, -EAGAIN another description holds it, else -errno. */
+int shmkit__lease_take(int fd, uint64_t byte);
+void shmkit__lease_drop(int fd, uint64_t byte);
+/* 1 if another open file description holds the lease (or we cannot tell), 0 if free. */
+int shmkit__lease_held(int fd, uint64_t byte);
+void shmkit__region_track(struct shmkit__region *r);
+void shmkit__region_untrack(struct shmkit__region *r);
+/* Call fn on the region this process has mapped with that file identity; -ENOENT if none. */
+int shmkit__region_lookup(uint64_t dev, uint64_t ino,
+			  int (*fn)(struct shmkit__region *, void *), void *arg);
+/* This handle's seat (taken on first need, again in a fork child): index, or -EUSERS when
+ * every seat is held by a live process, -ENOLCK when this handle cannot hold leases. */
+int shmkit__seat_take(struct shmkit__region *r);
+/* Give the seat up (handle close). */
+void shmkit__seat_leave(struct shmkit__region *r);
+/* Whether seat k is held by a live process (ours included). */
+bool shmkit__seat_alive(const struct shmkit__region *r, uint32_t k);
+/* Take the lease of seat k, which must not be ours, so nobody can sit there while we clean
+ * up after its dead holder: 0, or -EAGAIN when someone alive holds it. thaw lets go. */
+int shmkit__seat_freeze(struct shmkit__region *r, uint32_t k);
+void shmkit__seat_thaw(struct shmkit__region *r, uint32_t k);
 
 /* time.c / wait.c: CLOCK_MONOTONIC nanoseconds and the one place that sleeps. */
 int64_t shmkit__now(void);
@@ -88,8 +141,8 @@ static inline void shmkit__cpu_relax(void)
 /* proc.c: liveness that survives pid reuse. */
 /* This process's pid and start time (cached; refreshed in a fork child). */
 void shmkit__self(int32_t *pid, uint64_t *start);
-/* 1 if pid is alive and started at `start`, 0 if it is gone (exited, zombie, or reused). */
-int shmkit__alive(int32_t pid, uint64_t start);
+/* This process's pid namespace (the inode of /proc/self/ns/pid), 0 when unknown. */
+uint64_t shmkit__pidns(void);
 /* The calling thread's id (cached per thread, refreshed in a fork child). */
 int32_t shmkit__tid(void);
 /* Inline fast paths of the two for the lock's hot path (caches cleared in a fork child). */
@@ -130,20 +183,48 @@ void shmkit__proc_init(void);
 /* Bumped in every fork child: handles compare it to notice they changed process. */
 unsigned shmkit__fork_generation(void);
 
-/* lk.c: the robust mutex behind Lock, Value, Array, Condition and the queue's admin lock. */
-int shmkit__lk_init(struct shmkit__lk *lk, bool recursive);
-/* 0, SHMKIT_OWNER_DIED, -ETIMEDOUT, -EAGAIN (deadline already past), -EDEADLK, ... */
-int shmkit__lk_acquire(struct shmkit__lk *lk, int64_t deadline);
-int shmkit__lk_release(struct shmkit__lk *lk);
-/* 1 if the calling thread holds lk. */
-int shmkit__lk_held(struct shmkit__lk *lk);
+/* lk.c: the lock behind Lock, Value, Array, Condition and the internal state locks: the one
+ * in r->lk, held by seats of r (see lk.c). */
+#define SHMKIT__LK_SEAT_MASK 0x00ffffffu
+#define SHMKIT__LK_DIED 0x20000000u  /* free, and its last holder died holding it */
+#define SHMKIT__LK_WAITERS 0x40000000u /* someone may sleep on the word */
+void shmkit__lk_init(struct shmkit__lk *lk);
+/* Acquire r's lock by the deadline (0: try; SHMKIT__FOREVER). 0, SHMKIT_OWNER_DIED, -EAGAIN
+ * (a try, or a deadline already past), -ETIMEDOUT, -EDEADLK (this thread holds a
+ * non-recursive lock, or sleeping would close a cycle of waiting processes, when `detect`),
+ * -EUSERS/-ENOLCK (no seat), -EBADMSG (a lock word no shmkit wrote). */
+int shmkit__lk_acquire(struct shmkit__region *r, int64_t deadline, bool detect);
+/* 0, or -EPERM when the calling thread does not hold it (nothing changes then). */
+int shmkit__lk_release(struct shmkit__region *r);
+/* 1 if the calling thread holds r's lock. */
+int shmkit__lk_held(struct shmkit__region *r);
+/* Seat k's holder died (its lease is ours or frozen): free r's lock if k held it. */
+void shmkit__lk_reclaim_seat(struct shmkit__region *r, uint32_t k);
+/* Holder pid of a lock for display, 0 when free: from the word's seat, read-only safe. */
+int32_t shmkit__lk_holder(const struct shmkit__region *r, const struct shmkit__lk *lk);
+
+/* wfg.c: the wait-for graph that lets a lock acquire see a deadlock instead of sleeping. */
+/* About to sleep on r's lock held by the thread `holder_tgid`: publish the wait and look for a
+ * cycle back to us. -EDEADLK when there is one (nothing is left published), else 0. */
+int shmkit__wfg_enter(struct shmkit__region *r, uint64_t holder_tgid);
+/* No longer waiting (acquired, gave up). */
+void shmkit__wfg_leave(void);
+/* This thread's global id: random, 64-bit, new in every thread and fork child. */
+uint64_t shmkit__tgid(void);
+/* For display: what the thread with global id tgid waits for (a region name, "" when
+ * anonymous), 1 if it waits, 0 if not or unknown. */
+int shmkit__wfg_waits(uint64_t tgid, char *name, size_t size, int32_t *pid);
 
 /* Per-kind parts of shmkit_info() (info.c), one in each object's file: fill the kind's fields
  * of *info from an open region (possibly mapped read-only), treating everything in it as
  * untrusted: -EBADMSG when sizes or parameters do not add up. */
 int shmkit__value_info(const struct shmkit__region *r, struct shmkit_info *info); /* + array */
 int shmkit__lock_info(const struct shmkit__region *r, struct shmkit_info *info);
+/* The lock fields of *info (holder, owner deaths, waiters, what the holder waits for). */
+void shmkit__lk_info(const struct shmkit__region *r, const struct shmkit__lk *lk,
+		     struct shmkit_info *info);
 int shmkit__sem_info(const struct shmkit__region *r, struct shmkit_info *info);
+int shmkit__sem_orphan_remove(const char *name);
 
 /* Per-kind fill of shmkit_info from a mapped region (read-only, untrusted contents). */
 int shmkit__queue_info(const struct shmkit__region *r, struct shmkit_info *info);
@@ -157,9 +238,9 @@ int shmkit__cond_info(const struct shmkit__region *r, struct shmkit_info *info);
 int shmkit__barrier_info(const struct shmkit__region *r, struct shmkit_info *info);
 
 struct shmkit_lock {
-	struct shmkit__region r; /* unused when borrowed */
-	struct shmkit__lk *lk;
-	bool borrowed;           /* embedded in another object, closed with it */
+	struct shmkit__region r;    /* unused when borrowed */
+	struct shmkit__region *reg; /* the region holding the lock: &r, or the owner's */
+	bool borrowed;              /* embedded in another object, closed with it */
 };
 
 #endif /* SHMKIT_INTERNAL_H */

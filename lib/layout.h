@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SHMKIT__MAGIC 0x31544b4d48535fULL /* "_SHMKT1" little-endian */
-#define SHMKIT__LAYOUT_VERSION 1u
+#define SHMKIT__LAYOUT_VERSION 2u /* 2: seats and leases, our own lock word */
 #define SHMKIT__CACHELINE 64
 
 enum { SHMKIT__STATE_INIT = 0, SHMKIT__STATE_READY = 0x52454459 /* "REDY" */ };
@@ -31,24 +31,52 @@ struct shmkit__hdr {
 	uint32_t reserved0;
 	uint64_t creator_start;     /* start time of creator_pid, see proc.c */
 	uint64_t param[4];          /* kind-specific immutable parameters */
-	uint8_t reserved[48];
+	uint64_t seats_off;         /* offset of the seat table (the end of the object) */
+	uint32_t nseats;            /* entries in it */
+	uint32_t lk_off;            /* offset of the region's lock (struct shmkit__lk), 0: none */
+	uint8_t reserved[32];
 };
 _Static_assert(sizeof(struct shmkit__hdr) == 128, "header is two cache lines");
 
-/* A robust process-shared mutex with the bookkeeping shmkit reports. */
+/*
+ * A seat: one handle's place in a region (see lease.c). Seat k is held by whoever holds the
+ * kernel lease on byte SHMKIT__LEASE_BASE + k of the region's file; these fields only say who
+ * that is, for display and for the deadlock detector, and are never trusted for liveness.
+ */
+struct shmkit__seat {
+	_Atomic uint32_t state;   /* SHMKIT__SEAT_FREE or _TAKEN */
+	_Atomic int32_t pid;      /* its pid in its own pid namespace: for display only */
+	_Atomic uint64_t start;   /* its start time (/proc), for display only */
+	_Atomic uint64_t ns;      /* its pid namespace inode, 0 unknown: for display only */
+	_Atomic uint64_t waiting; /* 1 while it sleeps on the region's lock */
+};
+_Static_assert(sizeof(struct shmkit__seat) == 32, "seat size is part of the layout");
+/* Leases (lease.c) are OFD locks on single bytes of the region's file, far past its end: part
+ * of the layout, since every process must lock the same bytes. */
+#define SHMKIT__LEASE_BASE (1ULL << 52)                /* seat k's lease is byte BASE + k */
+#define SHMKIT__LEASE_CREATOR (SHMKIT__LEASE_BASE - 1) /* held by a creator until READY */
+
+enum { SHMKIT__SEAT_FREE = 0, SHMKIT__SEAT_TAKEN = 0x53454154 /* "SEAT" */ };
+
+/*
+ * The lock behind Lock, RLock, Value, Array, Condition and the internal state locks. Not a
+ * pthread mutex: glibc's robust mutex names its holder by thread id, and thread ids repeat
+ * across pid namespaces (see lk.c).
+ */
 struct shmkit__lk {
-	pthread_mutex_t m;
-	_Atomic int32_t holder;        /* pid of the holder, 0 when free */
-	_Atomic int32_t holder_tid;    /* its thread id: release checks it before unlocking */
+	_Atomic uint32_t word;         /* futex: holder seat + 1 | SHMKIT__LK_* bits; 0 free */
 	uint32_t depth;                /* recursion depth, written by the holder only */
-	uint32_t reserved;
+	_Atomic int32_t holder;        /* pid of the holder (display), 0 when free */
+	_Atomic int32_t holder_tid;    /* its thread id, meaningful with the seat in word only */
+	_Atomic uint64_t holder_tgid;  /* its thread's global id, for the deadlock detector */
 	_Atomic uint64_t owner_deaths; /* acquisitions that recovered from a dead holder */
 };
 
-/* A process's identity that survives pid reuse: pid plus its start time (see proc.c). */
+/* A process's identity that survives pid reuse: pid plus its start time (see proc.c). For
+ * display: liveness comes from leases. */
 struct shmkit__ident {
 	_Atomic int32_t pid; /* 0: free */
-	uint32_t reserved;
+	int32_t seat;        /* the seat whose lease says whether it lives */
 	_Atomic uint64_t start;
 };
 

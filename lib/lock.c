@@ -1,4 +1,4 @@
-/* Lock and RLock objects: a region holding one robust mutex. */
+/* Lock and RLock objects: a region holding one lock (lk.c) and its seats. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -21,14 +21,11 @@ SHMKIT__API int shmkit_lock_create(const char *name, unsigned flags, unsigned mo
 	if (!(l = shmkit__handle_new(sizeof(*l))))
 		return -ENOMEM;
 	err = shmkit__region_create(name, SHMKIT_KIND_LOCK, flags, sizeof(struct lock_region),
-				    mode, &l->r);
+				    SHMKIT__SEATS_DEFAULT, mode, &l->r);
 	if (err)
 		goto fail;
-	l->lk = &((struct lock_region *)l->r.hdr)->lk;
-	if ((err = shmkit__lk_init(l->lk, flags & SHMKIT_RECURSIVE))) {
-		shmkit__region_abort(&l->r);
-		goto fail;
-	}
+	shmkit__region_set_lock(&l->r, &((struct lock_region *)l->r.hdr)->lk);
+	l->reg = &l->r;
 	shmkit__region_ready(&l->r);
 	*out = l;
 	return 0;
@@ -47,7 +44,8 @@ SHMKIT__API int shmkit_lock_open(const char *name, shmkit_lock **out)
 	if (!(l = shmkit__handle_new(sizeof(*l))))
 		return -ENOMEM;
 	err = shmkit__region_open(name, SHMKIT_KIND_LOCK, &l->r);
-	if (!err && l->r.size != sizeof(struct lock_region)) {
+	if (!err && (!shmkit__obj_size_is(&l->r, sizeof(struct lock_region)) || !l->r.lk ||
+		     (l->r.hdr->flags & ~SHMKIT_RECURSIVE))) {
 		shmkit__region_close(&l->r);
 		err = -EBADMSG;
 	}
@@ -55,7 +53,7 @@ SHMKIT__API int shmkit_lock_open(const char *name, shmkit_lock **out)
 		free(l);
 		return err;
 	}
-	l->lk = &((struct lock_region *)l->r.hdr)->lk;
+	l->reg = &l->r;
 	*out = l;
 	return 0;
 }
@@ -78,43 +76,61 @@ SHMKIT__API int shmkit_lock_unlink(const char *name)
 
 SHMKIT__API int shmkit_lock_acquire(shmkit_lock *l)
 {
-	return shmkit__lk_acquire(l->lk, SHMKIT__FOREVER);
+	return shmkit__lk_acquire(l->reg, SHMKIT__FOREVER, true);
 }
 
 SHMKIT__API int shmkit_lock_acquire_try(shmkit_lock *l)
 {
-	return shmkit__lk_acquire(l->lk, 0);
+	return shmkit__lk_acquire(l->reg, 0, false);
 }
 
 SHMKIT__API int shmkit_lock_acquire_timeout(shmkit_lock *l, int64_t timeout_ns)
 {
-	int rc;
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	if (timeout_ns < 0)
-		return -EINVAL;
-	rc = shmkit__lk_acquire(l->lk, shmkit__deadline(timeout_ns));
-	/* -EAGAIN is the deadline passing before the first attempt failed: still a timeout. */
-	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+	return rc ? rc : shmkit__timed(shmkit__lk_acquire(l->reg, deadline, true));
 }
 
 SHMKIT__API int shmkit_lock_release(shmkit_lock *l)
 {
-	return shmkit__lk_release(l->lk);
+	return shmkit__lk_release(l->reg);
 }
 
 SHMKIT__API pid_t shmkit_lock_holder(shmkit_lock *l)
 {
-	return atomic_load_explicit(&l->lk->holder, memory_order_relaxed);
+	return shmkit__lk_holder(l->reg, l->reg->lk);
+}
+
+/* What the lock's holder is itself waiting for, from the wait-for graph: how `shmkit stat`
+ * names a deadlock. */
+void shmkit__lk_info(const struct shmkit__region *r, const struct shmkit__lk *lk,
+		     struct shmkit_info *info)
+{
+	uint32_t k;
+
+	info->holder = shmkit__lk_holder(r, lk);
+	info->owner_deaths = atomic_load_explicit(&((struct shmkit__lk *)lk)->owner_deaths,
+						  memory_order_relaxed);
+	for (k = 0; k < r->nseats; k++)
+		if (atomic_load_explicit(&r->seats[k].state, memory_order_relaxed) ==
+			    SHMKIT__SEAT_TAKEN &&
+		    atomic_load_explicit(&r->seats[k].waiting, memory_order_relaxed) &&
+		    shmkit__seat_alive(r, k))
+			info->lock_waiters++;
+	if (info->holder)
+		shmkit__wfg_waits(atomic_load_explicit(&((struct shmkit__lk *)lk)->holder_tgid,
+						       memory_order_relaxed),
+				  info->holder_waits_for, sizeof(info->holder_waits_for), NULL);
 }
 
 int shmkit__lock_info(const struct shmkit__region *r, struct shmkit_info *info)
 {
 	const struct lock_region *lr = (const struct lock_region *)r->hdr;
 
-	if (r->size != sizeof(struct lock_region))
+	if (!shmkit__obj_size_is(r, sizeof(struct lock_region)) || r->lk != &lr->lk)
 		return -EBADMSG;
 	info->flags = r->hdr->flags & SHMKIT_RECURSIVE;
-	info->holder = atomic_load_explicit(&lr->lk.holder, memory_order_relaxed);
-	info->owner_deaths = atomic_load_explicit(&lr->lk.owner_deaths, memory_order_relaxed);
+	shmkit__lk_info(r, &lr->lk, info);
 	return 0;
 }

@@ -2,7 +2,7 @@
  * Pipe: two ends in one region, joined by one ring per direction (ring k carries end k's
  * messages to the other end; a simplex pipe has ring 0 only).
  *
- * Each end is held by one process (pid + start time). Closing an end, or dying with it, closes
+ * Each end is held by one process, through its seat (lease.c). Closing an end, or dying with it, closes
  * its outgoing ring for writing (the peer drains it, then reads EOF) and its incoming ring for
  * reading (the peer's sends fail with -EPIPE). A dead end is noticed by its peer while the peer
  * waits (the ring's recover callback), and its half-written slot, if any, is skipped.
@@ -23,10 +23,12 @@ struct pipe_end {
 	_Atomic uint64_t put_pos;
 	_Atomic uint64_t get_pos;
 	_Atomic uint32_t waiting;
-	uint32_t reserved;
+	_Atomic uint32_t seat; /* the holder's seat: its lease says whether it lives */
 	uint8_t pad[24];
 };
 _Static_assert(sizeof(struct pipe_end) == 64, "one end per cache line");
+
+#define PIPE_SEATS 64u /* the two ends, and whoever else opens the pipe to try to attach */
 
 struct pipe_region {
 	struct shmkit__hdr hdr; /* param: capacity, max_size; flags: SHMKIT_SIMPLEX */
@@ -84,7 +86,7 @@ SHMKIT__API int shmkit_pipe_create(const char *name, uint32_t capacity, uint32_t
 	if (!(h = shmkit__handle_new(sizeof(*h))))
 		return -ENOMEM;
 	err = shmkit__region_create(name, SHMKIT_KIND_PIPE, flags,
-				    region_size(capacity, max_size, nrings), mode, &h->r);
+				    region_size(capacity, max_size, nrings), PIPE_SEATS, mode, &h->r);
 	if (err) {
 		free(h);
 		return err;
@@ -92,11 +94,7 @@ SHMKIT__API int shmkit_pipe_create(const char *name, uint32_t capacity, uint32_t
 	h->r.hdr->param[0] = capacity;
 	h->r.hdr->param[1] = max_size;
 	bind(h);
-	if ((err = shmkit__lk_init(&h->p->admin, false))) {
-		shmkit__region_abort(&h->r);
-		free(h);
-		return err;
-	}
+	shmkit__region_set_lock(&h->r, &h->p->admin);
 	for (k = 0; k < 2; k++) {
 		atomic_store_explicit(&h->p->end[k].put_pos, RING_NONE, memory_order_relaxed);
 		atomic_store_explicit(&h->p->end[k].get_pos, RING_NONE, memory_order_relaxed);
@@ -114,7 +112,8 @@ static int check_region(const struct shmkit__region *r)
 	int nrings = hd->flags & SHMKIT_SIMPLEX ? 1 : 2;
 
 	if (!params_ok(hd->param[0], hd->param[1]) || (hd->flags & ~SHMKIT_SIMPLEX) ||
-	    r->size != region_size((uint32_t)hd->param[0], (uint32_t)hd->param[1], nrings))
+	    !shmkit__obj_size_is(r, region_size((uint32_t)hd->param[0], (uint32_t)hd->param[1], nrings)) ||
+	    r->nseats != PIPE_SEATS || r->lk != &((struct pipe_region *)hd)->admin)
 		return -EBADMSG;
 	return 0;
 }
@@ -169,11 +168,11 @@ static void recover(void *arg)
 	if (now - h->last_check < PEER_CHECK_NS && now >= h->last_check)
 		return;
 	h->last_check = now;
-	if (h->end < 0 || shmkit__lk_acquire(&h->p->admin, 0) < 0)
+	if (h->end < 0 || shmkit__lk_acquire(&h->r, 0, false) < 0)
 		return;
 	pe = &h->p->end[peer];
 	if (atomic_load(&pe->state) == END_ATTACHED &&
-	    !shmkit__alive(atomic_load(&pe->pid), atomic_load(&pe->start))) {
+	    !shmkit__seat_alive(&h->r, atomic_load(&pe->seat))) {
 		if (peer < h->nrings)
 			shmkit__ring_resolve_put(&h->ring[peer], atomic_load(&pe->put_pos));
 		if (h->end < h->nrings)
@@ -181,7 +180,7 @@ static void recover(void *arg)
 		atomic_store(&pe->state, END_CLOSED);
 		end_gone(h, peer);
 	}
-	shmkit__lk_release(&h->p->admin);
+	shmkit__lk_release(&h->r);
 }
 
 SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
@@ -189,7 +188,7 @@ SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
 	struct pipe_end *pe;
 	int32_t pid;
 	uint64_t start;
-	int rc;
+	int rc, seat;
 
 	if (end != 0 && end != 1)
 		return -EINVAL;
@@ -197,7 +196,9 @@ SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
 		return h->end == end ? 0 : -EBUSY;
 	h->end = -1;
 	shmkit__self(&pid, &start);
-	rc = shmkit__lk_acquire(&h->p->admin, shmkit__deadline(SHMKIT__STATE_LOCK_NS));
+	if ((seat = shmkit__seat_take(&h->r)) < 0)
+		return seat;
+	rc = shmkit__lk_acquire(&h->r, shmkit__deadline(SHMKIT__STATE_LOCK_NS), false);
 	if (rc < 0)
 		return rc;
 	rc = 0;
@@ -206,15 +207,16 @@ SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
 	case END_FREE:
 		atomic_store(&pe->start, start);
 		atomic_store(&pe->pid, pid);
+		atomic_store(&pe->seat, (uint32_t)seat);
 		atomic_store(&pe->state, END_ATTACHED);
 		break;
 	case END_ATTACHED:
-		rc = shmkit__alive(atomic_load(&pe->pid), atomic_load(&pe->start)) ? -EBUSY : -EPIPE;
+		rc = shmkit__seat_alive(&h->r, atomic_load(&pe->seat)) ? -EBUSY : -EPIPE;
 		break;
 	default:
 		rc = -EPIPE;
 	}
-	shmkit__lk_release(&h->p->admin);
+	shmkit__lk_release(&h->r);
 	if (rc)
 		return rc;
 	h->end = end;

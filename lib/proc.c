@@ -1,10 +1,7 @@
 /*
- * Liveness of other processes, good enough to reclaim what they held.
- *
- * A bare pid is not an identity: pids are reused, and a reused pid would make a dead producer
- * look alive (a stall) or, worse, a live one look dead. shmkit records pid plus the process
- * start time (field 22 of /proc/PID/stat, in clock ticks since boot) and calls a process alive
- * only when both match and it is not a zombie. A stopped (SIGSTOP) process is alive.
+ * This process: its pid, start time and pid namespace (shown by `shmkit stat`, never used to
+ * judge liveness: leases do that, see lease.c), its thread ids, the fork hook that lets
+ * handles notice they changed process, and the asymmetric fence's registration.
  */
 #include "config.h"
 
@@ -105,27 +102,33 @@ void shmkit__self(int32_t *pid, uint64_t *start)
 	}
 	me = (int32_t)getpid();
 	if (read_stat(me, &state, &st) < 0)
-		st = 0; /* no /proc: liveness falls back to kill(pid, 0) */
+		st = 0; /* no /proc: shown as unknown */
 	atomic_store(&self_start, st);
 	atomic_store(&shmkit__self_pid, me);
 	*pid = me;
 	*start = st;
 }
 
-int shmkit__alive(int32_t pid, uint64_t start)
+uint64_t shmkit__pidns(void)
 {
-	uint64_t st;
-	char state;
+	static _Atomic uint64_t ns;
+	static _Atomic unsigned ns_gen = ~0u;
+	char buf[64];
+	unsigned long long ino = 0;
+	ssize_t n;
 
-	if (pid <= 0)
-		return 0;
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return 0;
-	if (read_stat(pid, &state, &st) < 0)
-		return kill(pid, 0) == 0 || errno == EPERM;
-	if (state == 'Z' || state == 'X')
-		return 0;
-	return start == 0 || st == start;
+	/* A fork child of an unshare(CLONE_NEWPID) caller lives in another namespace. */
+	if (atomic_load(&ns_gen) == atomic_load(&fork_gen))
+		return atomic_load(&ns);
+	n = readlink("/proc/self/ns/pid", buf, sizeof(buf) - 1);
+	if (n > 0) {
+		buf[n] = '\0';
+		if (sscanf(buf, "pid:[%llu]", &ino) != 1)
+			ino = 0;
+	}
+	atomic_store(&ns, ino);
+	atomic_store(&ns_gen, atomic_load(&fork_gen));
+	return ino;
 }
 
 int32_t shmkit__tid(void)

@@ -1,11 +1,14 @@
 /*
  * Queue and JoinableQueue: one ring (ring.c) plus a table of participants.
  *
- * Every handle that puts or gets registers a participant entry (pid + start time and its claim
- * words), so that a process that dies can be noticed and what it held resolved: its claimed
- * slots (ring.h), its writer attachment (so EOF still arrives), the messages it took but never
- * task_done'd (so join still returns). Noticing happens in recover(), which a waiter calls every
- * slice it sleeps and shmkit_queue_stats() calls before reporting.
+ * Every handle that puts or gets sits in a seat (lease.c) and registers the participant entry
+ * of the same index (its claim words, writer bit and debts), so that a process that dies can
+ * be noticed and what it held resolved: its claimed slots (ring.h), its writer attachment (so
+ * EOF still arrives), the messages it took but never task_done'd (so join still returns).
+ * Entry i belongs to whoever holds seat i's lease; when that lease is free and the entry is
+ * not, its owner died. Noticing happens in recover(), which a waiter calls every slice it
+ * sleeps and shmkit_queue_stats() calls before reporting, and when a handle takes a seat a
+ * dead process held (it cleans the entry before using it).
  */
 #include "config.h"
 
@@ -17,11 +20,10 @@
 
 #define NPARTS 256
 #define ROLE_WRITER 1u
-#define JOIN_SLICE_NS (100 * 1000000LL)
 #define REAP_INTERVAL_NS (50 * 1000000LL)
 
 struct part {
-	_Atomic int32_t pid; /* 0: free */
+	_Atomic int32_t pid; /* 0: free; else its pid, for display (the seat's lease says alive) */
 	_Atomic uint32_t role;
 	_Atomic uint64_t start;
 	_Atomic uint64_t put_pos;
@@ -34,7 +36,8 @@ struct part {
 _Static_assert(sizeof(struct part) == 64, "one participant per cache line");
 
 struct queue_region {
-	struct shmkit__hdr hdr; /* param: capacity, max_size, writers expected, NPARTS */
+	struct shmkit__hdr hdr; /* param: capacity, max_size, writers expected, NPARTS; NPARTS
+				   seats follow the slots */
 	struct shmkit__lk admin; /* registration, writers, recovery */
 	_Alignas(SHMKIT__CACHELINE) uint32_t reserved0;
 	_Atomic uint32_t writers_total;
@@ -96,7 +99,8 @@ SHMKIT__API int shmkit_queue_create(const char *name, const struct shmkit_queue_
 	if (!(h = shmkit__handle_new(sizeof(*h))))
 		return -ENOMEM;
 	err = shmkit__region_create(name, SHMKIT_KIND_QUEUE, attr->flags,
-				    region_size(attr->capacity, attr->max_size), attr->mode, &h->r);
+				    region_size(attr->capacity, attr->max_size), NPARTS, attr->mode,
+				    &h->r);
 	if (err) {
 		free(h);
 		return err;
@@ -107,11 +111,7 @@ SHMKIT__API int shmkit_queue_create(const char *name, const struct shmkit_queue_
 	hd->param[2] = attr->writers;
 	hd->param[3] = NPARTS;
 	bind(h);
-	if ((err = shmkit__lk_init(&h->q->admin, false))) {
-		shmkit__region_abort(&h->r);
-		free(h);
-		return err;
-	}
+	shmkit__region_set_lock(&h->r, &h->q->admin);
 	for (i = 0; i < NPARTS; i++) {
 		atomic_store_explicit(&h->q->part[i].put_pos, RING_NONE, memory_order_relaxed);
 		atomic_store_explicit(&h->q->part[i].get_pos, RING_NONE, memory_order_relaxed);
@@ -128,7 +128,9 @@ static int check_region(const struct shmkit__region *r)
 	const struct shmkit__hdr *hd = r->hdr;
 
 	if (!params_ok(hd->param[0], hd->param[1], hd->param[2]) || hd->param[3] != NPARTS ||
-	    r->size != region_size((uint32_t)hd->param[0], (uint32_t)hd->param[1]))
+	    !shmkit__obj_size_is(r, region_size((uint32_t)hd->param[0], (uint32_t)hd->param[1])) ||
+	    r->nseats != NPARTS || r->lk != &((struct queue_region *)hd)->admin ||
+	    (hd->flags & ~SHMKIT_JOINABLE))
 		return -EBADMSG;
 	return 0;
 }
@@ -218,7 +220,7 @@ static void maybe_eof(struct shmkit_queue *h)
 
 static int admin_lock(struct shmkit_queue *h, int64_t deadline)
 {
-	int rc = shmkit__lk_acquire(&h->q->admin, deadline);
+	int rc = shmkit__lk_acquire(&h->r, deadline, false);
 
 	return rc < 0 ? rc : 0; /* a dead holder left nothing half-done that we rely on */
 }
@@ -237,8 +239,9 @@ static bool claimed_by_live(struct queue_region *q, const signed char *alive, si
 	return false;
 }
 
-/* Reap dead participants; called with admin held. */
-static void reap(struct shmkit_queue *h)
+/* Reap dead participants; called with admin held. `fresh`: our own entry, whose seat we hold
+ * but whose contents a dead predecessor left, is to be reaped too (-1: none). */
+static void reap_entries(struct shmkit_queue *h, int fresh)
 {
 	struct queue_region *q = h->q;
 	signed char alive[NPARTS];
@@ -248,8 +251,9 @@ static void reap(struct shmkit_queue *h)
 
 	for (i = 0; i < NPARTS; i++) {
 		int32_t pid = atomic_load(&q->part[i].pid);
-		alive[i] = pid == 0 ? -1 : (signed char)shmkit__alive(pid,
-								 atomic_load(&q->part[i].start));
+		/* Entry i is its seat's: a seat whose lease nobody holds lost its process. */
+		alive[i] = pid == 0 ? -1
+				    : i == fresh ? 0 : (signed char)shmkit__seat_alive(&h->r, (uint32_t)i);
 		any_dead |= alive[i] == 0;
 	}
 	if (!any_dead)
@@ -292,6 +296,11 @@ static void reap(struct shmkit_queue *h)
 	joiners_wake(q);
 }
 
+static void reap(struct shmkit_queue *h)
+{
+	reap_entries(h, -1);
+}
+
 /* The ring's recover callback: reap, unless another process is at it or did it within the
  * last REAP_INTERVAL_NS (so many idle waiters do not each read /proc ten times a second). */
 static void reap_now(struct shmkit_queue *h)
@@ -299,7 +308,7 @@ static void reap_now(struct shmkit_queue *h)
 	if (admin_lock(h, 0) == 0) {
 		atomic_store(&h->q->last_reap, shmkit__now());
 		reap(h);
-		shmkit__lk_release(&h->q->admin);
+		shmkit__lk_release(&h->r);
 	}
 }
 
@@ -313,49 +322,44 @@ static void recover(void *arg)
 	reap_now(h);
 }
 
-/* Make sure this handle has a participant entry in this process. */
+/* Make sure this handle has a participant entry in this process: the entry of its seat. */
 static int ensure_part(struct shmkit_queue *h)
 {
 	struct queue_region *q = h->q;
 	unsigned gen = shmkit__fork_generation();
+	struct part *pt;
 	int32_t pid;
 	uint64_t start;
-	int i, rc, pass;
+	int rc, seat;
 
 	if (shmkit__likely(h->part >= 0 && h->gen == gen))
 		return 0;
 	/* A fork child's inherited handle: the entry and writer status are the parent's. */
 	h->part = -1;
 	h->writer = false;
+	if ((seat = shmkit__seat_take(&h->r)) < 0)
+		return seat;
 	shmkit__self(&pid, &start);
 	if ((rc = admin_lock(h, shmkit__deadline(SHMKIT__STATE_LOCK_NS))))
 		return rc;
-	for (pass = 0; pass < 2 && h->part < 0; pass++) {
-		if (pass)
-			reap(h);
-		for (i = 0; i < NPARTS; i++) {
-			struct part *pt = &q->part[i];
-			if (atomic_load(&pt->pid))
-				continue;
-			atomic_store(&pt->role, 0);
-			atomic_store(&pt->waiting, 0);
-			atomic_store(&pt->owed, 0);
-			atomic_store(&pt->put_pos, RING_NONE);
-			atomic_store(&pt->get_pos, RING_NONE);
-			atomic_store(&pt->start, start);
-			atomic_store(&pt->pid, pid);
-			h->part = i;
-			break;
-		}
-	}
-	shmkit__lk_release(&q->admin);
-	if (h->part < 0)
-		return -EUSERS;
+	pt = &q->part[seat];
+	/* We hold the seat's lease: whatever the entry still says, its owner is gone. */
+	if (atomic_load(&pt->pid))
+		reap_entries(h, seat);
+	atomic_store(&pt->role, 0);
+	atomic_store(&pt->waiting, 0);
+	atomic_store(&pt->owed, 0);
+	atomic_store(&pt->put_pos, RING_NONE);
+	atomic_store(&pt->get_pos, RING_NONE);
+	atomic_store(&pt->start, start);
+	atomic_store(&pt->pid, pid);
+	shmkit__lk_release(&h->r);
+	h->part = seat;
 	h->gen = gen;
-	h->who.put_pos = &q->part[h->part].put_pos;
-	h->who.get_pos = &q->part[h->part].get_pos;
-	h->who.waiting = &q->part[h->part].waiting;
-	h->who.owed = h->joinable ? &q->part[h->part].owed : NULL;
+	h->who.put_pos = &pt->put_pos;
+	h->who.get_pos = &pt->get_pos;
+	h->who.waiting = &pt->waiting;
+	h->who.owed = h->joinable ? &pt->owed : NULL;
 	return 0;
 }
 
@@ -373,14 +377,14 @@ SHMKIT__API int shmkit_queue_attach_writer(shmkit_queue *h)
 	if (atomic_load(&q->ring.closed))
 		rc = -EPIPE;
 	else if (h->expected && atomic_load(&q->writers_total) >= h->expected)
-		rc = -EUSERS;
+		rc = -EDQUOT; /* every writer the queue was made for has attached */
 	if (!rc) {
 		/* Total first: dying between the two is a writer that came and went. */
 		atomic_fetch_add(&q->writers_total, 1);
 		atomic_fetch_or(&q->part[h->part].role, ROLE_WRITER);
 		h->writer = true;
 	}
-	shmkit__lk_release(&q->admin);
+	shmkit__lk_release(&h->r);
 	return rc;
 }
 
@@ -396,7 +400,7 @@ SHMKIT__API int shmkit_queue_detach_writer(shmkit_queue *h)
 	atomic_fetch_and(&q->part[h->part].role, ~ROLE_WRITER);
 	h->writer = false;
 	maybe_eof(h);
-	shmkit__lk_release(&q->admin);
+	shmkit__lk_release(&h->r);
 	return 0;
 }
 
@@ -422,7 +426,7 @@ SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
 			atomic_store(&pt->start, 0);
 			atomic_store(&pt->pid, 0);
 			joiners_wake(h->q);
-			shmkit__lk_release(&h->q->admin);
+			shmkit__lk_release(&h->r);
 		}
 	}
 	shmkit__region_close(&h->r);
@@ -525,7 +529,7 @@ static int join(shmkit_queue *h, int64_t deadline)
 		if (now >= deadline)
 			return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
 		if (!next_recover)
-			next_recover = now + JOIN_SLICE_NS;
+			next_recover = now + SHMKIT__SLICE_NS;
 		until = deadline < next_recover ? deadline : next_recover;
 		/* Announce, then recheck, then sleep: task_done's fence pairs with this. */
 		atomic_fetch_add(&q->joiners, 1);
@@ -536,7 +540,7 @@ static int join(shmkit_queue *h, int64_t deadline)
 			return rc;
 		if (shmkit__now() >= next_recover) {
 			recover(h); /* consumers that died owe nothing any more */
-			next_recover = shmkit__now() + JOIN_SLICE_NS;
+			next_recover = shmkit__now() + SHMKIT__SLICE_NS;
 		}
 	}
 }
@@ -595,7 +599,8 @@ static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats
 	st->producers_waiting = atomic_load(&q->ring.prod_waiting);
 	st->consumers_waiting = atomic_load(&q->ring.cons_waiting);
 	for (i = 0; i < NPARTS; i++)
-		st->participants += atomic_load(&q->part[i].pid) != 0;
+		st->participants += atomic_load(&q->part[i].pid) != 0 &&
+				    shmkit__seat_alive(r, (uint32_t)i);
 	st->eof = atomic_load(&q->ring.closed) != 0;
 	st->joinable = (r->hdr->flags & SHMKIT_JOINABLE) != 0;
 	st->put_total = atomic_load(&q->ring.tail) - atomic_load(&q->ring.skipped);

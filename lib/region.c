@@ -4,7 +4,12 @@
  * Create is exclusive and fixes the mode with fchmod, so neither a squatter's object nor the
  * umask can decide what we get. The header goes through an INIT state until the creator has
  * initialised the object, so an opener racing the creator waits (a bounded time) instead of
- * reading half-built state, and one whose creator died fails instead of waiting forever.
+ * reading half-built state, and one whose creator died fails instead of waiting forever: the
+ * creator holds a lease (lease.c) from the moment the name exists until the object is READY, so
+ * "died while creating" is the kernel's word, not a guess from a pid.
+ *
+ * Every region ends with a seat table (lease.c) and every handle keeps its own descriptor of
+ * the region's file open, because that descriptor is what holds the handle's leases.
  */
 #include "config.h"
 
@@ -14,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,7 +66,8 @@ void *shmkit__handle_new(size_t size)
 	return calloc(1, size);
 }
 
-static void write_header(struct shmkit__region *r, uint32_t kind, uint32_t flags)
+static void write_header(struct shmkit__region *r, uint32_t kind, uint32_t flags,
+			 uint64_t seats_off, uint32_t nseats)
 {
 	struct shmkit__hdr *h = r->hdr;
 	int32_t pid;
@@ -73,69 +80,121 @@ static void write_header(struct shmkit__region *r, uint32_t kind, uint32_t flags
 	h->flags = flags;
 	h->creator_pid = pid;
 	h->creator_start = start;
+	h->seats_off = seats_off;
+	h->nseats = nseats;
 	atomic_store_explicit(&h->state, SHMKIT__STATE_INIT, memory_order_relaxed);
-	/* Last, and released: an opener that sees the magic sees every field above. */
-	__atomic_store_n(&h->magic, SHMKIT__MAGIC, __ATOMIC_RELEASE);
+	/* Last, and released: pairs with the acquire load of magic in await_header, so an
+	 * opener that sees the magic sees every field above. */
+	atomic_store_explicit((_Atomic uint64_t *)&h->magic, SHMKIT__MAGIC, memory_order_release);
+}
+
+/* Process-local bookkeeping every handle has, from a mapped and validated region. */
+static void bind_common(struct shmkit__region *r, int fd, uint64_t seats_off, uint32_t nseats,
+			uint32_t lk_off)
+{
+	struct stat st;
+
+	r->lk = lk_off ? (struct shmkit__lk *)((char *)r->hdr + lk_off) : NULL;
+	r->lk_recursive = r->hdr->flags & SHMKIT_RECURSIVE;
+	r->fd = fd;
+	r->seat = -1;
+	r->obj_size = (size_t)seats_off;
+	r->nseats = nseats;
+	r->seats = (struct shmkit__seat *)((char *)r->hdr + r->obj_size);
+	if (fstat(fd, &st) == 0) {
+		r->dev = (uint64_t)st.st_dev;
+		r->ino = (uint64_t)st.st_ino;
+	}
+	shmkit__region_track(r);
+}
+
+static size_t seats_at(size_t size)
+{
+	return (size + SHMKIT__CACHELINE - 1) & ~(size_t)(SHMKIT__CACHELINE - 1);
 }
 
 int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_t size,
-			  unsigned mode, struct shmkit__region *r)
+			  uint32_t nseats, unsigned mode, struct shmkit__region *r)
 {
+	size_t off = seats_at(size);
 	int fd, err;
 	void *p;
 
 	memset(r, 0, sizeof(*r));
-	if (size < sizeof(struct shmkit__hdr))
+	r->fd = -1;
+	r->seat = -1;
+	if (size < sizeof(struct shmkit__hdr) || nseats > SHMKIT__SEATS_MAX)
 		return -EINVAL;
 	if (mode == 0)
 		mode = 0600;
-	if (mode & ~07777u)
+	/* Permission bits only: set-id and sticky bits mean nothing on shared memory. */
+	if (mode & ~0777u)
 		return -EINVAL;
-	r->size = size;
-	if (!name) {
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			return -errno;
-		r->hdr = p;
-		write_header(r, kind, flags);
-		return 0;
-	}
-	if ((err = shmkit_name_check(name)))
+	if (name && (err = shmkit_name_check(name)))
 		return err;
-	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	/* From here on the name is ours: every failure removes it. */
-	if (fchmod(fd, mode) < 0)
-		goto fail_errno;
-	/* Reserve the pages now: ENOSPC here beats SIGBUS on first touch later. */
-	err = posix_fallocate(fd, 0, (off_t)size);
-	if (err == EOPNOTSUPP || err == EINVAL)
-		err = ftruncate(fd, (off_t)size) < 0 ? errno : 0;
-	if (err) {
-		errno = err;
-		goto fail_errno;
+	r->size = off + (size_t)nseats * sizeof(struct shmkit__seat);
+	if (!name) {
+		/* Anonymous, for fork: a memfd rather than MAP_ANONYMOUS, because leases need a
+		 * file to lock. */
+		fd = memfd_create("shmkit", MFD_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (ftruncate(fd, (off_t)r->size) < 0)
+			goto fail_errno;
+	} else {
+		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		/* From here on the name is ours: every failure removes it. First the creator's
+		 * lease, so that `shmkit rm` can tell this half-made object from a dead one's. */
+		if ((err = shmkit__lease_take(fd, SHMKIT__LEASE_CREATOR)) < 0) {
+			errno = -err;
+			goto fail_errno;
+		}
+		if (fchmod(fd, mode) < 0)
+			goto fail_errno;
+		/* Reserve the pages now: ENOSPC here beats SIGBUS on first touch later. */
+		err = posix_fallocate(fd, 0, (off_t)r->size);
+		if (err == EOPNOTSUPP || err == EINVAL)
+			err = ftruncate(fd, (off_t)r->size) < 0 ? errno : 0;
+		if (err) {
+			errno = err;
+			goto fail_errno;
+		}
 	}
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		goto fail_errno;
-	close(fd);
 	r->hdr = p;
-	r->named = true;
-	snprintf(r->name, sizeof(r->name), "%s", name);
-	write_header(r, kind, flags);
+	if (name) {
+		r->named = true;
+		snprintf(r->name, sizeof(r->name), "%s", name);
+	}
+	write_header(r, kind, flags, off, nseats);
+	bind_common(r, fd, off, nseats, 0);
 	return 0;
 
 fail_errno:
 	err = -errno;
 	close(fd);
-	shm_unlink(name);
+	if (name)
+		shm_unlink(name);
 	return err;
+}
+
+void shmkit__region_set_lock(struct shmkit__region *r, struct shmkit__lk *lk)
+{
+	r->hdr->lk_off = (uint32_t)((char *)lk - (char *)r->hdr);
+	r->lk = lk;
+	r->lk_recursive = r->hdr->flags & SHMKIT_RECURSIVE;
+	shmkit__lk_init(lk);
 }
 
 void shmkit__region_ready(struct shmkit__region *r)
 {
+	/* Pairs with the acquire load of state in await_header: READY publishes the object. */
 	atomic_store_explicit(&r->hdr->state, SHMKIT__STATE_READY, memory_order_release);
+	shmkit__lease_drop(r->fd, SHMKIT__LEASE_CREATOR);
 }
 
 void shmkit__region_abort(struct shmkit__region *r)
@@ -147,8 +206,14 @@ void shmkit__region_abort(struct shmkit__region *r)
 
 void shmkit__region_close(struct shmkit__region *r)
 {
-	if (r->hdr)
+	if (r->hdr) {
+		shmkit__seat_leave(r);
+		shmkit__region_untrack(r);
 		munmap(r->hdr, r->size);
+	}
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
 	r->hdr = NULL;
 }
 
@@ -203,7 +268,9 @@ static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns)
 			if (h == MAP_FAILED)
 				return -errno;
 			transient = false;
-			magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
+			/* Pairs with the release store in write_header. */
+			magic = atomic_load_explicit((_Atomic uint64_t *)&h->magic,
+						     memory_order_acquire);
 			if (magic == 0) {
 				/* A creator may be writing it: the magic goes in last. */
 				transient = true;
@@ -218,7 +285,7 @@ static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns)
 				err = h->size == (uint64_t)st.st_size ? 0 : -EBADMSG;
 			} else if (state != SHMKIT__STATE_INIT) {
 				err = -EBADMSG;
-			} else if (!shmkit__alive(h->creator_pid, h->creator_start) &&
+			} else if (!shmkit__lease_held(fd, SHMKIT__LEASE_CREATOR) &&
 				   atomic_load_explicit(&h->state, memory_order_acquire) !=
 					   SHMKIT__STATE_READY) {
 				/* (Looked again: it may have finished and exited since.) */
@@ -235,42 +302,71 @@ static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns)
 	}
 }
 
+/* The seat table must lie inside the region, after the header, on a cache line. */
+static int check_seats(const struct shmkit__hdr *h, size_t size, uint64_t *seats_off,
+		       uint32_t *nseats, uint32_t *lk_off)
+{
+	uint64_t off = *seats_off = h->seats_off, n = *nseats = h->nseats;
+	uint32_t lk = *lk_off = h->lk_off;
+
+	/* The lock, if any, lies between the header and the seats, on its alignment. */
+	if (lk && (lk < sizeof(*h) || lk % _Alignof(struct shmkit__lk) ||
+		   (uint64_t)lk + sizeof(struct shmkit__lk) > off))
+		return -EBADMSG;
+
+	if (off < sizeof(*h) || off % SHMKIT__CACHELINE || n > SHMKIT__SEATS_MAX ||
+	    off > size || (size - off) / sizeof(struct shmkit__seat) != n ||
+	    (size - off) % sizeof(struct shmkit__seat))
+		return -EBADMSG;
+	return 0;
+}
+
 int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 			     struct shmkit__region *r)
 {
 	bool rdonly = inspect;
 	int prot = PROT_READ | (rdonly ? 0 : PROT_WRITE);
 	struct stat st;
+	uint64_t seats_off = 0;
+	uint32_t nseats = 0, lk_off = 0;
 	int fd, err;
 	void *p;
 
 	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	r->seat = -1;
 	if ((err = shmkit_name_check(name)))
 		return err;
-	fd = shm_open(name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
+	/* O_NONBLOCK: a FIFO someone made under the name must not block us in open. */
+	fd = shm_open(name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if ((err = await_header(fd, prot, kind, inspect ? 0 : OPEN_WAIT_NS)))
-		goto out;
+		goto fail;
 	/* The header was READY and matched fstat a moment ago; check again after mapping, as a
 	 * peer may have truncated it in between. */
 	if ((err = check_file(fd, &st)))
-		goto out;
+		goto fail;
 	p = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		err = -errno;
-		goto out;
+		goto fail;
 	}
 	r->hdr = p;
 	r->size = (size_t)st.st_size;
 	r->named = true;
+	r->rdonly = rdonly;
 	snprintf(r->name, sizeof(r->name), "%s", name);
 	if (r->hdr->size != r->size || (kind && r->hdr->kind != kind) ||
-	    r->hdr->magic != SHMKIT__MAGIC) {
-		shmkit__region_close(r);
+	    r->hdr->magic != SHMKIT__MAGIC || check_seats(r->hdr, r->size, &seats_off, &nseats, &lk_off)) {
+		munmap(p, r->size);
+		r->hdr = NULL;
 		err = -EBADMSG;
+		goto fail;
 	}
-out:
+	bind_common(r, fd, seats_off, nseats, lk_off);
+	return 0;
+fail:
 	close(fd);
 	return err;
 }

@@ -24,7 +24,6 @@
 
 #define SPIN_TRIES 200     /* bounded: oversubscribed spinners must not starve the rest */
 #define SPIN_YIELD_EVERY 50
-#define RING_SLICE_NS (100 * 1000000LL) /* how often a sleeper looks for dead peers */
 
 static inline struct shmkit__slot *slot_at(struct shmkit__ring *r, uint64_t pos)
 {
@@ -324,7 +323,7 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		if (!next_recover)
-			next_recover = now + RING_SLICE_NS;
+			next_recover = now + SHMKIT__SLICE_NS;
 		until = deadline < next_recover ? deadline : next_recover;
 		if (ring_broken(r))
 			return -EBADMSG;
@@ -347,7 +346,7 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 			/* A slice passed without progress (wake-ups and signals included): maybe a
 			 * peer died holding things up. */
 			recover(arg);
-			next_recover = shmkit__now() + RING_SLICE_NS;
+			next_recover = shmkit__now() + SHMKIT__SLICE_NS;
 			if ((rc = try(r, w, io, n)) != -EAGAIN)
 				return rc;
 		}

@@ -15,7 +15,8 @@
  * names it; when nobody alive does, its owner died there and the slot may be resolved: an
  * unpublished one is published empty (RING_SKIP, so no partial message is ever seen), an
  * unreleased one is released and its message counted as lost. Only dead owners are resolved
- * (liveness is pid + start time), so no late writer can race the resolution.
+ * (liveness is the kernel's: a seat's lease, see lease.c), so no late writer can race the
+ * resolution.
  *
  * Waiting: consumers sleep on not_empty, producers on not_full (futex words used as
  * eventcounts, see ring.c), after a short bounded spin; the other side pays a wake-up syscall
@@ -78,7 +79,7 @@ struct shmkit__who {
 	uint64_t head_cache;
 };
 
-/* Called by a waiter every RING_SLICE_NS it sleeps: look for dead peers and resolve them. */
+/* Called by a waiter every SHMKIT__SLICE_NS it sleeps: look for dead peers and resolve them. */
 typedef void (*shmkit__ring_recover_fn)(void *arg);
 
 /* Layout: slot size for max_size, and slot count for capacity (a power of two). */

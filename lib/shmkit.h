@@ -351,8 +351,13 @@ struct shmkit_info {
 	unsigned flags;  /* SHMKIT_RECURSIVE, SHMKIT_BOUNDED, SHMKIT_JOINABLE, SHMKIT_SIMPLEX */
 	int64_t value;   /* value: the value; sem: its count; event: 1 if set; barrier: waiting */
 	uint64_t len;    /* array: cells; barrier: parties */
-	pid_t holder;    /* lock, value, array, cond: pid holding the lock, 0 if free */
+	pid_t holder;    /* lock, value, array, cond: pid holding the lock, 0 if free (the
+			    holder's pid in its own pid namespace) */
 	uint64_t owner_deaths; /* lock: acquisitions that recovered a dead holder */
+	uint32_t lock_waiters; /* processes sleeping on the lock */
+	/* The object the lock's holder is itself waiting for ("" when it is not waiting, or
+	 * anonymous): with the holder, how a deadlock is named. */
+	char holder_waits_for[SHMKIT_NAME_MAX + 2];
 	struct shmkit_queue_stats queue; /* queue; for a pipe, direction 0 -> 1 */
 	struct shmkit_queue_stats queue2; /* pipe: direction 1 -> 0 (duplex only) */
 	pid_t ends[2];   /* pipe: pids holding end 0 and 1, 0 when free */

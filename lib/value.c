@@ -39,7 +39,7 @@ static void bind(struct shmkit_array *a, size_t len)
 
 	a->len = len;
 	a->cell = cr->cell;
-	a->lock.lk = &cr->lk;
+	a->lock.reg = &a->r;
 	a->lock.borrowed = true;
 }
 
@@ -53,16 +53,14 @@ static int cells_create(const char *name, uint32_t kind, size_t len, int64_t ini
 		return -EINVAL;
 	if (!(a = shmkit__handle_new(sizeof(struct shmkit_value))))
 		return -ENOMEM;
-	err = shmkit__region_create(name, kind, 0, region_size(len), mode, &a->r);
+	err = shmkit__region_create(name, kind, 0, region_size(len), SHMKIT__SEATS_DEFAULT, mode,
+				    &a->r);
 	if (err)
 		goto fail;
 	a->r.hdr->param[0] = len;
 	bind(a, len);
 	atomic_store_explicit(&a->cell[0], initial, memory_order_relaxed);
-	if ((err = shmkit__lk_init(a->lock.lk, false))) {
-		shmkit__region_abort(&a->r);
-		goto fail;
-	}
+	shmkit__region_set_lock(&a->r, &((struct cells_region *)a->r.hdr)->lk);
 	shmkit__region_ready(&a->r);
 	*out = a;
 	return 0;
@@ -87,7 +85,8 @@ static int cells_open(const char *name, uint32_t kind, struct shmkit_array **out
 	}
 	len = a->r.hdr->param[0];
 	if (len == 0 || len > ARRAY_MAX || (kind == SHMKIT_KIND_VALUE && len != 1) ||
-	    a->r.size != region_size(len)) {
+	    !shmkit__obj_size_is(&a->r, region_size(len)) || a->r.hdr->flags ||
+	    a->r.lk != &((struct cells_region *)a->r.hdr)->lk) {
 		shmkit__region_close(&a->r);
 		free(a);
 		return -EBADMSG;
@@ -130,12 +129,12 @@ static int cell_add(struct shmkit_array *a, size_t i, int64_t delta, enum shmkit
 		v = wrap_add(atomic_fetch_add_explicit(c, delta, memory_order_seq_cst), delta);
 		break;
 	case SHMKIT_ADD_LOCKED:
-		rc = shmkit__lk_acquire(a->lock.lk, SHMKIT__FOREVER);
+		rc = shmkit__lk_acquire(&a->r, SHMKIT__FOREVER, true);
 		if (rc < 0)
 			return rc;
 		v = wrap_add(atomic_load_explicit(c, memory_order_relaxed), delta);
 		atomic_store_explicit(c, v, memory_order_relaxed);
-		shmkit__lk_release(a->lock.lk);
+		shmkit__lk_release(&a->r);
 		break;
 	default:
 		return -EINVAL;
@@ -276,16 +275,15 @@ int shmkit__value_info(const struct shmkit__region *r, struct shmkit_info *info)
 	const struct cells_region *cr = (const struct cells_region *)r->hdr;
 	uint64_t len;
 
-	if (r->size < region_size(1))
+	if (r->obj_size < region_size(1) || !shmkit__obj_size_is(r, r->obj_size))
 		return -EBADMSG;
 	len = r->hdr->param[0];
 	if (len == 0 || len > ARRAY_MAX || (r->hdr->kind == SHMKIT_KIND_VALUE && len != 1) ||
-	    r->size != region_size(len))
+	    !shmkit__obj_size_is(r, region_size(len)) || r->lk != &cr->lk)
 		return -EBADMSG;
 	info->len = len;
 	if (r->hdr->kind == SHMKIT_KIND_VALUE)
 		info->value = atomic_load_explicit(&cr->cell[0], memory_order_relaxed);
-	info->holder = atomic_load_explicit(&cr->lk.holder, memory_order_relaxed);
-	info->owner_deaths = atomic_load_explicit(&cr->lk.owner_deaths, memory_order_relaxed);
+	shmkit__lk_info(r, &cr->lk, info);
 	return 0;
 }

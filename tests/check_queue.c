@@ -160,7 +160,7 @@ START_TEST(test_eof_writers_n)
 	ck_assert_int_eq(shmkit_queue_get(q, &v, sizeof(v)), sizeof(v));
 	ck_assert_int_eq(shmkit_queue_get_timeout(q, &v, sizeof(v), 20 * MS), -ETIMEDOUT);
 	ck_assert_int_eq(shmkit_queue_attach_writer(w2), 0);
-	ck_assert_int_eq(shmkit_queue_attach_writer(w3), -EUSERS);
+	ck_assert_int_eq(shmkit_queue_attach_writer(w3), -EDQUOT); /* writer quota used up */
 	ck_assert_int_eq(shmkit_queue_stats(q, &st), 0);
 	ck_assert_uint_eq(st.writers_attached, 1);
 	ck_assert_uint_eq(st.writers_total, 2);

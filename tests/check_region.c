@@ -501,8 +501,8 @@ static int child_exit0(void *arg)
 	return 0;
 }
 
-/* INIT forever because its creator died while initialising: refused at once, not after the
- * wait for a live creator. */
+/* INIT forever because its creator died while initialising (nobody holds the creator's
+ * lease): refused at once, not after the wait for a live creator, whatever pid it names. */
 START_TEST(test_open_init_dead_creator)
 {
 	char name[TU_NAME_SIZE];
@@ -533,6 +533,19 @@ START_TEST(test_open_init_dead_creator)
 }
 END_TEST
 
+/* A creator at work holds the creator's lease (an OFD lock on the region's file, lib/lease.c)
+ * from the moment the name exists: stand in for one. The returned fd holds it until closed. */
+static int hold_creator_lease(const char *name)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = (off_t)SHMKIT__LEASE_CREATOR, .l_len = 1 };
+	int fd = shm_open(name, O_RDWR, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	return fd;
+}
+
 /* INIT with a live creator: open waits about a second, then says -EAGAIN. */
 START_TEST(test_open_init_live_creator)
 {
@@ -541,9 +554,13 @@ START_TEST(test_open_init_live_creator)
 	shmkit_value *v = NULL;
 	int64_t t0, dt;
 
+	int lease;
+
 	edited_region(name, set_init_creator, &c);
+	lease = hold_creator_lease(name);
 	t0 = tu_now_ns();
 	ck_assert_int_eq(shmkit_value_open(name, &v), -EAGAIN);
+	close(lease);
 	dt = tu_now_ns() - t0;
 	ck_assert_ptr_null(v);
 	ck_assert_msg(dt >= 900 * TU_NS_PER_MS, "gave up after %lld ms",
@@ -578,10 +595,14 @@ START_TEST(test_open_waits_for_creator)
 	shmkit_value *v = NULL;
 	pid_t pid;
 
+	int lease;
+
 	edited_region(name, set_init_creator, &c);
+	lease = hold_creator_lease(name);
 	ready_name = name;
 	pid = tu_fork(child_make_ready, NULL);
 	ck_assert_int_eq(shmkit_value_open(name, &v), 0);
+	close(lease);
 	ck_assert_int_eq(tu_wait_child(pid, 30), 0);
 	ck_assert_int_eq(shmkit_value_load(v), 1);
 	shmkit_value_close(v);

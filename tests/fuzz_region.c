@@ -11,19 +11,11 @@
  * compiled in, so the fuzzer sees their coverage) and not by `make check`; check_ring links
  * this file too and replays tests/fuzz/regressions/ through fuzz_region_one().
  *
- * Some inputs are dropped or patched because the library is documented to wait on them, not
- * because it might fail:
- *  - a region shorter than a header or with a zero magic may still be in its creator's hands,
- *    and one in the INIT state whose creator is alive is waited for; open gives each a second
- *    before it fails. The harness drops the former and gives the latter a creator that cannot
- *    be alive (pid 0), so each input takes microseconds, not a second.
- *  - every kind but Event keeps a robust pthread mutex right after the header. One whose lock
- *    word names a thread looks held, and the library's internal acquisitions (queue and pipe
- *    registration, barrier and semaphore state) wait for it without a deadline, as for any
- *    holder: the kernel reports a holder dead only when a thread exits holding it, never for a
- *    made-up thread id. One of another mutex type (say priority-inheritance) goes to glibc
- *    paths that may wait forever or abort. Both are limits of pthread mutexes in memory that a
- *    peer can write, not bounds checks shmkit can add, so such inputs are dropped.
+ * Inputs shorter than a header or with a zero magic are dropped: open waits about a second for
+ * a creator that may still be writing such a region, which would make each input slow. Nothing
+ * else needs patching: an INIT region without its creator's lease is refused at once, and a
+ * lock word in the region either names a seat (whose holder, having no lease, is recovered as
+ * dead) or is refused as corrupt, so no input can make an internal acquisition wait for ever.
  *
  * SHMKIT_FUZZ_SEEDS=DIR makes the binary write one valid region of each kind into DIR (the seed
  * corpus) and exit, instead of fuzzing.
@@ -293,59 +285,6 @@ static void sem_side(const char *name, bool make)
 		sem_close(s);
 }
 
-#ifndef FUTEX_OWNER_DIED
-#define FUTEX_OWNER_DIED 0x40000000
-#endif
-
-/* The two mutex types shmkit__lk_init makes (glibc's __kind), learnt from the library itself. */
-static int lk_kind[2];
-
-static void learn_lk_kinds(void)
-{
-	struct shmkit__lk lk;
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		memset(&lk, 0, sizeof(lk));
-		shmkit__lk_init(&lk, i == 1);
-		lk_kind[i] = lk.m.__data.__kind;
-		pthread_mutex_destroy(&lk.m);
-	}
-}
-
-/* Would the region's mutex (right after the header) block an internal acquisition forever or
- * take glibc somewhere shmkit never sends it? See the comment at the top. */
-static bool lk_unusable(const uint8_t *data, size_t size, uint32_t kind)
-{
-	struct shmkit__lk lk;
-	int lock;
-
-	if (kind == SHMKIT_KIND_EVENT || size < sizeof(struct shmkit__hdr) + sizeof(lk))
-		return false;
-	if (!lk_kind[0])
-		learn_lk_kinds();
-	memcpy(&lk, data + sizeof(struct shmkit__hdr), sizeof(lk));
-	lock = lk.m.__data.__lock;
-	if (lk.m.__data.__kind != lk_kind[0] && lk.m.__data.__kind != lk_kind[1])
-		return true;
-	return lock != 0 && !(lock & FUTEX_OWNER_DIED);
-}
-
-/* A robust mutex still held when its region is unmapped stays linked in this thread's robust
- * list, and the next lock operation anywhere writes through the dangling link: fail on the
- * input that left it, not on a later innocent one. */
-static void robust_list_empty_or_die(void)
-{
-	struct robust_list_head *head;
-	size_t len;
-
-	if (syscall(SYS_get_robust_list, 0, &head, &len) == 0 && head &&
-	    head->list.next != &head->list) {
-		fprintf(stderr, "fuzz_region: a mutex in the region was left held\n");
-		abort();
-	}
-}
-
 int fuzz_region_one(const char *name, const uint8_t *data, size_t size)
 {
 	struct shmkit__hdr h;
@@ -357,7 +296,7 @@ int fuzz_region_one(const char *name, const uint8_t *data, size_t size)
 	if (size < sizeof(h) || size > MAX_INPUT)
 		return 0;
 	memcpy(&h, data, sizeof(h));
-	if (h.magic == 0 || lk_unusable(data, size, h.kind))
+	if (h.magic == 0)
 		return 0;
 	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 && errno == EEXIST) {
@@ -372,17 +311,12 @@ int fuzz_region_one(const char *name, const uint8_t *data, size_t size)
 		if (n <= 0)
 			break;
 	}
-	if (h.magic == SHMKIT__MAGIC && atomic_load(&h.state) == SHMKIT__STATE_INIT) {
-		int32_t nobody = 0;
-		n = pwrite(fd, &nobody, sizeof(nobody), offsetof(struct shmkit__hdr, creator_pid));
-	}
 	close(fd);
 	kind = h.kind;
 	if (done == size) {
 		if (kind == SHMKIT_KIND_SEM)
 			sem_side(name, true);
 		poke(name, kind);
-		robust_list_empty_or_die();
 		if (kind == SHMKIT_KIND_SEM)
 			sem_side(name, false);
 	}
