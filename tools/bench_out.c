@@ -76,13 +76,16 @@ void bench_results_free(void)
 
 void bench_progress(const struct bench_opts *o, const char *fmt, ...)
 {
+	static double t0;
 	va_list ap;
 
 	if (!o->progress)
 		return;
+	if (!t0)
+		t0 = now_seconds();
 	fputs("\r\033[K", stderr);
 	if (fmt) {
-		fputs("shmkit bench: ", stderr);
+		fprintf(stderr, "shmkit bench [%.0f s]: ", now_seconds() - t0);
 		va_start(ap, fmt);
 		vfprintf(stderr, fmt, ap);
 		va_end(ap);

@@ -506,7 +506,23 @@ struct opts {
 	uint64_t seed;
 	int64_t stall_ns;
 	bool json, lng;
+	bool progress; /* a status line on stderr, which is a terminal */
 };
+
+/* The status line of a run on a terminal: elapsed, kills, messages delivered (each is checked
+ * at the end); NULL clears it. */
+static void progress(const struct opts *o, const struct sup *S, int64_t elapsed)
+{
+	if (!o->progress)
+		return;
+	fputs("\r\033[K", stderr);
+	if (S)
+		fprintf(stderr, "shmkit torture: %.0f/%.0f s, %llu/%llu kills, %llu messages "
+			"delivered", (double)elapsed / NS, (double)o->seconds_ns / NS,
+			(unsigned long long)S->f.kills, (unsigned long long)o->kills,
+			(unsigned long long)atomic_load(&S->b->got));
+	fflush(stderr);
+}
 
 /* Watch for progress: a counter that stands still for the stall limit is a stall. */
 struct watch {
@@ -522,7 +538,7 @@ static void run(struct sup *S, const struct opts *o)
 		{ "no message was delivered", &S->b->got, 0, 0 },
 		{ "no Lock update completed", &S->b->lk_confirmed, 0, 0 },
 	};
-	int64_t t0 = now_ns(), now, end = t0 + o->seconds_ns, next, interval, limit;
+	int64_t t0 = now_ns(), now, end = t0 + o->seconds_ns, next, interval, limit, shown = 0;
 	size_t i;
 
 	interval = o->kills ? o->seconds_ns / (int64_t)o->kills : INT64_MAX / 4;
@@ -560,8 +576,13 @@ static void run(struct sup *S, const struct opts *o)
 			failure(S, "stall: a pipe end did not see EOF %.1f s after its peer died",
 				(double)(now - S->pipe_closing_since) / NS);
 		now = now_ns();
+		if (now - shown >= 500 * MS) {
+			progress(o, S, now - t0);
+			shown = now;
+		}
 		nap_ms(next - now > 2 * MS ? 2 : next > now ? (next - now) / MS + 1 : 1);
 	}
+	progress(o, NULL, 0);
 	S->f.elapsed = (double)(now_ns() - t0) / NS;
 }
 
@@ -1004,6 +1025,7 @@ int cmd_torture(int argc, char **argv)
 	if (!S->failures)
 		pipe_start(S);
 
+	o.progress = isatty(STDERR_FILENO);
 	if (!S->failures)
 		run(S, &o);
 	finish(S, &o);

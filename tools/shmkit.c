@@ -15,6 +15,7 @@ static const struct command commands[] = {
 	{ "rm", cmd_rm, "remove named objects of any kind" },
 	{ "ls", cmd_ls, "list the objects in /dev/shm" },
 	{ "stat", cmd_stat, "show one object's kind, owner, mode and state" },
+	{ "top", cmd_top, "a live view of the objects: rates, depths, waiters, deaths" },
 	{ "produce", cmd_produce, "put messages (stdin lines or stamped) on a named queue" },
 	{ "consume", cmd_consume, "get messages from a named queue until EOF" },
 	{ "bench", cmd_bench, "measure queue, pipe, locks against pipe(2), unix sockets, mq" },
