@@ -322,8 +322,12 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 		now = shmkit__now();
 		if (now >= deadline)
 			return -ETIMEDOUT;
+		/* The first slice is of a random length between a half and a whole one: sleepers
+		 * that went to sleep together then wake spread over the slice, so with many
+		 * of them some look for dead peers soon after a death (one reap serves all). */
 		if (!next_recover)
-			next_recover = now + SHMKIT__SLICE_NS;
+			next_recover = now + SHMKIT__SLICE_NS / 2 +
+				       (int64_t)((uint64_t)now % (SHMKIT__SLICE_NS / 2));
 		until = deadline < next_recover ? deadline : next_recover;
 		if (ring_broken(r))
 			return -EBADMSG;

@@ -292,6 +292,11 @@ int cmd_create(int argc, char **argv)
 			if (!parse_mode(optarg, &a.mode))
 				return usage_error("create", "bad --mode '%s': want octal 0..7777",
 						   optarg);
+			if (a.mode & 07000)
+				return usage_error("create", "bad --mode '%s': set-user-ID, "
+						   "set-group-ID and sticky bits mean nothing on "
+						   "shared memory: want permission bits 0..0777",
+						   optarg);
 			break;
 		case 'h':
 			create_usage(stdout);
@@ -335,6 +340,11 @@ int cmd_create(int argc, char **argv)
 		snprintf(what, sizeof(what), "create %s", a.name);
 		return runtime_error(what, err);
 	}
+	if (a.mode & 022)
+		fprintf(stderr, "shmkit: warning: %s: mode %04o lets other users write it; shmkit "
+				"run by any other user will refuse to open it (it could be rewritten "
+				"under them). Use 0644 to share it read-only, or share one user id.\n",
+			a.name, a.mode);
 	return 0;
 }
 

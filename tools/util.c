@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -22,9 +24,53 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* The object name inside `what` ("create /q", "/q"), or NULL. */
+static const char *name_in(const char *what)
+{
+	const char *p = strchr(what, '/');
+
+	return p && (p == what || p[-1] == ' ') && !shmkit_name_check(p) ? p : NULL;
+}
+
+/* Say why, when the bare errno would leave the user guessing: which mode or owner refused
+ * them, what a leftover name is and how to free it. */
+static void explain(const char *name, int err)
+{
+	char path[SHMKIT_NAME_MAX + 16];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	if (lstat(path, &st) < 0)
+		return;
+	if (err == -EACCES && st.st_uid != geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		fprintf(stderr, "shmkit: %s: owned by uid %u with mode %04o: shmkit refuses another "
+				"user's object that others may write (anyone could rewrite it under "
+				"you); ask its owner to recreate it with --mode 0644 or 0600\n",
+			name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	} else if (err == -EACCES) {
+		fprintf(stderr, "shmkit: %s: owned by uid %u with mode %04o, and you are uid %u\n",
+			name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+			(unsigned)geteuid());
+	} else if (err == -EEXIST && S_ISREG(st.st_mode) &&
+		   (size_t)st.st_size < 128) {
+		fprintf(stderr, "shmkit: %s: the name holds an empty file, likely left by a create "
+				"that was killed: 'shmkit rm %s' frees it\n", name, name);
+	} else if (err == -EEXIST && !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "shmkit: %s: the name is taken by something that is not a shmkit "
+				"object (not a regular file); remove it by hand\n", name);
+	} else if (err == -EBUSY) {
+		fprintf(stderr, "shmkit: %s: a live process is still creating it; try again once it "
+				"has finished\n", name);
+	}
+}
+
 int runtime_error(const char *what, int err)
 {
+	const char *name = name_in(what);
+
 	fprintf(stderr, "shmkit: %s: %s\n", what, shmkit_strerror(err));
+	if (name)
+		explain(name, err);
 	return 1;
 }
 

@@ -66,6 +66,11 @@ void owner_name(uid_t uid, char *buf, size_t size)
 static void lock_fields(const struct shmkit_info *in, struct fields *fs)
 {
 	add_pid(fs, "holder", "lock holder", in->holder);
+	add_int(fs, "waiters", "waiting for it", (int64_t)in->lock_waiters);
+	/* The holder's own wait: with the holder, this is how a deadlock reads ("held by pid A,
+	 * which waits for /b"; stat /b: "held by pid B, which waits for /a"). */
+	add_str(fs, "holder_waits_for", "holder waits for", "%s",
+		in->holder_waits_for[0] ? in->holder_waits_for : in->holder ? "nothing" : "-");
 	add_int(fs, "owner_deaths", "owner deaths", (int64_t)in->owner_deaths);
 }
 
@@ -225,7 +230,8 @@ void summary(const struct shmkit_info *in, char *buf, size_t size)
 	char held[48] = "free", deaths[48] = "";
 
 	if (in->holder)
-		snprintf(held, sizeof(held), "held by %d", (int)in->holder);
+		snprintf(held, sizeof(held), "held by %d%s", (int)in->holder,
+			 in->holder_waits_for[0] ? " (waiting)" : "");
 	if (in->owner_deaths)
 		snprintf(deaths, sizeof(deaths), ", %llu owner death%s",
 			 (unsigned long long)in->owner_deaths, in->owner_deaths == 1 ? "" : "s");
