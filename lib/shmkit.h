@@ -25,7 +25,23 @@
  *    would block) and timed (`f_timeout`, -ETIMEDOUT once `timeout_ns` nanoseconds have passed
  *    on CLOCK_MONOTONIC). Signals do not restart the timeout.
  *  - A handle is used by one thread at a time; open one handle per thread. Handles survive
- *    fork: the child may keep using what the parent opened.
+ *    fork: the child may keep using what the parent opened (it becomes a participant of its
+ *    own; see "Liveness" below).
+ *  - Handles: every function taking a handle requires a valid one. NULL is accepted by the
+ *    close functions only (they return 0); any other call with NULL, and any call with a handle
+ *    already closed (double close included), is undefined behaviour, as with free(): the
+ *    handle's memory is gone. Each handle keeps one file descriptor open (close-on-exec).
+ *
+ * Liveness: each handle that takes part in an object (a queue producer or consumer, a pipe end,
+ * a barrier party, a lock holder) holds a kernel lease on it: an OFD lock (fcntl F_OFD_SETLK) on
+ * a byte of the object's file that the kernel releases when the process dies, in any pid
+ * namespace. A process is dead when its lease is gone -- never judged by pid -- so a stopped
+ * process is alive, a reused pid is a different process, and processes in different pid
+ * namespaces (containers sharing /dev/shm) see each other correctly. A death is noticed within
+ * a second by those waiting on the object (lock waiters look every 200 ms). Closing a handle
+ * gives its lease up, like a death: a lock it held is recovered by the next acquirer with
+ * SHMKIT_OWNER_DIED. Processes that lock those bytes of a shmkit object's file themselves
+ * confuse this (do not).
  *
  * Shared memory outlives processes. shmkit survives participants killed with SIGKILL (see each
  * object), but not a peer that truncates a region under a live mapping: touching the lost pages
@@ -117,14 +133,23 @@ int shmkit_lock_open(const char *name, shmkit_lock **out);
 int shmkit_lock_close(shmkit_lock *l);
 int shmkit_lock_unlink(const char *name);
 /* Acquire; blocks while another thread or process holds it. 0, or SHMKIT_OWNER_DIED when the
- * previous holder died holding it (the lock is made consistent and is now yours).
- * -EDEADLK if this thread already holds a non-recursive lock. */
+ * previous holder died holding it (or closed its handle holding it): the lock is now yours,
+ * and the data it protects may be half-updated.
+ * -EDEADLK if this thread already holds a non-recursive lock, or when sleeping would close a
+ * cycle of threads each waiting for a lock the next one holds (the lessons' two processes
+ * taking two locks in opposite order): nothing is taken; release what you hold and retry, and
+ * the others proceed. Cycles are found through locks this process has mapped or can open by
+ * name, among processes of the same user; the try form never reports one.
+ * Ownership belongs to the thread (whichever of its handles took it) and no thread of another
+ * process or pid namespace ever matches it. -EUSERS when 1024 live processes already use the
+ * lock. The blocking and timed forms look every 200 ms whether the holder still lives. */
 int shmkit_lock_acquire(shmkit_lock *l);
 int shmkit_lock_acquire_try(shmkit_lock *l);
 int shmkit_lock_acquire_timeout(shmkit_lock *l, int64_t timeout_ns);
-/* Release; -EPERM if the calling thread does not hold it. */
+/* Release; -EPERM if the calling thread does not hold it (nothing changes). */
 int shmkit_lock_release(shmkit_lock *l);
-/* Pid of the process holding the lock, 0 when free (a snapshot). */
+/* Pid of the process holding the lock, 0 when free (a snapshot; the pid in the holder's own
+ * pid namespace). */
 pid_t shmkit_lock_holder(shmkit_lock *l);
 
 /* ------------------------------------------------------------------------------------------- */
@@ -196,7 +221,9 @@ int shmkit_queue_close(shmkit_queue *q);
 int shmkit_queue_unlink(const char *name);
 
 /* Attach this handle as a writer (put does it on first use). -EPIPE once the queue is closed
- * for writing; -EUSERS when `writers` are already attached. */
+ * for writing; -EDQUOT when the queue was created for `writers` writers and that many have
+ * attached (a forked child putting through its parent's handle is a writer of its own);
+ * -EUSERS when 256 live handles already take part in the queue. */
 int shmkit_queue_attach_writer(shmkit_queue *q);
 /* Detach this handle as a writer; when it was the last, the queue reaches EOF as
  * shmkit_queue_attr.writers says. 0 also when it was not attached. */
