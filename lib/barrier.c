@@ -34,7 +34,7 @@
 
 #include "internal.h"
 
-#define PARTIES_MAX 1024u
+#define PARTIES_MAX SHMKIT_BARRIER_PARTIES_MAX
 #define STILL_WAITING (-EINPROGRESS) /* judge(): not decided yet */
 
 struct barrier_region {
@@ -312,11 +312,21 @@ SHMKIT__API int shmkit_barrier_wait(shmkit_barrier *b)
 	return barrier_wait(b, SHMKIT__FOREVER);
 }
 
+SHMKIT__API int shmkit_barrier_wait_try(shmkit_barrier *b)
+{
+	/* Arrive and do not wait: the last arrival passes; any other breaks the barrier, as a
+	 * wait that times out does (Python's wait(timeout=0)). */
+	int r = barrier_wait(b, 0);
+
+	return r == -ETIMEDOUT ? -EAGAIN : r;
+}
+
 SHMKIT__API int shmkit_barrier_wait_timeout(shmkit_barrier *b, int64_t timeout_ns)
 {
-	if (timeout_ns < 0)
-		return -EINVAL;
-	return barrier_wait(b, shmkit__deadline(timeout_ns));
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : barrier_wait(b, deadline);
 }
 
 SHMKIT__API int shmkit_barrier_reset(shmkit_barrier *b)

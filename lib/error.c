@@ -5,6 +5,11 @@
 
 #include "internal.h"
 
+SHMKIT__API const char *shmkit_version(void)
+{
+	return SHMKIT_VERSION;
+}
+
 SHMKIT__API const char *shmkit_strerror(int err)
 {
 	if (err == SHMKIT_OWNER_DIED)

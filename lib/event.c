@@ -170,6 +170,11 @@ SHMKIT__API int shmkit_event_wait(shmkit_event *e)
 	return event_wait(e, SHMKIT__FOREVER);
 }
 
+SHMKIT__API int shmkit_event_wait_try(shmkit_event *e)
+{
+	return shmkit_event_is_set(e) ? 0 : -EAGAIN;
+}
+
 SHMKIT__API int shmkit_event_wait_timeout(shmkit_event *e, int64_t timeout_ns)
 {
 	if (timeout_ns < 0)

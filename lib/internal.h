@@ -80,7 +80,7 @@ int shmkit__sem_name(const char *name, char *buf, size_t size);
 void *shmkit__handle_new(size_t size);
 
 /* lease.c: liveness from kernel-held OFD locks on the region's file (see lease.c). */
-#define SHMKIT__SEATS_DEFAULT 1024u /* seats of a region whose users are not counted */
+#define SHMKIT__SEATS_DEFAULT SHMKIT_USERS_MAX /* seats of a region whose users are not counted */
 #define SHMKIT__SEATS_MAX 4096u
 /* 0 taken, -EAGAIN another description holds it, else -errno. */
 int shmkit__lease_take(int fd, uint64_t byte);

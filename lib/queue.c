@@ -18,7 +18,7 @@
 
 #include "ring.h"
 
-#define NPARTS 256
+#define NPARTS ((int)SHMKIT_QUEUE_WRITERS_MAX)
 #define ROLE_WRITER 1u
 #define REAP_INTERVAL_NS (50 * 1000000LL)
 
@@ -550,14 +550,17 @@ SHMKIT__API int shmkit_queue_join(shmkit_queue *h)
 	return join(h, SHMKIT__FOREVER);
 }
 
+SHMKIT__API int shmkit_queue_join_try(shmkit_queue *h)
+{
+	return join(h, 0);
+}
+
 SHMKIT__API int shmkit_queue_join_timeout(shmkit_queue *h, int64_t timeout_ns)
 {
-	int rc;
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	if (timeout_ns < 0)
-		return -EINVAL;
-	rc = join(h, shmkit__deadline(timeout_ns));
-	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+	return rc ? rc : shmkit__timed(join(h, deadline));
 }
 
 SHMKIT__API size_t shmkit_queue_size(shmkit_queue *h)

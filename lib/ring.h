@@ -30,8 +30,8 @@
 
 #define RING_SKIP (1ULL << 63)
 #define RING_NONE UINT64_MAX /* an empty claim word */
-#define RING_MAX_CAPACITY (1u << 20)
-#define RING_MAX_MSG (1u << 24)
+#define RING_MAX_CAPACITY SHMKIT_QUEUE_CAPACITY_MAX
+#define RING_MAX_MSG SHMKIT_MESSAGE_MAX
 
 struct shmkit__slot {
 	_Atomic uint64_t seq;

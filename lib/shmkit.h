@@ -59,7 +59,20 @@
 extern "C" {
 #endif
 
-#define SHMKIT_VERSION "0.1.0"
+#include "shmkit_version.h" /* SHMKIT_VERSION, written once in configure.ac */
+
+/* The version of the library actually loaded ("0.1.0"), which may be newer than the header a
+ * program was built with (SHMKIT_VERSION); never NULL. */
+const char *shmkit_version(void);
+
+/* Limits, for programs (and the shmkit tool) that check arguments before calling. */
+#define SHMKIT_QUEUE_CAPACITY_MAX (1u << 20) /* messages a queue or pipe direction holds */
+#define SHMKIT_MESSAGE_MAX (1u << 24)        /* bytes in one message */
+#define SHMKIT_QUEUE_WRITERS_MAX 256u        /* shmkit_queue_attr.writers; also live handles */
+#define SHMKIT_ARRAY_LEN_MAX (1u << 24)      /* cells in an Array */
+#define SHMKIT_BARRIER_PARTIES_MAX 1024u     /* parties of a Barrier */
+#define SHMKIT_USERS_MAX 1024u               /* live handles using one Lock, Value, Array,
+						Condition, Semaphore or Barrier */
 
 /* Longest name, "/" excluded. */
 #define SHMKIT_NAME_MAX 200
@@ -93,8 +106,8 @@ int shmkit_value_close(shmkit_value *v);
 int shmkit_value_unlink(const char *name);
 /* The current value (an atomic load). */
 int64_t shmkit_value_load(shmkit_value *v);
-/* Set the value (an atomic store). */
-void shmkit_value_store(shmkit_value *v, int64_t x);
+/* Set the value (an atomic store); 0. */
+int shmkit_value_store(shmkit_value *v, int64_t x);
 /* If the value equals *expected, set it to `desired` and return 0; otherwise store the value
  * seen in *expected and return -EAGAIN. Never blocks. */
 int shmkit_value_cas(shmkit_value *v, int64_t *expected, int64_t desired);
@@ -250,6 +263,7 @@ int shmkit_queue_get_timeout(shmkit_queue *q, void *buf, size_t size, int64_t ti
 int shmkit_queue_task_done(shmkit_queue *q);
 /* Block until every message put has been task_done'd (or its consumer died). */
 int shmkit_queue_join(shmkit_queue *q);
+int shmkit_queue_join_try(shmkit_queue *q);
 int shmkit_queue_join_timeout(shmkit_queue *q, int64_t timeout_ns);
 
 /* Snapshots: messages queued, 1 if empty / full, else 0. */
@@ -308,6 +322,7 @@ int shmkit_event_clear(shmkit_event *e);
 int shmkit_event_is_set(shmkit_event *e);
 /* Block until the flag is set; 0 once it is. */
 int shmkit_event_wait(shmkit_event *e);
+int shmkit_event_wait_try(shmkit_event *e);
 int shmkit_event_wait_timeout(shmkit_event *e, int64_t timeout_ns);
 
 /* A Condition owns a recursive Lock (as Python's Condition() owns an RLock). */
@@ -321,9 +336,13 @@ shmkit_lock *shmkit_cond_lock(shmkit_cond *c);
  * Returns 0 (or SHMKIT_OWNER_DIED from reacquiring); the timed form returns -ETIMEDOUT, still
  * with the lock held. Wake-ups may be spurious: recheck the condition, or use wait_for. */
 int shmkit_cond_wait(shmkit_cond *c);
+/* Let go of the lock and take it back at once (waiters for the lock get their turn): 0 when
+ * notified meanwhile, else -EAGAIN, the lock held again either way. */
+int shmkit_cond_wait_try(shmkit_cond *c);
 int shmkit_cond_wait_timeout(shmkit_cond *c, int64_t timeout_ns);
 /* Wait until pred(arg) returns non-zero (checked with the lock held), at most timeout_ns
- * (negative: forever). 1 when the predicate became true, 0 when time ran out. */
+ * (INT64_MAX: forever; negative: -EINVAL, as every timed call). 1 when the predicate became
+ * true, 0 when time ran out. */
 int shmkit_cond_wait_for(shmkit_cond *c, int (*pred)(void *arg), void *arg,
 			 int64_t timeout_ns);
 /* Wake up to n waiters (at least n when n are waiting); the caller must hold the lock. */
@@ -340,6 +359,9 @@ int shmkit_barrier_unlink(const char *name);
  * (0..parties-1). -ECANCELED when the barrier is broken: a party timed out, died while
  * waiting, or reset was called while parties waited. A timed-out wait breaks the barrier. */
 int shmkit_barrier_wait(shmkit_barrier *b);
+/* Arrive without waiting: the index when this arrival completes the barrier; otherwise the
+ * barrier breaks (as a timed-out wait breaks it) and the result is -EAGAIN. */
+int shmkit_barrier_wait_try(shmkit_barrier *b);
 int shmkit_barrier_wait_timeout(shmkit_barrier *b, int64_t timeout_ns);
 /* Return the barrier to its initial state; waiters then see -ECANCELED. */
 int shmkit_barrier_reset(shmkit_barrier *b);

@@ -8,7 +8,7 @@
 
 #include "internal.h"
 
-#define ARRAY_MAX (1u << 24)
+#define ARRAY_MAX SHMKIT_ARRAY_LEN_MAX
 
 struct cells_region {
 	struct shmkit__hdr hdr;
@@ -247,9 +247,10 @@ SHMKIT__API int64_t shmkit_value_load(shmkit_value *v)
 	return atomic_load(&v->a.cell[0]);
 }
 
-SHMKIT__API void shmkit_value_store(shmkit_value *v, int64_t x)
+SHMKIT__API int shmkit_value_store(shmkit_value *v, int64_t x)
 {
 	atomic_store(&v->a.cell[0], x);
+	return 0;
 }
 
 SHMKIT__API int shmkit_value_cas(shmkit_value *v, int64_t *expected, int64_t desired)

@@ -154,7 +154,7 @@ static const struct kind_entry {
 } kinds[] = {
 	{ "value", OPT_INIT, 0, 0, INT64_MIN, INT64_MAX, 0, create_value,
 	  "a Value: one int64 (--init V, default 0)" },
-	{ "array", OPT_SIZE, OPT_SIZE, 0, 0, 0, 1u << 24, create_array,
+	{ "array", OPT_SIZE, OPT_SIZE, 0, 0, 0, SHMKIT_ARRAY_LEN_MAX, create_array,
 	  "an Array of --size N int64 cells (1..16777216), all 0" },
 	{ "lock", 0, 0, 0, 0, 0, 0, create_lock, "a Lock" },
 	{ "rlock", 0, 0, 0, 0, 0, 0, create_rlock, "an RLock (recursive Lock)" },
@@ -247,19 +247,19 @@ int cmd_create(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, ":i:s:bm:c:M:w:JSp:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			if (!parse_u64(optarg, 1, 1u << 20, &a.capacity))
+			if (!parse_u64(optarg, 1, SHMKIT_QUEUE_CAPACITY_MAX, &a.capacity))
 				return usage_error("create", "bad --capacity '%s': want 1..1048576",
 						   optarg);
 			given |= OPT_CAPACITY;
 			break;
 		case 'M':
-			if (!parse_u64(optarg, 0, 1u << 24, &a.max_size))
+			if (!parse_u64(optarg, 0, SHMKIT_MESSAGE_MAX, &a.max_size))
 				return usage_error("create", "bad --max-size '%s': want 0..16777216",
 						   optarg);
 			given |= OPT_MAX_SIZE;
 			break;
 		case 'w':
-			if (!parse_u64(optarg, 0, 256, &a.writers))
+			if (!parse_u64(optarg, 0, SHMKIT_QUEUE_WRITERS_MAX, &a.writers))
 				return usage_error("create", "bad --writers '%s': want 0..256", optarg);
 			given |= OPT_WRITERS;
 			break;
@@ -272,7 +272,7 @@ int cmd_create(int argc, char **argv)
 			given |= OPT_SIMPLEX;
 			break;
 		case 'p':
-			if (!parse_u64(optarg, 1, 1024, &a.parties))
+			if (!parse_u64(optarg, 1, SHMKIT_BARRIER_PARTIES_MAX, &a.parties))
 				return usage_error("create", "bad --parties '%s': want 1..1024", optarg);
 			given |= OPT_PARTIES;
 			break;

@@ -94,7 +94,7 @@ int cmd_produce(int argc, char **argv)
 			have_count = true;
 			break;
 		case 's':
-			if (!parse_u64(optarg, STAMP_SIZE, 1u << 24, &size))
+			if (!parse_u64(optarg, STAMP_SIZE, SHMKIT_MESSAGE_MAX, &size))
 				return usage_error("produce", "bad --size '%s' (%zu..16777216)",
 						   optarg, STAMP_SIZE);
 			break;
