@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util.h"
+#include "verbs/verbs.h"
 
 static const struct command commands[] = {
 	/* subcommands */
@@ -17,6 +18,15 @@ static const struct command commands[] = {
 	{ "stat", cmd_stat, "show one object's kind, owner, mode and state" },
 	{ "produce", cmd_produce, "put messages (stdin lines or stamped) on a named queue" },
 	{ "consume", cmd_consume, "get messages from a named queue until EOF" },
+	/* shell verbs: shmkit KIND VERB NAME [ARGS] */
+	{ "lock", cmd_lock, "lock run NAME -- CMD: run a command holding a Lock (like flock)" },
+	{ "rlock", cmd_lock, "the same verbs for an RLock" },
+	{ "sem", cmd_sem, "sem acquire|release|value|run: a Semaphore (run: like parallel's sem)" },
+	{ "event", cmd_event, "event set|clear|wait|is-set: an Event" },
+	{ "cond", cmd_cond, "cond notify [--n N|--all] | wait: a Condition" },
+	{ "barrier", cmd_barrier, "barrier wait|reset|abort: a Barrier (wait prints the index)" },
+	{ "value", cmd_value, "value get|set|add|cas: a shared counter" },
+	{ "array", cmd_array, "array get|set|add|cas INDEX: shared counters" },
 	{ "bench", cmd_bench, "measure queue, pipe, locks against pipe(2), unix sockets, mq" },
 	{ "torture", cmd_torture, "SIGKILL queue, lock and pipe users at random; check nothing is lost" },
 	{ NULL, NULL, NULL },
