@@ -127,8 +127,11 @@ static int pipe_verb(const char *cmd, int argc, char **argv, bool sending)
 		cap = info.queue.max_size;
 		buf = malloc(cap + 1);
 		while (buf && got < count) {
-			rc = timeout < 0 ? shmkit_pipe_recv(pp, buf, cap)
-					 : shmkit_pipe_recv_timeout(pp, buf, cap, timeout);
+			/* Flush before sleeping, so a reader downstream sees each line as it comes. */
+			rc = shmkit_pipe_recv_try(pp, buf, cap);
+			if (rc == -EAGAIN && fflush(stdout) == 0)
+				rc = timeout < 0 ? shmkit_pipe_recv(pp, buf, cap)
+						 : shmkit_pipe_recv_timeout(pp, buf, cap, timeout);
 			if (rc == -EPIPE || rc == -ETIMEDOUT) {
 				rc = 0;
 				break;
