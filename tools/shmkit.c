@@ -11,7 +11,7 @@ static const struct command commands[] = {
 	/* subcommands */
 	{ "race", cmd_race, "processes racing to add to one shared counter" },
 	{ "bank", cmd_bank, "deposits and withdrawals racing on one shared balance" },
-	{ "demo", cmd_demo, "the lessons: counter and bank races, bakery, dishes pipeline" },
+	{ "demo", cmd_demo, "the lessons as processes: races, Semaphore, deadlock, Condition, Event, queues, Pipe" },
 	{ "create", cmd_create, "create a named object (value, array, lock, sem, queue, ...)" },
 	{ "rm", cmd_rm, "remove named objects of any kind" },
 	{ "ls", cmd_ls, "list the objects in /dev/shm" },
