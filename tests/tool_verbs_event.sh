@@ -17,7 +17,7 @@ for i in 1 2 3 4 5; do
 	pids+=($!)
 done
 for pid in "${pids[@]}"; do
-	wait_until 30 blocked "$(pgrep -P "$pid" -x shmkit || echo "$pid")" ||
+	wait_until 30 blocked "$(pgrep -P "$pid" || echo "$pid")" ||
 		fail "waiter $pid never blocked"
 done
 run event is-set "$E"

@@ -68,12 +68,11 @@ else
 fi
 
 # --- SIGTERM to a holder reaches the command; the lock is released ---------------------------
-"$SHMKIT" lock run "$L" -- sh -c 'trap "echo got-term; exit 5" TERM; while :; do sleep 0.05; done' \
+"$SHMKIT" lock run "$L" -- sh -c \
+	'trap "echo got-term; exit 5" TERM; : >"$0"; while :; do sleep 0.05; done' "$TMP/trapped" \
 	>"$TMP/t.out" 2>"$TMP/t.err" &
 termed=$!
-wait_until 30 sh -c '[ "$("$1" lock holder "$2")" != 0 ]' sh "$SHMKIT" "$L" ||
-	fail "the SIGTERM holder never took the lock"
-sleep 0.2
+wait_until 30 test -e "$TMP/trapped" || fail "the SIGTERM holder never started its command"
 kill -TERM "$termed"
 wait "$termed"
 check "SIGTERM to the holder: its command's status" "$?:$(cat "$TMP/t.out")" "5:got-term"

@@ -2,7 +2,8 @@
 # tool_verbs_sem: `shmkit sem` from separate shell processes: 20 parallel `sem run` jobs on a
 # Semaphore(3) never have more than 3 inside at once (counted with `value add`); acquire and
 # release work as separate commands, one process releasing another's unit; a timeout exits 1;
-# a bounded semaphore refuses an extra release; an acquire interrupted by SIGINT takes no unit.
+# a bounded semaphore refuses an extra release; an acquire interrupted by SIGINT takes no unit;
+# SIGTERM to a `sem run` is passed to its command and the unit is given back.
 . "$(dirname "$0")/tool_verbs.lib.sh"
 
 S=$P.three
@@ -61,6 +62,17 @@ check "a release after it is not swallowed by the interrupted waiter" \
 run sem run "$S" -- sh -c 'exit 7'
 check "sem run passes the exit status" "$RC" 7
 check "and gives the unit back" "$("$SHMKIT" sem value "$S")" 3
+
+# --- SIGTERM to a `sem run` reaches its command; the unit comes back ------------------------
+"$SHMKIT" sem run "$S" -- sh -c 'trap "exit 9" TERM; : >"$0"; while :; do sleep 0.05; done' \
+	"$TMP/trapped" &
+runner=$!
+wait_until 30 test -e "$TMP/trapped" || fail "sem run never started its command"
+check "sem run holds a unit while its command runs" "$("$SHMKIT" sem value "$S")" 2
+kill -TERM "$runner"
+wait "$runner"
+check "SIGTERM to sem run: the command's status" "$?" 9
+check "and the unit is back" "$("$SHMKIT" sem value "$S")" 3
 
 # --- bounded ---------------------------------------------------------------------------------
 make_obj sem "$P.bounded" --init 1 --bounded
