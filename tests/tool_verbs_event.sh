@@ -13,11 +13,11 @@ make_obj cond "$C"
 # --- one set releases five waiters -----------------------------------------------------------
 pids=()
 for i in 1 2 3 4 5; do
-	timeout 120 "$SHMKIT" event wait "$E" &
+	"$SHMKIT" event wait "$E" --timeout 120 &
 	pids+=($!)
 done
 for pid in "${pids[@]}"; do
-	wait_until 30 blocked "$(pgrep -P "$pid" || echo "$pid")" ||
+	wait_until 30 blocked "$pid" ||
 		fail "waiter $pid never blocked"
 done
 run event is-set "$E"
