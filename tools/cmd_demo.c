@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "demo.h"
 #include "race.h"
@@ -77,42 +78,73 @@ static int demo_queue_dishes(bool quick)
 	return demo_dishes();
 }
 
-/* The sections in the order they run; more lessons are added here. */
-static const struct {
+/* The sections in the order they run, each runnable alone by name. */
+static const struct section {
+	const char *name;
 	int (*run)(bool quick);
+	const char *summary;
 } sections[] = {
-	{ demo_counter },
-	{ demo_bank },
-	{ demo_queue_bakery },
-	{ demo_queue_dishes },
+	{ "counter", demo_counter, "processes racing on a shared Value: racy, atomic, Lock, "
+				   "Semaphore(1), Semaphore(2)" },
+	{ "bank", demo_bank, "deposits and withdrawals racing on one balance, without and with a "
+			     "Lock" },
+	{ "semaphore", demo_semaphore, "Semaphore(3) and ten workers: highest concurrency 3, vs "
+				       "Lock 1 and none 10" },
+	{ "deadlock", demo_deadlock, "two locks taken in opposite order, then the fix: one global "
+				     "order" },
+	{ "condition", demo_condition, "notify_all() wakes two waiting consumers, notify(1) wakes "
+				       "one" },
+	{ "event", demo_event, "an Event tells the consumers the producer has finished" },
+	{ "bakery", demo_queue_bakery, "a bakery and five customers around a bounded Queue" },
+	{ "dishes", demo_queue_dishes, "washer -> dryer -> shelf: a JoinableQueue pipeline" },
+	{ "pipe", demo_pipe, "a parent and a child exchange messages; EOF when the child exits" },
 };
+#define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: shmkit demo [--quick]\n"
-		   "Run the lessons side by side: processes racing on a shared counter and a shared\n"
-		   "bank balance, unprotected and protected; a bakery and its customers around a\n"
-		   "bounded queue; the washer -> dryer -> shelf JoinableQueue pipeline.\n\n"
-		   "Options:\n"
+	size_t i;
+
+	fprintf(f, "Usage: shmkit demo [--quick] [SECTION...]\n"
+		   "       shmkit demo --list\n"
+		   "Run the lessons with real processes, every section or the ones named:\n\n");
+	for (i = 0; i < N_SECTIONS; i++)
+		fprintf(f, "  %-10s %s\n", sections[i].name, sections[i].summary);
+	fprintf(f, "\nOptions:\n"
 		   "  -q, --quick     fewer iterations\n"
+		   "  -l, --list      list the sections, one name a line with what it shows\n"
 		   "  -h, --help      this text\n");
+}
+
+static const struct section *find_section(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_SECTIONS; i++)
+		if (!strcmp(sections[i].name, name))
+			return &sections[i];
+	return NULL;
 }
 
 int cmd_demo(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "quick", no_argument, NULL, 'q' },
+		{ "list", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool quick = false;
+	bool quick = false, list = false;
 	size_t i;
-	int opt, rc;
+	int opt, rc, k;
 
-	while ((opt = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":qlh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quick = true;
+			break;
+		case 'l':
+			list = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -121,13 +153,32 @@ int cmd_demo(int argc, char **argv)
 			return bad_option("demo", opt, argv);
 		}
 	}
-	if (optind < argc)
-		return usage_error("demo", "unexpected argument '%s'", argv[optind]);
-	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
-		if (i)
-			printf("\n");
-		if ((rc = sections[i].run(quick)))
-			return rc;
+	for (k = optind; k < argc; k++)
+		if (!find_section(argv[k]))
+			return usage_error("demo", "unknown section '%s' (see 'shmkit demo --list')",
+					   argv[k]);
+	if (list) {
+		if (optind < argc)
+			return usage_error("demo", "unexpected argument '%s' with --list",
+					   argv[optind]);
+		for (i = 0; i < N_SECTIONS; i++)
+			printf("%-10s %s\n", sections[i].name, sections[i].summary);
+		return fflush(stdout) == 0 ? 0 : runtime_error("demo", -errno);
+	}
+	if (optind == argc) {
+		for (i = 0; i < N_SECTIONS; i++) {
+			if (i)
+				printf("\n");
+			if ((rc = sections[i].run(quick)))
+				return rc;
+		}
+	} else {
+		for (k = optind; k < argc; k++) {
+			if (k > optind)
+				printf("\n");
+			if ((rc = find_section(argv[k])->run(quick)))
+				return rc;
+		}
 	}
 	return fflush(stdout) == 0 ? 0 : runtime_error("demo", -errno);
 }

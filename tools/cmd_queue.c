@@ -9,6 +9,7 @@
 
 #include "stamp.h"
 #include "util.h"
+#include "verbs/verbs.h"
 
 static int open_queue(const char *cmd, const char *name, shmkit_queue **q)
 {
@@ -18,6 +19,8 @@ static int open_queue(const char *cmd, const char *name, shmkit_queue **q)
 	if (shmkit_name_check(name))
 		return usage_error(cmd, "bad name '%s': '/' then 1..200 of [A-Za-z0-9._-]", name);
 	rc = shmkit_queue_open(name, q);
+	if (rc == -EPROTOTYPE)
+		return verb_open_failed(cmd, name, "queue", rc);
 	if (rc) {
 		snprintf(what, sizeof(what), "%s %s", cmd, name);
 		return runtime_error(what, rc);
@@ -237,6 +240,7 @@ static void verify_one(struct verify *v, const unsigned char *msg, size_t len)
 static void consume_usage(FILE *f)
 {
 	fprintf(f, "Usage: shmkit consume NAME [--verify] [--json] [--timeout S] [--count N]\n"
+		   "       shmkit consume NAME [--json] [--timeout S] [--count N] --exec CMD [ARG...]\n"
 		   "Get messages from queue NAME until EOF (all writers gone), N messages, or S\n"
 		   "seconds without one. Each is written as a line on standard output, or with\n"
 		   "--verify checked (stamps from produce --count) and summarised.\n"
@@ -244,7 +248,13 @@ static void consume_usage(FILE *f)
 		   "                   out_of_order, duplicates; exit 1 on any anomaly\n"
 		   "  -j, --json       the summary as JSON\n"
 		   "  -t, --timeout S  stop after S seconds (fractions allowed) without a message\n"
-		   "  -n, --count N    stop after N messages\n");
+		   "  -n, --count N    stop after N messages\n"
+		   "  --exec CMD...    (last) run CMD once per message, the message and a newline on\n"
+		   "                   its standard input, and mark the message done (task_done)\n"
+		   "                   when CMD has finished; several such consumers are a worker\n"
+		   "                   pool, and 'shmkit queue join NAME' waits for all their work.\n"
+		   "                   Exits 1 if any CMD failed (each failure named on stderr);\n"
+		   "                   --json writes a summary to stderr\n");
 }
 
 int cmd_consume(int argc, char **argv)
@@ -263,8 +273,20 @@ int cmd_consume(int argc, char **argv)
 	shmkit_queue *q;
 	char what[256];
 	double t0, dt;
-	int c, rc, bad;
+	int c, rc, bad, k;
+	char **exec = NULL;
 
+	/* --exec CMD [ARG...] takes the rest of the line: split it off before getopt sees it. */
+	for (k = 1; k < argc && strcmp(argv[k], "--"); k++) {
+		if (!strcmp(argv[k], "--exec")) {
+			exec = argv + k + 1;
+			if (*exec && !strcmp(*exec, "--"))
+				exec++;
+			argv[k] = NULL;
+			argc = k;
+			break;
+		}
+	}
 	while ((c = getopt_long(argc, argv, ":vjt:n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
@@ -291,6 +313,12 @@ int cmd_consume(int argc, char **argv)
 	if (optind + 1 != argc)
 		return usage_error("consume", optind >= argc ? "missing NAME" : "extra argument '%s'",
 				   argv[optind + (optind < argc)]);
+	if (exec && !*exec)
+		return usage_error("consume", "--exec needs a command");
+	if (exec && verify)
+		return usage_error("consume", "--exec and --verify exclude each other");
+	if (exec)
+		return consume_exec(argv[optind], exec, timeout, count, json);
 	if ((rc = open_queue("consume", argv[optind], &q)))
 		return rc;
 	snprintf(what, sizeof(what), "consume %s", argv[optind]);

@@ -47,7 +47,7 @@ int demo_bakery(void)
 	shmkit_queue *shelf;
 	char name[64];
 
-	printf("\n== Producer and consumers: a bakery and %d customers around a shelf of %d ==\n",
+	printf("== Producer and consumers: a bakery and %d customers around a shelf of %d ==\n",
 	       CUSTOMERS, SHELF);
 	make_name(name, sizeof(name), "shelf");
 	if ((rc = shmkit_queue_create(name, &attr, &shelf)))
@@ -146,7 +146,7 @@ int demo_dishes(void)
 	pid_t pid[2];
 	size_t i;
 
-	printf("\n== A JoinableQueue pipeline: washer -> dryer -> shelf, three processes ==\n");
+	printf("== A JoinableQueue pipeline: washer -> dryer -> shelf, three processes ==\n");
 	make_name(washed_name, sizeof(washed_name), "washed");
 	make_name(dried_name, sizeof(dried_name), "dried");
 	if ((rc = shmkit_queue_create(washed_name, &attr, &washed)))
