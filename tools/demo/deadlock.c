@@ -125,8 +125,11 @@ int demo_deadlock(bool quick)
 	pids[1] = demo_fork(opposite, &s, 2);
 	failed = demo_reap(pids, 2);
 	printf("Each held one lock and waited for the other's: mutual exclusion, hold and wait,\n"
-	       "no preemption and a circular wait, all four conditions of a deadlock. Without a\n"
-	       "timeout neither would ever finish; here one gave up its lock and the other went on.\n"
+	       "no preemption and a circular wait, all four conditions of a deadlock. With Python's\n"
+	       "Lock (or pthreads, or Boost) neither would ever finish. shmkit's acquire saw that\n"
+	       "sleeping would close the cycle and said so (-EDEADLK) instead: one gave up its\n"
+	       "lock and the other went on. (shmkit stat on a lock names its holder and what that\n"
+	       "holder waits for.)\n"
 	       "\nThe fix: one global order. Both processes take lock1 first, then lock2.\n");
 	if (!failed) {
 		pids[0] = demo_fork(ordered, &s, 1);
