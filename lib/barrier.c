@@ -32,7 +32,12 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
+#include "proc.h"
+#include "region.h"
+#include "wait.h"
 
 #define PARTIES_MAX SHMKIT_BARRIER_PARTIES_MAX
 #define STILL_WAITING (-EINPROGRESS) /* judge(): not decided yet */

@@ -20,7 +20,11 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
+#include "region.h"
+#include "wait.h"
 
 struct cond_region {
 	struct shmkit__hdr hdr;

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "internal.h"
+#include "common.h"
 
 SHMKIT__API const char *shmkit_version(void)
 {

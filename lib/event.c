@@ -26,7 +26,9 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "region.h"
+#include "wait.h"
 
 #define EV_SET 1u
 #define EV_SLEEPERS 2u

@@ -39,7 +39,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "lease.h"
+#include "mutex.h"
+#include "proc.h"
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct shmkit__region *registry;
@@ -230,8 +232,8 @@ static int take_seat(struct shmkit__region *r, uint32_t k)
 	atomic_store_explicit(&s->ns, shmkit__pidns(), memory_order_relaxed);
 	atomic_store_explicit(&s->waiting, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->state, SHMKIT__SEAT_TAKEN, memory_order_release);
-	if (r->seat_reclaim)
-		r->seat_reclaim(r, k, r->seat_reclaim_arg);
+	/* What else the dead occupant left (a queue entry's claims, a pipe end) is its kind's to
+	 * clean, which each does when it first uses the seat (queue.c: ensure_part). */
 	(void)reused;
 	return (int)k;
 }

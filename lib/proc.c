@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <fcntl.h>
-#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,7 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include <sys/random.h>
+
+#include "proc.h"
+#include "wait.h"
 
 _Atomic int32_t shmkit__self_pid;
 static _Atomic uint64_t self_start;
@@ -23,34 +25,19 @@ static _Atomic unsigned fork_gen;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 __thread int32_t shmkit__tls_tid __attribute__((tls_model("initial-exec")));
 
-int shmkit__membarrier_ok;
-
-/* Let sleepers' shmkit__heavy_fence() reach this process (see internal.h). */
-static void register_membarrier(void)
-{
-	shmkit__membarrier_ok =
-		syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
-}
 
 static void child_after_fork(void)
 {
 	shmkit__tls_tid = 0; /* the forking thread is the child's only one, with a new id */
 	atomic_store(&shmkit__self_pid, 0);
 	atomic_fetch_add(&fork_gen, 1);
-	register_membarrier(); /* a new mm: not known to be registered */
+	shmkit__fence_register(); /* a new mm: not known to be registered */
 }
 
 static void install_atfork(void)
 {
-	register_membarrier();
+	shmkit__fence_register();
 	pthread_atfork(NULL, NULL, child_after_fork);
-}
-
-void shmkit__heavy_fence(void)
-{
-	if (!shmkit__membarrier_ok ||
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
-		atomic_thread_fence(memory_order_seq_cst);
 }
 
 /* Read state and start time of pid; 0, or -ESRCH when it cannot be read. */
@@ -159,3 +146,22 @@ int32_t shmkit__pid_slow(void)
 	shmkit__self(&pid, &start);
 	return pid;
 }
+
+static __thread uint64_t tls_tgid;
+static __thread unsigned tls_tgid_gen;
+
+uint64_t shmkit__tgid(void)
+{
+	unsigned gen = shmkit__fork_generation();
+
+	if (shmkit__unlikely(!tls_tgid || tls_tgid_gen != gen)) {
+		uint64_t t = 0;
+
+		while (!t && getrandom(&t, sizeof(t), 0) != (ssize_t)sizeof(t))
+			;
+		tls_tgid = t ? t : 1;
+		tls_tgid_gen = gen;
+	}
+	return tls_tgid;
+}
+

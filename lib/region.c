@@ -23,7 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "lease.h"
+#include "mutex.h"
+#include "proc.h"
+#include "region.h"
+#include "wait.h"
 
 /* How long open waits for a creator that is still initialising. */
 #define OPEN_WAIT_NS 1000000000LL
@@ -48,16 +52,6 @@ SHMKIT__API int shmkit_name_check(const char *name)
 	if (!strncmp(name, "/sem.", 5))
 		return -EINVAL;
 	return 0;
-}
-
-int shmkit__sem_name(const char *name, char *buf, size_t size)
-{
-	int n;
-
-	if (shmkit_name_check(name))
-		return -EINVAL;
-	n = snprintf(buf, size, "%s.sem", name);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 void *shmkit__handle_new(size_t size)

@@ -26,7 +26,12 @@
 #ifndef SHMKIT_RING_H
 #define SHMKIT_RING_H
 
-#include "internal.h"
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
+#include "proc.h"
+#include "region.h"
+#include "wait.h"
 
 #define RING_SKIP (1ULL << 63)
 #define RING_NONE UINT64_MAX /* an empty claim word */

@@ -6,7 +6,11 @@
 
 #include <stdlib.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
+#include "region.h"
+#include "wait.h"
 
 #define ARRAY_MAX SHMKIT_ARRAY_LEN_MAX
 

@@ -12,7 +12,7 @@
  *   reports -EDEADLK. Publishing and looking happen under one lock, so of the threads whose
  *   waits close a cycle exactly the last one sees it, and the others keep waiting for the
  *   lock it will release once it backs off.
- * A lock's holder is read from the lock itself (lk.c), so the graph only needs the edges
+ * A lock's holder is read from the lock itself (mutex.c), so the graph only needs the edges
  * "thread waits for lock"; the locks are found among this process's mapped regions by file
  * identity, or opened read-only by name. A path through a lock we cannot reach (an anonymous
  * region of an unrelated process) ends the search: the detector misses that cycle, it never
@@ -28,11 +28,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "deadlock.h"
+#include "lease.h"
+#include "mutex.h"
+#include "proc.h"
 
 #define WFG_RECORDS 512u
 #define WFG_DEPTH 64 /* longest chain followed */
@@ -56,25 +58,8 @@ static struct shmkit__region graph = { .fd = -1, .seat = -1 };
 static unsigned graph_gen = ~0u; /* fork generation the graph was opened in */
 static bool graph_off;
 
-static __thread uint64_t tls_tgid;
-static __thread unsigned tls_tgid_gen;
 static __thread int tls_rec = -1;
 static __thread unsigned tls_rec_gen;
-
-uint64_t shmkit__tgid(void)
-{
-	unsigned gen = shmkit__fork_generation();
-
-	if (shmkit__unlikely(!tls_tgid || tls_tgid_gen != gen)) {
-		uint64_t t = 0;
-
-		while (!t && getrandom(&t, sizeof(t), 0) != (ssize_t)sizeof(t))
-			;
-		tls_tgid = t ? t : 1;
-		tls_tgid_gen = gen;
-	}
-	return tls_tgid;
-}
 
 static struct wfg_rec *records(void)
 {

@@ -23,11 +23,11 @@
  * least once a second while asleep, a waiter asks the kernel whether the holder's seat is
  * still leased; when it is not, the holder died: the waiter freezes the dead seat (takes its
  * lease, so nobody can sit there and take the lock meanwhile), swaps the word to DIED and lets
- * the seat go. Recursion and "held by me" compare the holder's thread global id (wfg.c: 64
+ * the seat go. Recursion and "held by me" compare the holder's thread global id (proc.c: 64
  * random bits per thread and per fork child), so a thread holds a lock whichever of its
  * handles took it, and no thread of another namespace or process ever matches.
  *
- * A thread about to sleep also publishes what it waits for in the wait-for graph (wfg.c) and
+ * A thread about to sleep also publishes what it waits for in the wait-for graph (deadlock.c) and
  * follows the holders' waits; a path back to itself is a deadlock, reported as -EDEADLK
  * instead of sleeping. Only the slow path pays for that.
  */
@@ -36,7 +36,11 @@
 #include <limits.h>
 #include <sched.h>
 
-#include "internal.h"
+#include "deadlock.h"
+#include "lease.h"
+#include "mutex.h"
+#include "proc.h"
+#include "wait.h"
 
 #define LK_SPINS 100 /* pauses before the first sleep: critical sections are short */
 /* How often a sleeping waiter asks whether the holder still lives. Shorter than the idle
