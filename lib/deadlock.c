@@ -54,7 +54,7 @@ struct wfg_rec {
 _Static_assert(sizeof(struct wfg_rec) == 256, "graph record size");
 
 static pthread_mutex_t wfg_mu = PTHREAD_MUTEX_INITIALIZER; /* threads of this process */
-static struct shmkit__region graph = { .fd = -1, .seat = -1 };
+static struct shmkit__region graph = { .fd = -1, .seat_mu = PTHREAD_MUTEX_INITIALIZER };
 static unsigned graph_gen = ~0u; /* fork generation the graph was opened in */
 static bool graph_off;
 

@@ -22,6 +22,8 @@ int shmkit__region_lookup(uint64_t dev, uint64_t ino,
 /* This handle's seat (taken on first need, again in a fork child): index, or -EUSERS when
  * every seat is held by a live process, -ENOLCK when this handle cannot hold leases. */
 int shmkit__seat_take(struct shmkit__region *r);
+/* This handle's seat in this process, or -1 before it took one. */
+int shmkit__seat_mine(const struct shmkit__region *r);
 /* Give the seat up (handle close). */
 void shmkit__seat_leave(struct shmkit__region *r);
 /* Whether seat k is held by a live process (ours included). */

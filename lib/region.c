@@ -91,7 +91,7 @@ static void bind_common(struct shmkit__region *r, int fd, uint64_t seats_off, ui
 	r->lk = lk_off ? (struct shmkit__lk *)((char *)r->hdr + lk_off) : NULL;
 	r->lk_recursive = r->hdr->flags & SHMKIT_RECURSIVE;
 	r->fd = fd;
-	r->seat = -1;
+	pthread_mutex_init(&r->seat_mu, NULL);
 	r->obj_size = (size_t)seats_off;
 	r->nseats = nseats;
 	r->seats = (struct shmkit__seat *)((char *)r->hdr + r->obj_size);
@@ -116,7 +116,6 @@ int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_
 
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
-	r->seat = -1;
 	if (size < sizeof(struct shmkit__hdr) || nseats > SHMKIT__SEATS_MAX)
 		return -EINVAL;
 	if (mode == 0)
@@ -328,7 +327,6 @@ int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
-	r->seat = -1;
 	if ((err = shmkit_name_check(name)))
 		return err;
 	/* O_NONBLOCK: a FIFO someone made under the name must not block us in open. */

@@ -5,6 +5,8 @@
 #ifndef SHMKIT_REGION_H
 #define SHMKIT_REGION_H
 
+#include <pthread.h>
+
 #include "common.h"
 
 /* A mapped region, process-local. */
@@ -19,8 +21,10 @@ struct shmkit__region {
 	uint64_t dev, ino;       /* the file's identity, for the deadlock detector */
 	struct shmkit__seat *seats; /* the seat table, nseats validated at open */
 	uint32_t nseats;
-	int seat;                /* this handle's seat, -1 before the first need */
-	unsigned seat_gen;       /* fork generation the seat was taken in */
+	/* This handle's seat: (fork generation << 32) | (seat + 1), 0 before the first need; one
+	 * word so that threads sharing a handle read both at once. seat_mu orders the takers. */
+	_Atomic uint64_t seat_word;
+	pthread_mutex_t seat_mu;
 	struct shmkit__lk *lk;   /* the region's lock, if it has one (one at most) */
 	bool lk_recursive;
 	struct shmkit__region *next, *prev; /* every region this process has mapped (lease.c) */
