@@ -24,9 +24,11 @@
  *  - Blocking calls come in three forms: blocking (`f`), non-blocking (`f_try`, -EAGAIN when it
  *    would block) and timed (`f_timeout`, -ETIMEDOUT once `timeout_ns` nanoseconds have passed
  *    on CLOCK_MONOTONIC). Signals do not restart the timeout.
- *  - A handle is used by one thread at a time; open one handle per thread. Handles survive
- *    fork: the child may keep using what the parent opened (it becomes a participant of its
- *    own; see "Liveness" below).
+ *  - Threads: a Queue or Pipe handle is used by one thread at a time (its claims are the
+ *    handle's); open one handle per thread. Lock, Value, Array, Semaphore, Event, Condition
+ *    and Barrier handles may be shared by threads: a lock belongs to the thread that took it,
+ *    through whichever handle. Handles survive fork: the child may keep using what the parent
+ *    opened (it becomes a participant of its own; see "Liveness" below).
  *  - Handles: every function taking a handle requires a valid one. NULL is accepted by the
  *    close functions only (they return 0); any other call with NULL, and any call with a handle
  *    already closed (double close included), is undefined behaviour, as with free(): the
