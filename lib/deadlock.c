@@ -151,13 +151,16 @@ static int my_record(void)
 		/* Our description holds the leases of all our threads' records, so the lease
 		 * cannot tell another thread of ours from a dead process: a record in use with
 		 * our pid is another thread's (or a dead namesake's, merely skipped). */
-		if (atomic_load(&rec[i].used) && atomic_load(&rec[i].pid) == shmkit__pid() &&
-		    atomic_load(&rec[i].tgid) != shmkit__tgid())
+		if (atomic_load_explicit(&rec[i].used, memory_order_relaxed) &&
+		    atomic_load_explicit(&rec[i].pid, memory_order_relaxed) == shmkit__pid() &&
+		    atomic_load_explicit(&rec[i].tgid, memory_order_relaxed) != shmkit__tgid())
 			continue;
-		atomic_store(&rec[i].ino, 0);
-		atomic_store(&rec[i].tgid, shmkit__tgid());
-		atomic_store(&rec[i].pid, shmkit__pid());
-		atomic_store(&rec[i].used, 1);
+		/* Relaxed: the record is ours (its lease says so); readers validate what they
+		 * read with the record's seqlock and its lease. */
+		atomic_store_explicit(&rec[i].ino, 0, memory_order_relaxed);
+		atomic_store_explicit(&rec[i].tgid, shmkit__tgid(), memory_order_relaxed);
+		atomic_store_explicit(&rec[i].pid, shmkit__pid(), memory_order_relaxed);
+		atomic_store_explicit(&rec[i].used, 1, memory_order_relaxed);
 		tls_rec = (int)i;
 		tls_rec_gen = gen;
 		return tls_rec;
@@ -198,7 +201,7 @@ static bool read_rec(uint32_t i, uint64_t *tgid, uint64_t *dev, uint64_t *ino, c
 		atomic_thread_fence(memory_order_acquire);
 		s2 = atomic_load_explicit(&r->seq, memory_order_relaxed);
 		if (s1 == s2)
-			return atomic_load(&r->used) && *ino != 0;
+			return atomic_load_explicit(&r->used, memory_order_relaxed) && *ino != 0;
 	}
 	return false;
 }
@@ -214,7 +217,7 @@ static bool find_waiter(uint64_t tgid, uint64_t *dev, uint64_t *ino, char *name)
 			continue;
 		/* A dead thread's record may still say it waits: its lease says otherwise (our
 		 * own process's records are ours to trust: GETLK does not see our locks). */
-		if (atomic_load(&records()[i].pid) != shmkit__pid() &&
+		if (atomic_load_explicit(&records()[i].pid, memory_order_relaxed) != shmkit__pid() &&
 		    !shmkit__lease_held(graph.fd, SHMKIT__LEASE_BASE + i))
 			return false;
 		return true;
@@ -230,7 +233,10 @@ static int holder_of(struct shmkit__region *r, void *arg)
 	if (!r->lk)
 		return -ENOENT;
 	w = atomic_load_explicit(&r->lk->word, memory_order_acquire);
-	*out = (w & SHMKIT__LK_SEAT_MASK) ? atomic_load(&r->lk->holder_tgid) : 0;
+	/* Pairs with the release exchange in shmkit__lk_release (see mutex.c's holder_tgid). */
+	*out = (w & SHMKIT__LK_SEAT_MASK)
+		       ? atomic_load_explicit(&r->lk->holder_tgid, memory_order_relaxed)
+		       : 0;
 	return 0;
 }
 
@@ -321,7 +327,7 @@ int shmkit__wfg_waits(uint64_t tgid, char *name, size_t size, int32_t *pid)
 			continue;
 		snprintf(name, size, "%s", n);
 		if (pid)
-			*pid = atomic_load(&records()[i].pid);
+			*pid = atomic_load_explicit(&records()[i].pid, memory_order_relaxed);
 		rc = 1;
 		break;
 	}
