@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../demo.h"
+#include "demo/demo.h"
 
 pid_t demo_fork(int (*fn)(void *arg, int id), void *arg, int id)
 {

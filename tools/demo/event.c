@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "../demo.h"
-#include "../util.h"
+#include "demo/demo.h"
+#include "util.h"
 
 #define ITEMS 30
 #define CONSUMERS 3

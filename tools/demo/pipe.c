@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../demo.h"
-#include "../util.h"
+#include "demo/demo.h"
+#include "util.h"
 
 #define SEC 1000000000LL
 

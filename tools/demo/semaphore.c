@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../demo.h"
-#include "../util.h"
+#include "demo/demo.h"
+#include "util.h"
 
 #define WORKERS 10
 #define SEC 1000000000LL

@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "verbs.h"
+#include "verbs/verbs.h"
 
 enum barrier_op { BR_WAIT, BR_RESET, BR_ABORT };
 

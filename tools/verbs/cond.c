@@ -11,7 +11,7 @@
 #include <limits.h>
 #include <stdio.h>
 
-#include "verbs.h"
+#include "verbs/verbs.h"
 
 static int lock_slice(void *arg, int64_t ns)
 {

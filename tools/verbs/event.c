@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "verbs.h"
+#include "verbs/verbs.h"
 
 enum event_op { EV_SET, EV_CLEAR, EV_WAIT, EV_IS_SET };
 

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "verbs.h"
+#include "verbs/verbs.h"
 
 /* Set in the command's environment when the previous holder died holding the lock, so the
  * command can repair what it may have left half done. */

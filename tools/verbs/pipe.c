@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "verbs.h"
+#include "verbs/verbs.h"
 
 static const char send_usage[] =
 	"Usage: shmkit pipe send NAME --end 0|1 [--timeout S]\n"

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "verbs.h"
+#include "verbs/verbs.h"
 
 struct get_arg {
 	shmkit_queue *q;

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "verbs.h"
+#include "verbs/verbs.h"
 
 static int open_sem(const char *cmd, const char *name, shmkit_sem **s)
 {

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "verbs.h"
+#include "verbs/verbs.h"
 
 /* One cell: a Value, or one element of an Array. */
 struct cell {

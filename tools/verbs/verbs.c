@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "verbs.h"
+#include "verbs/verbs.h"
 
 int verbs_dispatch(const char *kind, const char *about, const struct verb *verbs, int argc,
 		   char **argv)

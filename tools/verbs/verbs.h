@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../util.h"
+#include "util.h"
 
 /* One verb of a family: run gets "KIND VERB" as cmd and argv[0] = VERB. */
 struct verb {

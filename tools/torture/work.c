@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "torture.h"
+#include "torture/torture.h"
 
 static const char *const role_names[T_NROLES] = { "producer", "consumer", "lock worker",
 						  "pipe end 0", "pipe end 1" };

@@ -1,6 +1,6 @@
 /*
- * `shmkit torture`: what the supervisor (cmd_torture.c) and the participants it forks and kills
- * (torture_work.c) share.
+ * `shmkit torture`: what the supervisor (supervisor.h and its files) and the participants it forks
+ * and kills (work.c) share.
  *
  * The board is an anonymous shared mapping made before the first fork. Participants record
  * there, before each step that a SIGKILL could cut in two, what they are about to do, so the

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "stamp.h"
+#include "queue/stamp.h"
 
 static uint32_t fnv1a(uint32_t h, const unsigned char *p, size_t n)
 {

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "bench/bench.h"
 
 static struct bench_team *volatile alarm_team;
 static volatile sig_atomic_t alarm_fired;

@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "demo.h"
+#include "demo/demo.h"
 #include "util.h"
 
 #define LOAVES 100

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "race.h"
+#include "lessons/race.h"
 #include "util.h"
 
 static const struct {

@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bench.h"
+#include "bench/bench.h"
 #include "shmkit.h"
 
 #define BATCH 256

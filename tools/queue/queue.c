@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "stamp.h"
+#include "queue/stamp.h"
 #include "util.h"
 #include "verbs/verbs.h"
 

@@ -12,7 +12,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "bench/bench.h"
 #include "util.h"
 
 #define REPS_MAX 50

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "demo.h"
-#include "race.h"
+#include "demo/demo.h"
+#include "lessons/race.h"
 #include "util.h"
 
 /* Lesson: a shared counter needs each read-modify-write to be indivisible. */

@@ -3,16 +3,16 @@
  * AF_UNIX SOCK_SEQPACKET socketpairs and POSIX message queues, between forked processes.
  *
  * The parts, one job per file:
- *   cmd_bench.c     options, the machine, what runs in which order
- *   bench_proc.c    forking teams of processes, the start gate, waiting with a timeout, stats,
+ *   bench.c         options, the machine, what runs in which order
+ *   proc.c          forking teams of processes, the start gate, waiting with a timeout, stats,
  *                   the cache-line probe
- *   bench_xport.c   the shmkit transports (Queue, Pipe) behind one interface
- *   bench_peers.c   the same interface over pipe(2), a unix socketpair and POSIX mq
- *   bench_tput.c    throughput: producers -> consumers
- *   bench_rtt.c     round-trip latency (ping-pong)
- *   bench_sync.c    counters, Lock, Semaphore
- *   bench_idle.c    CPU used by a consumer blocked on an empty queue
- *   bench_out.c     the result list, the table and the JSON
+ *   xport.c         the shmkit transports (Queue, Pipe) behind one interface
+ *   peers.c         the same interface over pipe(2), a unix socketpair and POSIX mq
+ *   tput.c          throughput: producers -> consumers
+ *   rtt.c           round-trip latency (ping-pong)
+ *   sync.c          counters, Lock, Semaphore
+ *   idle.c          CPU used by consumers blocked on an empty queue, and how often they wake
+ *   out.c           the result list, the table and the JSON
  */
 #ifndef SHMKIT_TOOLS_BENCH_H
 #define SHMKIT_TOOLS_BENCH_H
