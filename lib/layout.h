@@ -48,7 +48,11 @@ struct shmkit__seat {
 	_Atomic int32_t pid;      /* its pid in its own pid namespace: for display only */
 	_Atomic uint64_t start;   /* its start time (/proc), for display only */
 	_Atomic uint64_t ns;      /* its pid namespace inode, 0 unknown: for display only */
-	_Atomic uint64_t waiting; /* 1 while it sleeps on the region's lock */
+	_Atomic uint32_t waiting; /* 1 while it sleeps on the region's lock */
+	/* Bumped by each process that takes the seat: who records a seat (a pipe end, a barrier
+	 * party, a queue entry) records its gen too, so a seat taken again after its holder
+	 * died does not make that holder look alive. */
+	_Atomic uint32_t gen;
 };
 _Static_assert(sizeof(struct shmkit__seat) == 32, "seat size is part of the layout");
 /* Leases (lease.c) are OFD locks on single bytes of the region's file, far past its end: part
@@ -79,6 +83,8 @@ struct shmkit__ident {
 	_Atomic int32_t pid; /* 0: free */
 	int32_t seat;        /* the seat whose lease says whether it lives */
 	_Atomic uint64_t start;
+	uint32_t seat_gen;   /* that seat's gen when it arrived */
+	uint32_t reserved;
 };
 
 #endif /* SHMKIT_LAYOUT_H */

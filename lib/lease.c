@@ -212,6 +212,18 @@ bool shmkit__seat_alive(const struct shmkit__region *r, uint32_t k)
 	return shmkit__lease_held(r->fd, SHMKIT__LEASE_BASE + k);
 }
 
+uint32_t shmkit__seat_gen(const struct shmkit__region *r, uint32_t k)
+{
+	return k < r->nseats ? atomic_load_explicit(&r->seats[k].gen, memory_order_relaxed) : 0;
+}
+
+bool shmkit__seat_alive_gen(const struct shmkit__region *r, uint32_t k, uint32_t gen)
+{
+	/* The lease first: a seat taken again after a death has a new gen, and whoever took it
+	 * bumped gen before it could be seen alive through this seat. */
+	return shmkit__seat_alive(r, k) && shmkit__seat_gen(r, k) == gen;
+}
+
 int shmkit__seat_freeze(struct shmkit__region *r, uint32_t k)
 {
 	if (k >= r->nseats || r->fd < 0 || r->rdonly)
@@ -250,6 +262,9 @@ static int take_seat(struct shmkit__region *r, uint32_t k)
 	atomic_store_explicit(&s->start, start, memory_order_relaxed);
 	atomic_store_explicit(&s->ns, shmkit__pidns(), memory_order_relaxed);
 	atomic_store_explicit(&s->waiting, 0, memory_order_relaxed);
+	/* We hold the lease: nobody else writes gen now. */
+	atomic_store_explicit(&s->gen, atomic_load_explicit(&s->gen, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 	atomic_store_explicit(&s->state, SHMKIT__SEAT_TAKEN, memory_order_release);
 	/* What else the dead occupant left (a queue entry's claims, a pipe end) is its kind's to
 	 * clean, which each does when it first uses the seat (queue.c: ensure_part). */

@@ -28,6 +28,10 @@ int shmkit__seat_mine(const struct shmkit__region *r);
 void shmkit__seat_leave(struct shmkit__region *r);
 /* Whether seat k is held by a live process (ours included). */
 bool shmkit__seat_alive(const struct shmkit__region *r, uint32_t k);
+/* Seat k's gen (bumped by every taker), and whether seat k is held by the very taker that
+ * saw `gen`: what a recorded participant is judged by. */
+uint32_t shmkit__seat_gen(const struct shmkit__region *r, uint32_t k);
+bool shmkit__seat_alive_gen(const struct shmkit__region *r, uint32_t k, uint32_t gen);
 /* Take the lease of seat k, which must not be ours, so nobody can sit there while we clean
  * up after its dead holder: 0, or -EAGAIN when someone alive holds it. thaw lets go. */
 int shmkit__seat_freeze(struct shmkit__region *r, uint32_t k);

@@ -24,7 +24,8 @@ struct pipe_end {
 	_Atomic uint64_t get_pos;
 	_Atomic uint32_t waiting;
 	_Atomic uint32_t seat; /* the holder's seat: its lease says whether it lives */
-	uint8_t pad[24];
+	_Atomic uint32_t seat_gen; /* and that seat's gen when it attached */
+	uint8_t pad[20];
 };
 _Static_assert(sizeof(struct pipe_end) == 64, "one end per cache line");
 
@@ -172,7 +173,7 @@ static void recover(void *arg)
 		return;
 	pe = &h->p->end[peer];
 	if (atomic_load(&pe->state) == END_ATTACHED &&
-	    !shmkit__seat_alive(&h->r, atomic_load(&pe->seat))) {
+	    !shmkit__seat_alive_gen(&h->r, atomic_load(&pe->seat), atomic_load(&pe->seat_gen))) {
 		if (peer < h->nrings)
 			shmkit__ring_resolve_put(&h->ring[peer], atomic_load(&pe->put_pos));
 		if (h->end < h->nrings)
@@ -208,10 +209,14 @@ SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
 		atomic_store(&pe->start, start);
 		atomic_store(&pe->pid, pid);
 		atomic_store(&pe->seat, (uint32_t)seat);
+		atomic_store(&pe->seat_gen, shmkit__seat_gen(&h->r, (uint32_t)seat));
 		atomic_store(&pe->state, END_ATTACHED);
 		break;
 	case END_ATTACHED:
-		rc = shmkit__seat_alive(&h->r, atomic_load(&pe->seat)) ? -EBUSY : -EPIPE;
+		rc = shmkit__seat_alive_gen(&h->r, atomic_load(&pe->seat),
+					    atomic_load(&pe->seat_gen))
+			     ? -EBUSY
+			     : -EPIPE;
 		break;
 	default:
 		rc = -EPIPE;

@@ -29,7 +29,7 @@ struct part {
 	_Atomic uint64_t put_pos;
 	_Atomic uint64_t get_pos;
 	_Atomic uint32_t waiting;
-	uint32_t reserved;
+	_Atomic uint32_t seat_gen; /* the gen of seat i its owner took (see lease.h) */
 	_Atomic uint64_t owed; /* joinable: got (or being got) and not yet task_done */
 	uint8_t pad[16];
 };
@@ -253,7 +253,10 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 		int32_t pid = atomic_load(&q->part[i].pid);
 		/* Entry i is its seat's: a seat whose lease nobody holds lost its process. */
 		alive[i] = pid == 0 ? -1
-				    : i == fresh ? 0 : (signed char)shmkit__seat_alive(&h->r, (uint32_t)i);
+				    : i == fresh ? 0
+						 : (signed char)shmkit__seat_alive_gen(
+							   &h->r, (uint32_t)i,
+							   atomic_load(&q->part[i].seat_gen));
 		any_dead |= alive[i] == 0;
 	}
 	if (!any_dead)
@@ -352,6 +355,7 @@ static int ensure_part(struct shmkit_queue *h)
 	atomic_store(&pt->put_pos, RING_NONE);
 	atomic_store(&pt->get_pos, RING_NONE);
 	atomic_store(&pt->start, start);
+	atomic_store(&pt->seat_gen, shmkit__seat_gen(&h->r, (uint32_t)seat));
 	atomic_store(&pt->pid, pid);
 	shmkit__lk_release(&h->r);
 	h->part = seat;
@@ -603,7 +607,8 @@ static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats
 	st->consumers_waiting = atomic_load(&q->ring.cons_waiting);
 	for (i = 0; i < NPARTS; i++)
 		st->participants += atomic_load(&q->part[i].pid) != 0 &&
-				    shmkit__seat_alive(r, (uint32_t)i);
+				    shmkit__seat_alive_gen(r, (uint32_t)i,
+							   atomic_load(&q->part[i].seat_gen));
 	st->eof = atomic_load(&q->ring.closed) != 0;
 	st->joinable = (r->hdr->flags & SHMKIT_JOINABLE) != 0;
 	st->put_total = atomic_load(&q->ring.tail) - atomic_load(&q->ring.skipped);
