@@ -146,6 +146,14 @@ static int create_barrier(const struct create_args *a)
 	return err < 0 ? err : shmkit_barrier_close(b);
 }
 
+static int create_block(const struct create_args *a)
+{
+	shmkit_block *b;
+	int err = shmkit_block_create(a->name, (size_t)a->size, a->mode, &b);
+
+	return err < 0 ? err : shmkit_block_close(b);
+}
+
 static const struct kind_entry {
 	const char *kind;
 	unsigned opts;        /* OPT_* it accepts */
@@ -174,6 +182,9 @@ static const struct kind_entry {
 	{ "cond", 0, 0, 0, 0, 0, 0, create_cond, "a Condition with its own RLock" },
 	{ "barrier", OPT_PARTIES, OPT_PARTIES, 0, 0, 0, 0, create_barrier,
 	  "a Barrier for --parties N processes (1..1024)" },
+	{ "block", OPT_SIZE, OPT_SIZE, 0, 0, 0, 1ULL << 40, create_block,
+	  "a block of --size N bytes (1..2^40), all 0, with its own RLock\n"
+	  "          (what Python's SharedMemory and RawArray are)" },
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -189,7 +200,7 @@ static void create_usage(FILE *f)
 		fprintf(f, "  %-7s %s\n", kinds[i].kind, kinds[i].help);
 	fprintf(f, "\nOptions:\n"
 		   "  -i, --init V       initial value (value, sem)\n"
-		   "  -s, --size N       cells (array)\n"
+		   "  -s, --size N       cells (array), bytes (block)\n"
 		   "  -b, --bounded      release beyond the initial value fails (sem)\n"
 		   "  -c, --capacity N   messages it holds (queue, pipe: 1..1048576)\n"
 		   "  -M, --max-size B   largest message in bytes (queue, pipe: 0..16777216)\n"
@@ -314,7 +325,8 @@ int cmd_create(int argc, char **argv)
 			k = &kinds[i];
 	if (!k)
 		return usage_error("create", "unknown kind '%s': want value, array, lock, rlock, "
-					     "sem, queue, pipe, event, cond or barrier", argv[optind]);
+					     "sem, queue, pipe, event, cond, barrier or block",
+				     argv[optind]);
 	a.name = argv[optind + 1];
 	if ((err = check_name("create", a.name)))
 		return err;
@@ -532,6 +544,10 @@ static void kind_fields(const struct shmkit_info *in, struct fields *fs)
 		add_int(fs, "parties", "parties", (int64_t)in->len);
 		add_int(fs, "waiting", "waiting", in->value);
 		break;
+	case SHMKIT_KIND_BLOCK:
+		add_int(fs, "len", "data bytes", (int64_t)in->len);
+		lock_fields(in, fs);
+		break;
 	default:
 		break;
 	}
@@ -633,6 +649,9 @@ static void summary(const struct shmkit_info *in, char *buf, size_t size)
 	case SHMKIT_KIND_BARRIER:
 		snprintf(buf, size, "waiting=%lld/%llu", (long long)in->value,
 			 (unsigned long long)in->len);
+		break;
+	case SHMKIT_KIND_BLOCK:
+		snprintf(buf, size, "bytes=%llu%s", (unsigned long long)in->len, held);
 		break;
 	default:
 		snprintf(buf, size, "-");
