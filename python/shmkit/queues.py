@@ -2,15 +2,20 @@
 
 Objects are pickled; put_bytes()/get_bytes() move raw bytes (for C programs and `shmkit
 produce/consume`). Memory: a queue reserves capacity x max_size bytes of slots up front (plus
-about 20 KiB of bookkeeping); ``Queue()`` takes 1024 slots of 4 KiB, 4 MiB in all, and stats()
-or `shmkit stat` show it. A message larger than a slot travels in a block of its own (see
+about 20 KiB of bookkeeping); ``Queue()`` takes 1024 slots of 4 KiB, about 4 MiB in all; a bigger
+maxsize gets smaller slots (down to 64 bytes) so that slots stay near 4 MiB in all; stats()
+or `shmkit stat` show what was reserved. A message larger than a slot travels in a block of its own (see
 _spill.py). Unlike multiprocessing's, Queue() with maxsize=0 is still bounded (by its
 capacity): put blocks when it is full.
 
 EOF: the process that makes a queue is one of its writers until it calls close(); the queue is
 at EOF once every writer that came (every process that put, and the maker) has closed or died
 and it is drained. get() then raises EOFError and iteration ends. With writers=N, EOF waits
-until N producers besides the maker have come and gone.
+until N producers besides the maker have come and gone: use it when the maker may close()
+before its producers have put anything.
+
+An object made without a name, like every such shmkit object, lives as long as the process
+that made it: its name is removed when that process ends.
 """
 from . import _registry, _shmkit
 from ._base import Named
@@ -25,7 +30,7 @@ def _sizes(maxsize, capacity, max_size):
     if capacity is None:
         capacity = maxsize if maxsize and maxsize > 0 else DEFAULT_CAPACITY
     if max_size is None:
-        max_size = max(256, min(DEFAULT_MAX_SIZE, MAX_DEFAULT_BYTES // capacity))
+        max_size = max(64, min(DEFAULT_MAX_SIZE, MAX_DEFAULT_BYTES // capacity))
     return capacity, max_size
 
 
