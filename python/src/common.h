@@ -13,8 +13,10 @@
 /* A Python exception is already set (a signal handler raised, a callback failed). */
 #define SK_PYERR (-1000000)
 /* How long one blocking call sleeps with the GIL released before it looks at signals: the
- * bound on how late Ctrl-C is noticed, and nothing else (no wake-up is ever missed). */
-#define SK_SLICE_NS (50 * 1000000LL)
+ * bound on how late Ctrl-C is noticed (no wake-up is ever missed). Longer than the library's
+ * own 100 ms look for dead peers, which a waiter makes only once a slice of its has passed:
+ * shorter slices would never let it look, and a dead peer's EOF would wait. */
+#define SK_SLICE_NS (250 * 1000000LL)
 
 extern PyObject *sk_DeadlockError, *sk_WrongKindError, *sk_OwnerDiedWarning;
 extern PyObject *sk_Empty, *sk_Full, *sk_BrokenBarrierError;
