@@ -40,6 +40,10 @@ int sk_block(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns);
 int64_t sk_now_ns(void);
 /* Lock object around a borrowed shmkit_lock kept alive by `owner`. */
 PyObject *sk_lock_borrowed(shmkit_lock *l, PyObject *owner, int recursive);
+/* Arguments of a METH_FASTCALL | METH_KEYWORDS method into out[0..n) by position or by
+ * names[i] (NULL when absent); the first `required` must be there. 0, or -1 with TypeError. */
+int sk_fast_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+		 const char *const *names, int n, int required, PyObject **out);
 /* Pickle and unpickle with the fast C pickler. */
 PyObject *sk_pickle(PyObject *obj);
 PyObject *sk_unpickle(const char *buf, Py_ssize_t n);

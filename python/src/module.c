@@ -97,7 +97,44 @@ int sk_block(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns)
 
 PyObject *sk_pickle(PyObject *obj)
 {
-	return PyObject_CallFunctionObjArgs(sk_dumps, obj, protocol5, NULL);
+	PyObject *args[2] = { obj, protocol5 };
+
+	return PyObject_Vectorcall(sk_dumps, args, 2, NULL);
+}
+
+int sk_fast_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+		 const char *const *names, int n, int required, PyObject **out)
+{
+	Py_ssize_t k, nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		out[i] = NULL;
+	if (nargs > n)
+		return PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)",
+				    fn, n, nargs),
+		       -1;
+	for (i = 0; i < nargs; i++)
+		out[i] = args[i];
+	for (k = 0; k < nkw; k++) {
+		PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+		for (i = 0; i < n; i++)
+			if (PyUnicode_CompareWithASCIIString(key, names[i]) == 0)
+				break;
+		if (i == n || out[i])
+			return PyErr_Format(PyExc_TypeError,
+					    i == n ? "%s() got an unexpected keyword argument '%U'"
+						   : "%s() got multiple values for argument '%U'",
+					    fn, key),
+			       -1;
+		out[i] = args[nargs + k];
+	}
+	for (i = 0; i < required; i++)
+		if (!out[i])
+			return PyErr_Format(PyExc_TypeError, "%s() missing argument '%s'", fn,
+					    names[i]),
+			       -1;
+	return 0;
 }
 
 PyObject *sk_unpickle(const char *buf, Py_ssize_t n)

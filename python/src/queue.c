@@ -221,32 +221,43 @@ static PyObject *put_data(QueueObject *self, PyObject *data, int block, PyObject
 	Py_RETURN_NONE;
 }
 
-static PyObject *queue_put(QueueObject *self, PyObject *args, PyObject *kw)
+/* block=True, timeout=None from fast arguments; -1 on error. */
+static int block_arg(PyObject *b, int *block)
 {
-	static char *kwlist[] = { "obj", "block", "timeout", NULL };
-	PyObject *obj, *timeout = Py_None, *data, *r;
-	int block = 1;
+	*block = b ? PyObject_IsTrue(b) : 1;
+	return *block < 0 ? -1 : 0;
+}
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|pO", kwlist, &obj, &block, &timeout))
+static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+			   PyObject *kwnames)
+{
+	static const char *const names[] = { "obj", "block", "timeout" };
+	PyObject *a[3], *data, *r;
+	int block;
+
+	if (sk_fast_args("put", args, nargs, kwnames, names, 3, 1, a) < 0 ||
+	    block_arg(a[1], &block) < 0)
 		return NULL;
-	if (!(data = sk_pickle(obj)))
+	if (!(data = sk_pickle(a[0])))
 		return NULL;
-	r = put_data(self, data, block, timeout, 1);
+	r = put_data(self, data, block, a[2] ? a[2] : Py_None, 1);
 	Py_DECREF(data);
 	return r;
 }
 
-static PyObject *queue_put_bytes(QueueObject *self, PyObject *args, PyObject *kw)
+static PyObject *queue_put_bytes(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+				 PyObject *kwnames)
 {
-	static char *kwlist[] = { "data", "block", "timeout", NULL };
-	PyObject *data, *timeout = Py_None, *b, *r;
-	int block = 1;
+	static const char *const names[] = { "data", "block", "timeout" };
+	PyObject *a[3], *b, *r;
+	int block;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|pO", kwlist, &data, &block, &timeout))
+	if (sk_fast_args("put_bytes", args, nargs, kwnames, names, 3, 1, a) < 0 ||
+	    block_arg(a[1], &block) < 0)
 		return NULL;
-	if (!(b = PyBytes_Check(data) ? (Py_INCREF(data), data) : PyBytes_FromObject(data)))
+	if (!(b = PyBytes_Check(a[0]) ? (Py_INCREF(a[0]), a[0]) : PyBytes_FromObject(a[0])))
 		return NULL;
-	r = put_data(self, b, block, timeout, 0);
+	r = put_data(self, b, block, a[2] ? a[2] : Py_None, 0);
 	Py_DECREF(b);
 	return r;
 }
@@ -346,32 +357,36 @@ PyObject *sk_message_object(PyObject *self, const char *buf, Py_ssize_t n)
 	return message_object(self, buf, n);
 }
 
-static PyObject *queue_get(QueueObject *self, PyObject *args, PyObject *kw)
+static PyObject *queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+			   PyObject *kwnames)
 {
-	static char *kwlist[] = { "block", "timeout", NULL };
-	PyObject *timeout = Py_None;
+	static const char *const names[] = { "block", "timeout" };
+	PyObject *a[2];
 	const char *buf;
 	Py_ssize_t n;
-	int block = 1;
+	int block;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|pO", kwlist, &block, &timeout))
+	if (sk_fast_args("get", args, nargs, kwnames, names, 2, 0, a) < 0 ||
+	    block_arg(a[0], &block) < 0)
 		return NULL;
-	if (get_raw(self, block, timeout, &buf, &n) < 0)
+	if (get_raw(self, block, a[1] ? a[1] : Py_None, &buf, &n) < 0)
 		return NULL;
 	return message_object((PyObject *)self, buf, n);
 }
 
-static PyObject *queue_get_bytes(QueueObject *self, PyObject *args, PyObject *kw)
+static PyObject *queue_get_bytes(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+				 PyObject *kwnames)
 {
-	static char *kwlist[] = { "block", "timeout", NULL };
-	PyObject *timeout = Py_None;
+	static const char *const names[] = { "block", "timeout" };
+	PyObject *a[2];
 	const char *buf;
 	Py_ssize_t n;
-	int block = 1;
+	int block;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|pO", kwlist, &block, &timeout))
+	if (sk_fast_args("get_bytes", args, nargs, kwnames, names, 2, 0, a) < 0 ||
+	    block_arg(a[0], &block) < 0)
 		return NULL;
-	if (get_raw(self, block, timeout, &buf, &n) < 0)
+	if (get_raw(self, block, a[1] ? a[1] : Py_None, &buf, &n) < 0)
 		return NULL;
 	return message_bytes((PyObject *)self, buf, n);
 }
@@ -512,12 +527,13 @@ static PyObject *queue_closed(QueueObject *self, void *c)
 }
 
 #define KW METH_VARARGS | METH_KEYWORDS
+#define FAST METH_FASTCALL | METH_KEYWORDS
 #define F(f) (PyCFunction)(void (*)(void))(f)
 static PyMethodDef queue_methods[] = {
-	{ "put", F(queue_put), KW, "put(obj, block=True, timeout=None)" },
-	{ "get", F(queue_get), KW, "get(block=True, timeout=None) -> obj" },
-	{ "put_bytes", F(queue_put_bytes), KW, "put_bytes(data, block=True, timeout=None)" },
-	{ "get_bytes", F(queue_get_bytes), KW, "get_bytes(block=True, timeout=None) -> bytes" },
+	{ "put", F(queue_put), FAST, "put(obj, block=True, timeout=None)" },
+	{ "get", F(queue_get), FAST, "get(block=True, timeout=None) -> obj" },
+	{ "put_bytes", F(queue_put_bytes), FAST, "put_bytes(data, block=True, timeout=None)" },
+	{ "get_bytes", F(queue_get_bytes), FAST, "get_bytes(block=True, timeout=None) -> bytes" },
 	{ "task_done", F(queue_task_done), METH_NOARGS, "task_done()" },
 	{ "_join", F(queue_join), KW, "_join(timeout=None) -> bool" },
 	{ "qsize", F(queue_qsize), METH_NOARGS, "qsize() -> int" },
