@@ -21,7 +21,7 @@ static const char *const kind_names[] = {
 	[SHMKIT_KIND_LOCK] = "lock",   [SHMKIT_KIND_SEM] = "sem",
 	[SHMKIT_KIND_QUEUE] = "queue", [SHMKIT_KIND_PIPE] = "pipe",
 	[SHMKIT_KIND_EVENT] = "event", [SHMKIT_KIND_COND] = "cond",
-	[SHMKIT_KIND_BARRIER] = "barrier",
+	[SHMKIT_KIND_BARRIER] = "barrier", [SHMKIT_KIND_BLOCK] = "block",
 };
 
 SHMKIT__API const char *shmkit_kind_name(int kind)
@@ -91,6 +91,9 @@ SHMKIT__API int shmkit_info(const char *name, struct shmkit_info *info)
 		break;
 	case SHMKIT_KIND_BARRIER:
 		err = shmkit__barrier_info(&r, info);
+		break;
+	case SHMKIT_KIND_BLOCK:
+		err = shmkit__block_info(&r, info);
 		break;
 	default: /* a kind from a newer layout: the common fields only */
 		break;

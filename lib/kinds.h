@@ -24,5 +24,7 @@ int shmkit__pipe_info(const struct shmkit__region *r, struct shmkit_info *info);
 int shmkit__event_info(const struct shmkit__region *r, struct shmkit_info *info);
 int shmkit__cond_info(const struct shmkit__region *r, struct shmkit_info *info);
 int shmkit__barrier_info(const struct shmkit__region *r, struct shmkit_info *info);
+/* block.c: info->len (data bytes) and the lock's fields. */
+int shmkit__block_info(const struct shmkit__region *r, struct shmkit_info *info);
 
 #endif /* SHMKIT_KINDS_H */

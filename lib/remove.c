@@ -86,6 +86,8 @@ SHMKIT__API int shmkit_remove(const char *name)
 		return shmkit_cond_unlink(name);
 	case SHMKIT_KIND_BARRIER:
 		return shmkit_barrier_unlink(name);
+	case SHMKIT_KIND_BLOCK:
+		return shmkit_block_unlink(name);
 	default: /* a kind from a newer layout owns nothing we know of */
 		return shmkit__region_unlink(name);
 	}

@@ -387,6 +387,7 @@ enum shmkit_kind {
 	SHMKIT_KIND_EVENT = 7,
 	SHMKIT_KIND_COND = 8,
 	SHMKIT_KIND_BARRIER = 9,
+	SHMKIT_KIND_BLOCK = 10,
 };
 
 /* "value", "array", ... ; "unknown" for anything else. */
@@ -401,9 +402,9 @@ struct shmkit_info {
 	pid_t creator;   /* pid that created it */
 	unsigned flags;  /* SHMKIT_RECURSIVE, SHMKIT_BOUNDED, SHMKIT_JOINABLE, SHMKIT_SIMPLEX */
 	int64_t value;   /* value: the value; sem: its count; event: 1 if set; barrier: waiting */
-	uint64_t len;    /* array: cells; barrier: parties */
-	pid_t holder;    /* lock, value, array, cond: pid holding the lock, 0 if free (the
-			    holder's pid in its own pid namespace) */
+	uint64_t len;    /* array: cells; barrier: parties; block: data bytes */
+	pid_t holder;    /* lock, value, array, cond, block: pid holding the lock, 0 if free
+			    (the holder's pid in its own pid namespace) */
 	uint64_t owner_deaths; /* lock: acquisitions that recovered a dead holder */
 	uint32_t lock_waiters; /* processes sleeping on the lock */
 	/* The object the lock's holder is itself waiting for ("" when it is not waiting, or
@@ -421,6 +422,28 @@ int shmkit_info(const char *name, struct shmkit_info *info);
 int shmkit_remove(const char *name);
 /* Check a name without touching anything: 0 or -EINVAL. */
 int shmkit_name_check(const char *name);
+
+
+/* ------------------------------------------------------------------------------------------- */
+/* Block: a shared block of bytes with its own Lock (Python's SharedMemory, RawArray, and the  */
+/* ctypes-typed Value and Array of the Python binding).                                       */
+
+typedef struct shmkit_block shmkit_block;
+
+/* Create a block of `size` bytes (0..2^40), all zero, with a recursive Lock (an RLock, as a
+ * multiprocessing Value gets). The data is 64-byte aligned. -EINVAL for a bigger size;
+ * -ENOSPC when /dev/shm cannot hold it (reserved now, never SIGBUS later). */
+int shmkit_block_create(const char *name, size_t size, unsigned mode, shmkit_block **out);
+int shmkit_block_open(const char *name, shmkit_block **out);
+int shmkit_block_close(shmkit_block *b);
+int shmkit_block_unlink(const char *name);
+/* The first byte of the data, mapped in this process until close; never NULL. */
+void *shmkit_block_data(shmkit_block *b);
+/* Data bytes, as created (validated against the region's real size at open). */
+size_t shmkit_block_size(shmkit_block *b);
+/* The block's recursive Lock; owned by the block, valid until it is closed. Nothing in the
+ * library takes it: it protects the data only for callers that agree to take it. */
+shmkit_lock *shmkit_block_lock(shmkit_block *b);
 
 #ifdef __cplusplus
 }

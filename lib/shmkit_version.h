@@ -3,9 +3,9 @@
 #ifndef SHMKIT_VERSION_H
 #define SHMKIT_VERSION_H
 
-#define SHMKIT_VERSION "0.1.0"
+#define SHMKIT_VERSION "0.2.0"
 #define SHMKIT_VERSION_MAJOR 0
-#define SHMKIT_VERSION_MINOR 1
+#define SHMKIT_VERSION_MINOR 2
 #define SHMKIT_VERSION_PATCH 0
 /* One number that grows with every release: (major << 16) | (minor << 8) | patch. */
 #define SHMKIT_VERSION_HEX ((SHMKIT_VERSION_MAJOR << 16) | (SHMKIT_VERSION_MINOR << 8) | \

@@ -142,6 +142,14 @@ static int create_barrier(const struct create_args *a)
 	return err < 0 ? err : shmkit_barrier_close(b);
 }
 
+static int create_block(const struct create_args *a)
+{
+	shmkit_block *b;
+	int err = shmkit_block_create(a->name, (size_t)a->size, a->mode, &b);
+
+	return err < 0 ? err : shmkit_block_close(b);
+}
+
 static const struct kind_entry {
 	const char *kind;
 	unsigned opts;        /* OPT_* it accepts */
@@ -170,6 +178,9 @@ static const struct kind_entry {
 	{ "cond", 0, 0, 0, 0, 0, 0, create_cond, "a Condition with its own RLock" },
 	{ "barrier", OPT_PARTIES, OPT_PARTIES, 0, 0, 0, 0, create_barrier,
 	  "a Barrier for --parties N processes (1..1024)" },
+	{ "block", OPT_SIZE, OPT_SIZE, 0, 0, 0, 1ULL << 40, create_block,
+	  "a block of --size N bytes (1..2^40), all 0, with its own RLock\n"
+	  "          (what Python's SharedMemory and RawArray are)" },
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -185,7 +196,7 @@ static void create_usage(FILE *f)
 		fprintf(f, "  %-7s %s\n", kinds[i].kind, kinds[i].help);
 	fprintf(f, "\nOptions:\n"
 		   "  -i, --init V       initial value (value, sem)\n"
-		   "  -s, --size N       cells (array)\n"
+		   "  -s, --size N       cells (array), bytes (block)\n"
 		   "  -b, --bounded      release beyond the initial value fails (sem)\n"
 		   "  -c, --capacity N   messages it holds (queue, pipe: 1..1048576)\n"
 		   "  -M, --max-size B   largest message in bytes (queue, pipe: 0..16777216)\n"
@@ -315,7 +326,8 @@ int cmd_create(int argc, char **argv)
 			k = &kinds[i];
 	if (!k)
 		return usage_error("create", "unknown kind '%s': want value, array, lock, rlock, "
-					     "sem, queue, pipe, event, cond or barrier", argv[optind]);
+					     "sem, queue, pipe, event, cond, barrier or block",
+				     argv[optind]);
 	a.name = argv[optind + 1];
 	if ((err = check_name("create", a.name)))
 		return err;
