@@ -77,6 +77,14 @@ int runtime_error(const char *what, int err)
 	return 1;
 }
 
+int check_name(const char *cmd, const char *name)
+{
+	if (shmkit_name_check(name) == 0)
+		return 0;
+	return usage_error(cmd, "bad name '%s': want '/' then 1..%d of A-Z a-z 0-9 . _ - "
+				"(not /sem.*)", name, SHMKIT_NAME_MAX);
+}
+
 int bad_option(const char *cmd, int opt, char **argv)
 {
 	/* Callers' optstrings start with ':' so a missing argument is told apart. */

@@ -129,10 +129,7 @@ int verb_parser_finish(struct verb_parser *p)
 
 int verb_check_name(const char *cmd, const char *name)
 {
-	if (shmkit_name_check(name) == 0)
-		return 0;
-	return usage_error(cmd, "bad name '%s': want '/' then 1..%d of A-Z a-z 0-9 . _ - "
-				"(not /sem.*)", name, SHMKIT_NAME_MAX);
+	return check_name(cmd, name);
 }
 
 static void verb_vfail(const char *cmd, const char *name, const char *fmt, va_list ap)

@@ -1,8 +1,6 @@
 /*
- * Administration by name: `shmkit create`, `rm` and `stat` (`ls` is tools/admin/ls.c).
- *
- * create knows each kind through one kinds[] entry (its options and its create call); stat
- * describes each kind through admin/describe.c, which ls shares.
+ * `shmkit create KIND NAME`: each kind through one kinds[] entry (its options, their ranges
+ * and its create call).
  */
 #include "config.h"
 
@@ -18,15 +16,6 @@
 #ifndef SEM_VALUE_MAX
 #define SEM_VALUE_MAX INT_MAX
 #endif
-
-static int check_name(const char *cmd, const char *name)
-{
-	if (shmkit_name_check(name) == 0)
-		return 0;
-	return usage_error(cmd, "bad name '%s': want '/' then 1..%d of A-Z a-z 0-9 . _ - "
-				"(not /sem.*)", name, SHMKIT_NAME_MAX);
-}
-
 /* ------------------------------------------------------------------------------------------- */
 /* create                                                                                      */
 
@@ -360,93 +349,3 @@ int cmd_create(int argc, char **argv)
 	return 0;
 }
 
-/* ------------------------------------------------------------------------------------------- */
-/* rm                                                                                          */
-
-int cmd_rm(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char what[SHMKIT_NAME_MAX + 16];
-	int opt, err, i, rc = 0;
-
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt != 'h')
-			return bad_option("rm", opt, argv);
-		printf("Usage: shmkit rm NAME...\n"
-		       "Remove named shmkit objects of any kind, with what they own (a semaphore's\n"
-		       "sem.NAME.sem). Anything that is not a shmkit object is left alone.\n"
-		       "Exit status 1 when any NAME could not be removed.\n");
-		return 0;
-	}
-	if (optind == argc)
-		return usage_error("rm", "missing NAME");
-	/* All names are checked before anything is removed. */
-	for (i = optind; i < argc; i++)
-		if ((err = check_name("rm", argv[i])))
-			return err;
-	for (i = optind; i < argc; i++) {
-		if ((err = shmkit_remove(argv[i])) < 0) {
-			snprintf(what, sizeof(what), "rm %s", argv[i]);
-			rc = runtime_error(what, err);
-		}
-	}
-	return rc;
-}
-
-/* ------------------------------------------------------------------------------------------- */
-/* stat                                                                                        */
-
-int cmd_stat(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char what[SHMKIT_NAME_MAX + 16];
-	struct shmkit_info info;
-	struct fields *fs;
-	bool json = false;
-	int opt, err;
-
-	while ((opt = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			printf("Usage: shmkit stat NAME [--json]\n"
-			       "Show a named object's kind, owner, mode and state (value, lock "
-			       "holder,\nowner deaths, semaphore count, ...) without changing it.\n\n"
-			       "Options:\n"
-			       "  -j, --json    print one JSON object\n"
-			       "  -h, --help    this text\n");
-			return 0;
-		default:
-			return bad_option("stat", opt, argv);
-		}
-	}
-	if (optind == argc)
-		return usage_error("stat", "missing NAME");
-	if (argc - optind > 1)
-		return usage_error("stat", "unexpected argument '%s'", argv[optind + 1]);
-	if ((err = check_name("stat", argv[optind])))
-		return err;
-	snprintf(what, sizeof(what), "stat %s", argv[optind]);
-	if ((err = shmkit_info(argv[optind], &info)) < 0)
-		return runtime_error(what, err);
-	if (!(fs = malloc(sizeof(*fs))))
-		return runtime_error(what, -ENOMEM);
-	all_fields(argv[optind], &info, fs);
-	if (json) {
-		print_json(fs);
-		printf("\n");
-	} else {
-		print_text(fs);
-	}
-	free(fs);
-	return fflush(stdout) == 0 ? 0 : runtime_error("stat", -errno);
-}
