@@ -25,6 +25,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,10 +36,12 @@
 #include "lease.h"
 #include "mutex.h"
 #include "proc.h"
+#include "wait.h"
 
 #define WFG_RECORDS 512u
 #define WFG_DEPTH 64 /* longest chain followed */
 #define WFG_GUARD_BYTE 0 /* OFD lock byte that serialises publish-and-look between processes */
+#define WFG_GUARD_WAIT_NS (20 * 1000000LL) /* the longest a look waits for that guard */
 
 struct wfg_rec {
 	_Atomic uint32_t seq;  /* odd while its owner rewrites it (a seqlock) */
@@ -168,17 +171,27 @@ static int my_record(void)
 	return -1;
 }
 
-static void guard(bool on)
+/* Take (or let go of) the guard that serialises publish-and-look between processes. Taking it
+ * never waits long: its holder may be stopped (SIGSTOP, a debugger) while it holds it, and a
+ * lock waiter must not wait on a stranger. false when it stayed busy: the caller skips the
+ * look this time and tries again at its next one (a lock waiter looks every 200 ms). */
+static bool guard(bool on)
 {
 	struct flock fl;
+	int64_t give_up = shmkit__now() + WFG_GUARD_WAIT_NS;
 
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = on ? F_WRLCK : F_UNLCK;
 	fl.l_whence = SEEK_SET;
 	fl.l_start = WFG_GUARD_BYTE;
 	fl.l_len = 1;
-	while (fcntl(graph.fd, on ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0 && errno == EINTR)
-		;
+	while (fcntl(graph.fd, F_OFD_SETLK, &fl) < 0) {
+		if (!on || (errno != EAGAIN && errno != EACCES && errno != EINTR) ||
+		    shmkit__now() >= give_up)
+			return false;
+		sched_yield();
+	}
+	return true;
 }
 
 /* A consistent copy of record i, or false when it is free or not waiting. */
@@ -282,7 +295,10 @@ int shmkit__wfg_enter(struct shmkit__region *r, uint64_t holder)
 		return 0;
 	}
 	rec = &records()[i];
-	guard(true);
+	if (!guard(true)) {
+		pthread_mutex_unlock(&wfg_mu);
+		return 0; /* busy: no look this time, and nothing published half-way */
+	}
 	publish(rec, r, holder);
 	for (depth = 0; depth < WFG_DEPTH && cur; depth++) {
 		if (cur == me) {

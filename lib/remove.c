@@ -47,6 +47,9 @@ static int read_header(const char *name, struct shmkit__hdr *h)
 		err = shmkit__lease_held(fd, SHMKIT__LEASE_CREATOR) ? -EBUSY : -ENODATA;
 	else if (h->magic != SHMKIT__MAGIC)
 		err = -EBADMSG;
+	else if (atomic_load_explicit(&h->state, memory_order_relaxed) != SHMKIT__STATE_READY &&
+		 shmkit__lease_held(fd, SHMKIT__LEASE_CREATOR))
+		err = -EBUSY; /* a live creator is still at it: never pull it from under it */
 out:
 	close(fd);
 	return err;
