@@ -108,7 +108,8 @@ START_TEST(test_event_wakes_child)
 	pid_t pid;
 
 	for (named = 0; named < 2; named++) {
-		ck_assert_int_eq(shmkit_event_create(named ? tu_name(name, "evc") : NULL, 0, &e), 0);
+		ck_assert_int_eq(shmkit_event_create(named ? tu_name(name, "evc") : NULL, 0, &e),
+				 0);
 		atomic_store(res, 1);
 		a = (struct ev_arg){ e, named ? name : NULL, res };
 		pid = tu_fork(ev_waiter, &a);

@@ -322,6 +322,45 @@ static inline bool tu_exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
+/* A file made by hand under a region name: `size` bytes of `fill`. Returns an open fd. */
+static inline int tu_raw_file(const char *name, size_t size, int fill)
+{
+	char buf[4096];
+	size_t done;
+	int fd;
+
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_msg(fd >= 0, "shm_open %s: %s", name, strerror(errno));
+	memset(buf, fill, sizeof(buf));
+	for (done = 0; done < size;) {
+		size_t n = size - done < sizeof(buf) ? size - done : sizeof(buf);
+		ssize_t w = write(fd, buf, n);
+
+		ck_assert_msg(w > 0, "write: %s", strerror(errno));
+		done += (size_t)w;
+	}
+	return fd;
+}
+
+/* Hold an OFD write lock on byte `byte` of the named region's file, as shmkit's leases are held
+ * (lib/lease.c; the bytes are in lib/layout.h): stands in for a live participant. The fd that
+ * holds it until closed, or -errno (no ck_assert: usable in a forked child). */
+static inline int tu_ofd_lock(const char *name, uint64_t byte)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)byte,
+			    .l_len = 1 };
+	int fd = shm_open(name, O_RDWR, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 /* Exit 77 (automake's "skipped") when POSIX shared memory cannot be created and mapped. */
 static inline void tu_skip_if_no_shm(void)
 {
