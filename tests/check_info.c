@@ -1,5 +1,6 @@
 /*
- * Any object by name: shmkit_info() and shmkit_remove().
+ * Any object by name: shmkit_info(), shmkit_remove() and shmkit_kind_name() (the name rules of
+ * shmkit_name_check() are in check_region.c, with the other region rules).
  *
  * info: every kind, with the fields lib/shmkit.h documents for it (and every field not of its
  * kind zero), a missing name, a file that is not a shmkit region, a FIFO (which must not block
@@ -430,6 +431,22 @@ START_TEST(test_info_barrier)
 }
 END_TEST
 
+/* The name of every kind info reports, "unknown" for anything else. */
+START_TEST(test_kind_name)
+{
+	static const char *const names[] = { "value", "array", "lock", "sem", "queue",
+					     "pipe", "event", "cond", "barrier" };
+	int kind;
+
+	for (kind = SHMKIT_KIND_VALUE; kind <= SHMKIT_KIND_BARRIER; kind++)
+		ck_assert_str_eq(shmkit_kind_name(kind), names[kind - SHMKIT_KIND_VALUE]);
+	ck_assert_str_eq(shmkit_kind_name(0), "unknown");
+	ck_assert_str_eq(shmkit_kind_name(-1), "unknown");
+	ck_assert_str_eq(shmkit_kind_name(SHMKIT_KIND_BARRIER + 1), "unknown");
+	ck_assert_str_eq(shmkit_kind_name(1 << 30), "unknown");
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------------- */
 /* info of what is not an object                                                                */
 
@@ -695,6 +712,7 @@ static Suite *info_suite(void)
 	tcase_add_test(tc, test_info_event);
 	tcase_add_test(tc, test_info_cond);
 	tcase_add_test(tc, test_info_barrier);
+	tcase_add_test(tc, test_kind_name);
 	tcase_add_test(tc, test_info_missing);
 	tcase_add_test(tc, test_info_foreign);
 	tcase_add_test(tc, test_info_remove_fifo);
