@@ -161,27 +161,17 @@ static int child_die_holding(void *arg)
 	return 0; /* exits holding it */
 }
 
-struct two_locks {
-	const char *held, *wanted; /* the child holds the first and waits for the second */
-};
-
-static int child_hold_and_wait(void *arg)
+/* Waits for the lock the parent holds, then lets it go. */
+static int child_wait_for(void *arg)
 {
-	struct two_locks *t = arg;
-	shmkit_lock *a, *b;
-	int r;
+	shmkit_lock *l;
 
-	if (shmkit_lock_open(t->held, &a) || shmkit_lock_open(t->wanted, &b))
+	if (shmkit_lock_open(arg, &l))
 		return 10;
-	if (shmkit_lock_acquire_timeout(a, CHILD_WAIT) < 0)
+	if (shmkit_lock_acquire_timeout(l, CHILD_WAIT) < 0)
 		return 11;
-	r = shmkit_lock_acquire_timeout(b, CHILD_WAIT);
-	if (r < 0)
-		return 12;
-	shmkit_lock_release(b);
-	shmkit_lock_release(a);
-	shmkit_lock_close(b);
-	shmkit_lock_close(a);
+	shmkit_lock_release(l);
+	shmkit_lock_close(l);
 	return 0;
 }
 
@@ -199,29 +189,20 @@ static bool lock_waited_on(void *arg)
 	return w->in.lock_waiters == 1;
 }
 
-static bool holder_waits(void *arg)
-{
-	struct lock_watch *w = arg;
-
-	w->in = info_of(w->name, w->kind, HAS_FLAGS | HAS_LOCK);
-	return w->in.holder_waits_for[0] != '\0';
-}
-
-/* Lock and RLock: flags, holder, owner deaths, waiters, and what the holder waits for. */
+/* Lock and RLock: flags, holder, owner deaths, waiters. (What a holder waits for, the
+ * deadlock detector's display, is left to the detector's own tests: it goes through the
+ * per-user wait-for graph every shmkit process on the machine shares.) */
 START_TEST(test_info_lock)
 {
 	unsigned flags = _i ? SHMKIT_RECURSIVE : 0;
-	char name[TU_NAME_SIZE], other[TU_NAME_SIZE];
+	char name[TU_NAME_SIZE];
 	struct lock_watch w;
-	struct two_locks t;
 	struct shmkit_info in;
-	shmkit_lock *l, *m;
+	shmkit_lock *l;
 	pid_t pid;
 
 	tu_name_kind(name, "il", shmkit_lock_unlink);
-	tu_name_kind(other, "il2", shmkit_lock_unlink);
 	ck_assert_int_eq(shmkit_lock_create(name, flags, MODE, &l), 0);
-	ck_assert_int_eq(shmkit_lock_create(other, 0, MODE, &m), 0);
 	in = info_of(name, SHMKIT_KIND_LOCK, HAS_FLAGS | HAS_LOCK);
 	ck_assert_uint_eq(in.flags, flags);
 	assert_lock_free(&in);
@@ -238,32 +219,19 @@ START_TEST(test_info_lock)
 	ck_assert_uint_eq(in.owner_deaths, 1);
 	ck_assert_int_eq(in.holder, getpid());
 
-	/* We hold `name` and `other`; once we let `other` go, the child takes it and waits for
-	 * `name`. */
-	ck_assert_int_eq(shmkit_lock_acquire(m), 0);
-	t = (struct two_locks){ other, name };
-	pid = tu_fork(child_hold_and_wait, &t);
-	ck_assert_int_eq(shmkit_lock_release(m), 0); /* the child takes `other`, then waits */
-	w = (struct lock_watch){ .name = other, .kind = SHMKIT_KIND_LOCK };
-	if (!tu_await(holder_waits, &w, POLL_S)) {
-		tu_kill_child(pid);
-		ck_abort_msg("the child never waited holding %s", other);
-	}
-	/* `other`'s holder is the child, and it waits for `name`. */
-	ck_assert_int_eq(w.in.holder, pid);
-	ck_assert_str_eq(w.in.holder_waits_for, name);
-	/* `name`'s holder is us, and the child waits for it. */
+	/* We hold it; a child waits for it: one waiter, and we are waiting for nothing. */
+	pid = tu_fork(child_wait_for, name);
 	w = (struct lock_watch){ .name = name, .kind = SHMKIT_KIND_LOCK };
-	ck_assert(tu_await(lock_waited_on, &w, POLL_S));
+	if (!tu_await(lock_waited_on, &w, POLL_S)) {
+		tu_kill_child(pid);
+		ck_abort_msg("the child never waited for %s", name);
+	}
 	ck_assert_int_eq(w.in.holder, getpid());
 	ck_assert_str_eq(w.in.holder_waits_for, "");
 	ck_assert_int_eq(shmkit_lock_release(l), 0);
 	ck_assert_int_eq(tu_wait_child(pid, REAP_S), 0);
 	in = info_of(name, SHMKIT_KIND_LOCK, HAS_FLAGS | HAS_LOCK);
 	assert_lock_free(&in);
-	in = info_of(other, SHMKIT_KIND_LOCK, HAS_LOCK);
-	assert_lock_free(&in);
-	shmkit_lock_close(m);
 	shmkit_lock_close(l);
 }
 END_TEST
