@@ -530,8 +530,13 @@ static int join(shmkit_queue *h, int64_t deadline)
 		if (!unfinished(h))
 			return 0;
 		now = shmkit__now();
-		if (now >= deadline)
+		if (now >= deadline) {
+			/* As in the ring's wait: short timed calls must see dead consumers too. */
+			recover(h);
+			if (!unfinished(h))
+				return 0;
 			return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
+		}
 		if (!next_recover)
 			next_recover = now + SHMKIT__SLICE_NS;
 		until = deadline < next_recover ? deadline : next_recover;

@@ -320,8 +320,17 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 	}
 	for (;;) {
 		now = shmkit__now();
-		if (now >= deadline)
+		if (now >= deadline) {
+			/* A caller that waits in short timed calls (an event loop, the Python
+			 * binding's interruptible slices) never sleeps a whole slice: look for
+			 * dead peers (throttled) before reporting the timeout, or it never would. */
+			if (recover) {
+				recover(arg);
+				if ((rc = try(r, w, io, n)) != -EAGAIN)
+					return rc;
+			}
 			return -ETIMEDOUT;
+		}
 		/* The first slice is of a random length between a half and a whole one: sleepers
 		 * that went to sleep together then wake spread over the slice, so with many
 		 * of them some look for dead peers soon after a death (one reap serves all). */

@@ -24,14 +24,7 @@ struct meet {
 /* Wait until *flag >= want, at most 30 s; false on timeout. */
 static bool await_flag(_Atomic int *flag, int want)
 {
-	int64_t end = tu_now_ns() + 30 * TU_NS_PER_S;
-
-	while (atomic_load(flag) < want) {
-		if (tu_now_ns() > end)
-			return false;
-		tu_sleep_ms(1);
-	}
-	return true;
+	return tu_await_at_least(flag, want, 30.0);
 }
 
 static shmkit_lock *child_lock(struct meet *m)
