@@ -5,7 +5,7 @@
 #    every acknowledged message arrives exactly once, nothing is reclaimed, nobody hangs;
 #  - a consumer in a namespace gets all 10 slowly produced lines (no premature EOF);
 #  - JoinableQueue join does not return while a consumer in a namespace still works;
-#  - a 3-party Barrier with one party in a namespace, waiting alone first, passes;
+#  - a 3-party Barrier with one party in a namespace, arriving first or second, passes;
 #  - a Pipe across namespaces (both directions) delivers every message, then EOF;
 #  - two processes that are both pid 1 of sibling namespaces on an RLock and a Lock: never
 #    held twice, a non-holder's release is EPERM and changes nothing, a non-holder's try is
@@ -23,7 +23,7 @@ unshare --pid --fork --mount-proc true 2>/dev/null ||
 
 N=/ns-trial-$$
 TMP=$(mktemp -d) || exit 99
-NAMES="big lines jq bar pipe pipe2 rlock lock lockv rlockv dead"
+NAMES="big lines jq barfirst barsecond pipe pipe2 rlock lock lockv rlockv dead"
 cleanup() {
 	for n in $NAMES; do "$SHMKIT" rm "$N.$n" >/dev/null 2>&1; done
 	rm -rf "$TMP"
@@ -64,9 +64,9 @@ if "$SHMKIT" create queue "$N.big" --capacity 2 --max-size $BIG --writers $P; th
 	got=$(json_field "$TMP/big.c" received)
 	got_digest=$(json_field "$TMP/big.c" digest)
 	reclaimed=$("$SHMKIT" stat --json "$N.big" | sed -n 's/.*"slots_reclaimed":\([0-9]*\).*/\1/p')
-	if [ $crc -eq 0 ] && [ "${got:-x}" = $acked ] && [ "$got_digest" = "$sent_digest" ] &&
+	if [ $crc -eq 0 ] && [ $acked = $P ] && [ "${got:-x}" = $acked ] && [ "$got_digest" = "$sent_digest" ] &&
 		[ "$reclaimed" = 0 ] && [ "$(json_field "$TMP/big.c" duplicates)" = 0 ]; then
-		pass "big: $acked of $P 16 MB puts acknowledged, each arrived once, 0 reclaimed, EOF"
+		pass "big: all $P 16 MB puts acknowledged, each arrived once, 0 reclaimed, EOF"
 	else
 		fail "big: consumer exit $crc, acked $acked, received ${got:-?}, reclaimed $reclaimed," \
 			"digests $got_digest vs $sent_digest; $(cat "$TMP/big.c" "$TMP/big.cerr")"
@@ -105,37 +105,54 @@ else
 	fail "jq: joiner said '$(cat "$TMP/jq.j")', worker said '$(cat "$TMP/jq.w")'"
 fi
 
-# --- Barrier: 3 parties, one in a namespace waiting alone first -----------------------------
-"$SHMKIT" create barrier "$N.bar" --parties 3 || fail "create bar"
-ns "$NSHELP" barrier "$N.bar" 30000 >"$TMP/bar.0" &
-b0=$!
-sleep 2.5 # longer than a sleeper's 1 s slice: the namespaced party has looked for the dead
-timeout 60 "$NSHELP" barrier "$N.bar" 30000 >"$TMP/bar.1" &
-b1=$!
-timeout 60 "$NSHELP" barrier "$N.bar" 30000 >"$TMP/bar.2"
-wait $b0 $b1
-idx=$(cat "$TMP/bar.0" "$TMP/bar.1" "$TMP/bar.2" | sed -n 's/^wait //p' | sort | tr '\n' ' ')
-if [ "$idx" = "0 1 2 " ]; then
-	pass "barrier: 3 parties (one namespaced, alone for 2.5 s) passed with indexes 0 1 2"
-else
-	fail "barrier: results '$idx'"
-fi
+# --- Barrier: 3 parties, one in a namespace: first, then second ------------------------------
+# bar_round first|second: the namespaced party arrives first (and waits alone for 2.5 s) or
+# second (and waits 2.5 s with an outside party); all three must pass with indexes 0, 1, 2.
+bar_round() {
+	local name=$N.bar$1 b0 b1
+	"$SHMKIT" create barrier "$name" --parties 3 || fail "create $name"
+	if [ "$1" = first ]; then
+		ns "$NSHELP" barrier "$name" 30000 >"$TMP/bar.0" &
+		b0=$!
+		sleep 2.5 # longer than a sleeper's 1 s slice: it has looked for dead parties
+		timeout 60 "$NSHELP" barrier "$name" 30000 >"$TMP/bar.1" &
+		b1=$!
+		timeout 60 "$NSHELP" barrier "$name" 30000 >"$TMP/bar.2"
+	else
+		timeout 60 "$NSHELP" barrier "$name" 30000 >"$TMP/bar.1" &
+		b1=$!
+		sleep 0.5
+		ns "$NSHELP" barrier "$name" 30000 >"$TMP/bar.0" &
+		b0=$!
+		sleep 2.5 # both wait together, each looking at the other
+		timeout 60 "$NSHELP" barrier "$name" 30000 >"$TMP/bar.2"
+	fi
+	wait $b0 $b1
+	idx=$(cat "$TMP/bar.0" "$TMP/bar.1" "$TMP/bar.2" | sed -n 's/^wait //p' | sort | tr '\n' ' ')
+	if [ "$idx" = "0 1 2 " ]; then
+		pass "barrier: 3 parties, the namespaced one arriving $1, passed: indexes 0 1 2"
+	else
+		fail "barrier, the namespaced party $1: results '$idx'"
+	fi
+}
+bar_round first
+bar_round second
 
 # --- Pipe across namespaces, each direction --------------------------------------------------
 "$SHMKIT" create pipe "$N.pipe" --capacity 4 --max-size 64 || fail "create pipe"
 ns "$NSHELP" pipe-recv "$N.pipe" 1 20000 >"$TMP/pipe.r" &
 rpid=$!
 sleep 0.3
-timeout 60 "$NSHELP" pipe-send "$N.pipe" 0 20 50 >"$TMP/pipe.s"
+timeout 60 "$NSHELP" pipe-send "$N.pipe" 0 10 300 >"$TMP/pipe.s"
 wait $rpid
 "$SHMKIT" create pipe "$N.pipe2" --capacity 4 --max-size 64 || fail "create pipe2"
 timeout 60 "$NSHELP" pipe-recv "$N.pipe2" 0 20000 >"$TMP/pipe2.r" &
 rpid=$!
 sleep 0.3
-ns "$NSHELP" pipe-send "$N.pipe2" 1 20 50 >"$TMP/pipe2.s"
+ns "$NSHELP" pipe-send "$N.pipe2" 1 10 300 >"$TMP/pipe2.s"
 wait $rpid
-if [ "$(cat "$TMP/pipe.r")" = "recv 20 EPIPE" ] && [ "$(cat "$TMP/pipe2.r")" = "recv 20 EPIPE" ]; then
-	pass "pipe: 20 slow messages each way across namespaces, then EOF"
+if [ "$(cat "$TMP/pipe.r")" = "recv 10 EPIPE" ] && [ "$(cat "$TMP/pipe2.r")" = "recv 10 EPIPE" ]; then
+	pass "pipe: 10 messages 0.3 s apart each way across namespaces, then EOF"
 else
 	fail "pipe: into the namespace '$(cat "$TMP/pipe.r")', out of it '$(cat "$TMP/pipe2.r")'"
 fi
