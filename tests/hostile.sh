@@ -11,7 +11,8 @@
 #    create leaves it) and `rm` killed at random moments: rm frees the name, create works;
 #  - a Barrier party killed while waiting alone: the next arrival does not pass;
 #  - nobody can stat a 0644 semaphore, and ls shows it to nobody;
-#  - a second writer on a --writers 1 queue is told the writer count is used up;
+#  - a second writer on a --writers 1 queue is told the writer count is used up; a forked
+#    child putting through its parent's handle gets -EDQUOT (whose text says the same);
 #  - close(NULL) of every kind returns 0.
 # The messages issue 12 asks of the tool (mode named as the reason, setuid modes refused,
 # 0666 warned about) are checked by tests/hostile_msgs.sh.
@@ -25,7 +26,7 @@ B=hostile-$$
 N=/$B
 TMP=$(mktemp -d) || exit 99
 cleanup() {
-	for n in fifo sem1 sem2 big stop hs1 hs2 hs3 bar nob q; do
+	for n in fifo sem1 sem2 big stop hs1 hs2 hs3 bar nob q fq; do
 		"$SHMKIT" rm "$N.$n" >/dev/null 2>&1
 		rm -f "/dev/shm/$B.$n" "/dev/shm/sem.$B.$n.sem"
 	done
@@ -229,6 +230,12 @@ if [ $rc -eq 1 ] && grep -q -- "--writers" "$TMP/w2" && ! grep -qi "too many par
 else
 	fail "writers 1: second writer exit $rc: $(cat "$TMP/w2")"
 fi
+
+# A forked child putting through its parent's handle is a further writer: told the same.
+"$SHMKIT" create queue "$N.fq" --capacity 4 --max-size 64 --writers 1 || fail "create fq"
+out=$(timeout 30 "$NSHELP" fork-put "$N.fq" | tr '\n' ',')
+[ "$out" = "parent 0,child EDQUOT," ] && pass "writers 1: a forked child's put is refused with EDQUOT" ||
+	fail "writers 1, forked child: $out"
 
 # --- close(NULL) ----------------------------------------------------------------------------
 out=$("$NSHELP" close-null)

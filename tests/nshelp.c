@@ -16,6 +16,7 @@
  *                                            made before the last task_done
  *   nshelp jq-join NAME TIMEOUT_MS LASTFILE  join; prints whether LASTFILE existed by then
  *   nshelp sem-open NAME                     what shmkit_sem_open (and a use) answer
+ *   nshelp fork-put NAME                     put, fork, the child puts through the same handle
  *   nshelp close-null                        every close(NULL) returns 0
  * Exit status: 0 when every step ran (whatever it returned), 3 when a wait:PATH timed out,
  * 2 on bad arguments, 1 when a check inside a step failed (lockloop, pipe-recv).
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -331,6 +333,30 @@ static int cmd_sem_open(int argc, char **argv)
 	return 0;
 }
 
+/* Put one message, then fork: the child puts through the parent's handle. */
+static int cmd_fork_put(int argc, char **argv)
+{
+	shmkit_queue *q;
+	pid_t pid;
+	int rc = shmkit_queue_open(argv[0], &q), status;
+
+	(void)argc;
+	if (rc || (rc = shmkit_queue_put(q, "p", 1))) {
+		say("parent", rc);
+		return 1;
+	}
+	say("parent", 0);
+	pid = fork();
+	if (pid == 0) {
+		say("child", shmkit_queue_put_timeout(q, "c", 1, 10000 * MS));
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return 1;
+	shmkit_queue_close(q);
+	return 0;
+}
+
 static int cmd_close_null(void)
 {
 	int bad = 0;
@@ -361,6 +387,7 @@ int main(int argc, char **argv)
 		{ "barrier", 2, cmd_barrier },	     { "pipe-send", 3, cmd_pipe_send },
 		{ "pipe-recv", 3, cmd_pipe_recv },   { "jq-work", 4, cmd_jq_work },
 		{ "jq-join", 3, cmd_jq_join },	     { "sem-open", 1, cmd_sem_open },
+		{ "fork-put", 1, cmd_fork_put },
 	};
 	size_t i;
 
@@ -370,6 +397,6 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], cmds[i].name) && argc - 2 >= cmds[i].min_args)
 			return cmds[i].fn(argc - 2, argv + 2);
 	fprintf(stderr, "usage: nshelp lock|lockloop|barrier|pipe-send|pipe-recv|jq-work|jq-join|"
-			"sem-open|close-null ARGS (see the source)\n");
+			"sem-open|fork-put|close-null ARGS (see the source)\n");
 	return 2;
 }
