@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -180,8 +181,17 @@ static int my_record(void)
 	return -1;
 }
 
-static void guard(bool on)
+/* The guard serialises publish-and-look between processes. It is held for microseconds, but
+ * its holder may be stopped (SIGSTOP, a debugger) or be any process of this user locking the
+ * file: waiting for it without bound would make even a timed acquire hang. So it is tried
+ * for GUARD_TRY_NS at most; without it this look is skipped (no cycle is reported, none is
+ * invented), and the waiter looks again at its next look. */
+#define GUARD_TRY_NS (20 * 1000000LL)
+
+static bool guard(bool on)
 {
+	struct timespec nap = { 0, 100000 };
+	int64_t until = 0;
 	struct flock fl;
 
 	memset(&fl, 0, sizeof(fl));
@@ -189,8 +199,16 @@ static void guard(bool on)
 	fl.l_whence = SEEK_SET;
 	fl.l_start = WFG_GUARD_BYTE;
 	fl.l_len = 1;
-	while (fcntl(graph.fd, on ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0 && errno == EINTR)
-		;
+	while (fcntl(graph.fd, F_OFD_SETLK, &fl) < 0) {
+		if (errno != EINTR && errno != EAGAIN && errno != EACCES)
+			return false;
+		if (!until)
+			until = shmkit__now() + GUARD_TRY_NS;
+		else if (shmkit__now() >= until)
+			return false;
+		nanosleep(&nap, NULL);
+	}
+	return true;
 }
 
 /* A consistent copy of record i, or false when it is free or not waiting. */
@@ -291,7 +309,10 @@ int shmkit__wfg_enter(struct shmkit__region *r, uint64_t holder)
 		return 0;
 	}
 	rec = &records()[i];
-	guard(true);
+	if (!guard(true)) {
+		pthread_mutex_unlock(&wfg_mu);
+		return 0;
+	}
 	publish(rec, r, holder);
 	for (depth = 0; depth < WFG_DEPTH && cur; depth++) {
 		if (cur == me) {

@@ -6,6 +6,8 @@
  * others proceed once it backs off, and while the cycle stood `shmkit_info` named what the
  * other holder waits for. And no false report: 200 processes contending one lock.
  */
+#include "config.h"
+
 #include "testutil.h"
 
 #define MAXP 3
@@ -214,6 +216,67 @@ START_TEST(through_anonymous_condition)
 }
 END_TEST
 
+/* ---- a process stopped inside the detector ----------------------------------------------- */
+
+struct guard_arg {
+	const char *name;
+	_Atomic int rc;
+};
+
+static int timed_acquirer(void *p)
+{
+	struct guard_arg *a = p;
+	shmkit_lock *l;
+
+	if (shmkit_lock_open(a->name, &l))
+		return 10;
+	atomic_store(&a->rc, shmkit_lock_acquire_timeout(l, 300 * TU_NS_PER_MS));
+	return 0;
+}
+
+/* The detector serialises its look through the per-user graph file; a process of the same
+ * user stopped (SIGSTOP, a debugger) while it looks, or one simply locking that file, stands
+ * for it here by holding the graph's guard byte. A timed acquire must still time out. */
+START_TEST(stopped_inside_detector)
+{
+	char buf[TU_NAME_SIZE], graph[64];
+	const char *name = tu_name_kind(buf, "guard", shmkit_lock_unlink);
+	struct guard_arg *a = tu_shared(sizeof(*a));
+	struct flock fl;
+	shmkit_lock *l;
+	pid_t pid;
+	int fd, st;
+
+	ck_assert_int_eq(shmkit_lock_create(name, 0, 0600, &l), 0);
+	ck_assert_int_eq(shmkit_lock_acquire(l), 0);
+	a->name = name;
+	atomic_store(&a->rc, RC_UNSET);
+	/* A first waiter makes the graph exist. */
+	pid = tu_fork(timed_acquirer, a);
+	ck_assert_int_eq(tu_wait_child(pid, 60), 0);
+	ck_assert_int_eq(atomic_load(&a->rc), -ETIMEDOUT);
+
+	snprintf(graph, sizeof(graph), "/dev/shm/.shmkit-wfg.%u", (unsigned)geteuid());
+	fd = open(graph, O_RDWR | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "no wait-for graph at %s: %s", graph, strerror(errno));
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 1;
+	ck_assert_int_eq(fcntl(fd, F_OFD_SETLKW, &fl), 0);
+
+	atomic_store(&a->rc, RC_UNSET);
+	pid = tu_fork(timed_acquirer, a);
+	st = tu_wait_child(pid, 30);
+	close(fd);
+	ck_assert_msg(st == 0, "a 300 ms acquire was still blocked after 30 s (status %d)", st);
+	ck_assert_int_eq(atomic_load(&a->rc), -ETIMEDOUT);
+	ck_assert_int_eq(shmkit_lock_release(l), 0);
+	shmkit_lock_close(l);
+}
+END_TEST
+
 /* ---- no false report under contention ---------------------------------------------------- */
 
 #define CROWD 200
@@ -307,6 +370,7 @@ int main(void)
 	tcase_add_test(tc, three_anonymous);
 	tcase_add_test(tc, through_condition);
 	tcase_add_test(tc, through_anonymous_condition);
+	tcase_add_test(tc, stopped_inside_detector);
 	tc = tu_tcase(s, "crowd", 900);
 	tcase_add_test(tc, no_false_report);
 	return tu_run(s);
