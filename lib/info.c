@@ -104,7 +104,8 @@ out:
 /* Read the header without waiting for READY, so that a region whose creator died while
  * initialising it can still be removed. 0 when the file is a shmkit region; -ENODATA when it
  * is what a create killed before writing the header leaves (shorter than a header, or no
- * magic yet) and nobody is creating it now; -EBUSY when a live creator is still at it. */
+ * magic yet) and nobody is creating it now; -EBUSY when a live creator is still at it
+ * (before or after writing the header). */
 static int read_header(const char *name, struct shmkit__hdr *h)
 {
 	struct stat st;
@@ -133,6 +134,11 @@ static int read_header(const char *name, struct shmkit__hdr *h)
 		err = shmkit__lease_held(fd, SHMKIT__LEASE_CREATOR) ? -EBUSY : -ENODATA;
 	else if (h->magic != SHMKIT__MAGIC)
 		err = -EBADMSG;
+	else if (atomic_load_explicit(&h->state, memory_order_relaxed) != SHMKIT__STATE_READY &&
+		 shmkit__lease_held(fd, SHMKIT__LEASE_CREATOR))
+		/* Header written, object still being initialised by a live creator: not ours to
+		 * remove (its create would return success on a name that no longer exists). */
+		err = -EBUSY;
 out:
 	close(fd);
 	return err;

@@ -5,8 +5,8 @@
 #    an error (no SIGBUS, no abort), and `rm` then frees the name;
 #  - SIGKILL at random moments of `create` of a 64 MB queue, 40 times: any leftover is shown
 #    by ls, `rm` frees the name and create works again;
-#  - a creator stopped half-way (SIGSTOP) is alive: rm refuses (busy) and its create then
-#    completes;
+#  - a creator stopped half-way (SIGSTOP), before or after writing the header, is alive: rm
+#    refuses (busy) and its create then completes;
 #  - a semaphore half-removed (either file gone, as a kill between the two unlinks or during
 #    create leaves it) and `rm` killed at random moments: rm frees the name, create works;
 #  - a Barrier party killed while waiting alone: the next arrival does not pass;
@@ -26,7 +26,7 @@ B=hostile-$$
 N=/$B
 TMP=$(mktemp -d) || exit 99
 cleanup() {
-	for n in fifo sem1 sem2 big stop hs1 hs2 hs3 bar nob q fq; do
+	for n in fifo sem1 sem2 big stop init hs1 hs2 hs3 bar nob q fq; do
 		"$SHMKIT" rm "$N.$n" >/dev/null 2>&1
 		rm -f "/dev/shm/$B.$n" "/dev/shm/sem.$B.$n.sem"
 	done
@@ -142,6 +142,36 @@ if [ $bad = 0 ] && [ $caught -gt 0 ]; then
 	pass "stopped creator: caught half-way $caught times; rm said busy, create then completed"
 elif [ $bad = 0 ]; then
 	fail "stopped creator: never caught a create half-way in 10 tries"
+fi
+
+# The same after the creator wrote the header, while it initialises a large ring.
+caught=0 bad=0
+for i in $(seq 5); do
+	"$SHMKIT" create queue "$N.init" --capacity 1048576 --max-size 64 &
+	p=$!
+	while kill -0 $p 2>/dev/null; do
+		m=$(od -An -tx8 -N8 "/dev/shm/$B.init" 2>/dev/null | tr -d ' ')
+		[ -n "$m" ] && [ "$m" != 0000000000000000 ] && break
+	done
+	kill -STOP $p 2>/dev/null
+	if ! "$SHMKIT" stat "$N.init" >/dev/null 2>&1 && [ -e "/dev/shm/$B.init" ]; then
+		caught=$((caught + 1))
+		"$SHMKIT" rm "$N.init" >"$TMP/rm" 2>&1
+		rc=$?
+		[ -e "/dev/shm/$B.init" ] || { bad=1; fail "initialising creator: rm removed its object"; }
+		[ $rc -eq 1 ] && grep -qi busy "$TMP/rm" ||
+			{ bad=1; fail "initialising creator: rm exit $rc: $(cat "$TMP/rm")"; }
+	fi
+	kill -CONT $p 2>/dev/null
+	wait $p || { bad=1; fail "initialising creator: its create failed after SIGCONT"; }
+	"$SHMKIT" stat "$N.init" >/dev/null || { bad=1; fail "initialising creator: no object afterwards"; }
+	"$SHMKIT" rm "$N.init" >/dev/null 2>&1
+	[ $bad = 0 ] && [ $caught -lt 2 ] || break
+done
+if [ $bad = 0 ] && [ $caught -gt 0 ]; then
+	pass "initialising creator: caught after its header $caught times; rm said busy, create completed"
+elif [ $bad = 0 ]; then
+	fail "initialising creator: never caught a create after its header in 5 tries"
 fi
 
 # --- a semaphore half-removed, and rm killed at random moments ------------------------------
