@@ -156,7 +156,7 @@ static int my_record(void)
 {
 	unsigned gen = shmkit__fork_generation();
 	struct wfg_rec *rec = records();
-	uint32_t i;
+	uint32_t i, seq;
 
 	if (tls_rec >= 0 && tls_rec_gen == gen)
 		return tls_rec;
@@ -170,6 +170,12 @@ static int my_record(void)
 		if (atomic_load(&rec[i].used) && atomic_load(&rec[i].pid) == shmkit__pid() &&
 		    atomic_load(&rec[i].tgid) != shmkit__tgid())
 			continue;
+		/* A holder killed inside publish() left seq odd; left so, the record would read
+		 * as "being rewritten" whenever it is stable, for every later owner, and no
+		 * cycle through it would ever be seen. The lease makes us its only writer. */
+		seq = atomic_load_explicit(&rec[i].seq, memory_order_relaxed);
+		if (seq & 1)
+			atomic_store_explicit(&rec[i].seq, seq + 1, memory_order_release);
 		atomic_store(&rec[i].ino, 0);
 		atomic_store(&rec[i].tgid, shmkit__tgid());
 		atomic_store(&rec[i].pid, shmkit__pid());

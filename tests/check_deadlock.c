@@ -4,7 +4,9 @@
  * cycle through a Condition's lock, and the same with anonymous locks inherited over fork.
  * In each, exactly one acquire (the one that would close the cycle) returns -EDEADLK, the
  * others proceed once it backs off, and while the cycle stood `shmkit_info` named what the
- * other holder waits for. And no false report: 200 processes contending one lock.
+ * other holder waits for. The detector keeps working when a process of the same user holds
+ * its guard (stopped inside it) or died inside it. And no false report: 200 processes
+ * contending one lock.
  */
 #include "config.h"
 
@@ -216,6 +218,51 @@ START_TEST(through_anonymous_condition)
 }
 END_TEST
 
+/* ---- records left by processes killed inside the detector --------------------------------- */
+
+/* The graph's layout as lib/wfg.c has it: 512 records of 256 bytes, each starting with a
+ * seqlock word, record i leased through byte 2^52 + i. */
+#define WFG_RECORDS 512
+#define WFG_REC_SIZE 256
+#define WFG_LEASE_BASE (1ULL << 52)
+
+/* A process SIGKILLed inside the detector's publish leaves its record's seqlock odd. Make
+ * every free record so, as a long torture run does, then form a cycle: the new owners of
+ * those records must still be seen. */
+START_TEST(records_of_killed_lookers)
+{
+	char graph[64];
+	struct flock fl;
+	unsigned char *map;
+	int fd, i, odd = 0;
+
+	named_cycle(2); /* makes the graph exist */
+	snprintf(graph, sizeof(graph), "/dev/shm/.shmkit-wfg.%u", (unsigned)geteuid());
+	fd = open(graph, O_RDWR | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "no wait-for graph at %s: %s", graph, strerror(errno));
+	map = mmap(NULL, WFG_RECORDS * WFG_REC_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert(map != MAP_FAILED);
+	for (i = 0; i < WFG_RECORDS; i++) {
+		_Atomic uint32_t *seq = (_Atomic uint32_t *)(map + (size_t)i * WFG_REC_SIZE);
+
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		fl.l_start = (off_t)(WFG_LEASE_BASE + (uint64_t)i);
+		fl.l_len = 1;
+		if (fcntl(fd, F_OFD_GETLK, &fl) < 0 || fl.l_type != F_UNLCK)
+			continue; /* someone's live record: not ours to touch */
+		if (!(atomic_load(seq) & 1))
+			atomic_fetch_add(seq, 1);
+		odd++;
+	}
+	munmap(map, WFG_RECORDS * WFG_REC_SIZE);
+	close(fd);
+	ck_assert_msg(odd >= 3, "only %d free records", odd);
+	named_cycle(3);
+}
+END_TEST
+
 /* ---- a process stopped inside the detector ----------------------------------------------- */
 
 struct guard_arg {
@@ -371,6 +418,7 @@ int main(void)
 	tcase_add_test(tc, through_condition);
 	tcase_add_test(tc, through_anonymous_condition);
 	tcase_add_test(tc, stopped_inside_detector);
+	tcase_add_test(tc, records_of_killed_lookers);
 	tc = tu_tcase(s, "crowd", 900);
 	tcase_add_test(tc, no_false_report);
 	return tu_run(s);
