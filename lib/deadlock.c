@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "deadlock.h"
@@ -143,7 +144,7 @@ static int my_record(void)
 {
 	unsigned gen = shmkit__fork_generation();
 	struct wfg_rec *rec = records();
-	uint32_t i;
+	uint32_t i, seq;
 
 	if (tls_rec >= 0 && tls_rec_gen == gen)
 		return tls_rec;
@@ -158,6 +159,12 @@ static int my_record(void)
 		    atomic_load_explicit(&rec[i].pid, memory_order_relaxed) == shmkit__pid() &&
 		    atomic_load_explicit(&rec[i].tgid, memory_order_relaxed) != shmkit__tgid())
 			continue;
+		/* A holder killed inside publish() left seq odd; left so, the record would read
+		 * as "being rewritten" whenever it is stable, for every later owner, and no
+		 * cycle through it would ever be seen. The lease makes us its only writer. */
+		seq = atomic_load_explicit(&rec[i].seq, memory_order_relaxed);
+		if (seq & 1)
+			atomic_store_explicit(&rec[i].seq, seq + 1, memory_order_release);
 		/* Relaxed: the record is ours (its lease says so); readers validate what they
 		 * read with the record's seqlock and its lease. */
 		atomic_store_explicit(&rec[i].ino, 0, memory_order_relaxed);

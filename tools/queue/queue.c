@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -137,7 +138,10 @@ int cmd_produce(int argc, char **argv)
 		shmkit_queue_close(q);
 		return runtime_error(what, -ENOMEM);
 	}
-	producer = (uint32_t)getpid();
+	/* Random, not the pid: producers in different pid namespaces (each container's pid 1)
+	 * must not share an id, or consume --verify would see one producer out of order. */
+	while (getrandom(&producer, sizeof(producer), 0) != (ssize_t)sizeof(producer) || !producer)
+		;
 	t0 = now_seconds();
 	for (i = 0; i < count; i++) {
 		stamp_fill(msg, size, producer, i);
