@@ -635,3 +635,10 @@ int shmkit__queue_info(const struct shmkit__region *r, struct shmkit_info *info)
 	info->flags = r->hdr->flags;
 	return 0;
 }
+
+/* For queue_lost.c: the ring's shared counters (its only view into a queue's layout). */
+struct shmkit__ring_sh *shmkit__queue_ring_sh(shmkit_queue *h);
+struct shmkit__ring_sh *shmkit__queue_ring_sh(shmkit_queue *h)
+{
+	return &h->q->ring;
+}
