@@ -19,6 +19,7 @@ static const struct command commands[] = {
 	{ "produce", cmd_produce, "put messages (stdin lines or stamped) on a named queue" },
 	{ "consume", cmd_consume, "get messages from a named queue until EOF" },
 	{ "bench", cmd_bench, "measure queue, pipe, locks against pipe(2), unix sockets, mq" },
+	{ "bridge", cmd_bridge, "forward a queue to another host over ZeroMQ, each message once" },
 	{ "torture", cmd_torture, "SIGKILL queue, lock and pipe users at random; check nothing is lost" },
 	{ NULL, NULL, NULL },
 };
