@@ -284,23 +284,31 @@ int bridge_recv(const struct bridge_opts *o)
 			o->state ? "" : ".bridge-r"))
 		return usage_error(o->cmd, "'%s': name too long to add the bridge's suffixes",
 				   o->queue);
+	/* Staging made (and let go) before the keeper is forked, the rest opened after: a forked
+	 * child shares its parent's open files, and with them the kernel leases that say the
+	 * parent is alive, so the keeper must inherit none of ours. */
+	if ((rc = open_stage(&r))) {
+		runtime_error(r.stage_name, rc);
+		return 1;
+	}
+	shmkit_queue_close(r.stage);
+	r.stage = NULL;
+	if (!(r.buf = malloc(BRIDGE_STAGE_HDR + (size_t)r.far_max)))
+		return runtime_error(o->cmd, -ENOMEM);
+	if (bridge_keeper_ensure(o->cmd, o->queue, r.stage_name, r.lock_name, rname))
+		goto out;
 	if ((rc = bridge_rstate_open(&r.rs, rname, true))) {
 		if (rc == -EBUSY)
 			fprintf(stderr, "shmkit: %s: %s: another receiving bridge is running for %s\n",
 				o->cmd, rname, o->queue);
 		else
 			runtime_error(rname, rc);
-		return 1;
+		goto out;
 	}
-	if ((rc = open_stage(&r))) {
+	if ((rc = shmkit_queue_open(r.stage_name, &r.stage))) {
 		runtime_error(r.stage_name, rc);
 		goto out;
 	}
-	if (!(r.buf = malloc(BRIDGE_STAGE_HDR + (size_t)r.far_max)))
-		goto out;
-	/* Before any ZeroMQ context: the keeper is forked. */
-	if (bridge_keeper_ensure(o->cmd, o->queue, r.stage_name, r.lock_name, rname))
-		goto out;
 	if ((rc = shmkit_queue_attach_writer(r.stage))) {
 		runtime_error(r.stage_name, rc);
 		goto out;
