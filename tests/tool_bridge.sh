@@ -200,6 +200,30 @@ else
 	fail "$c: create"
 fi
 
+# --- 3b. CURVE: an admitted key delivers, another key is refused ------------------------------
+c=cv
+if start_case $c && (cd "$TMP" && "$SHMKIT" bridge keygen srv && "$SHMKIT" bridge keygen cli &&
+	"$SHMKIT" bridge keygen bad) >/dev/null; then
+	cp "$TMP/cli.pub" "$TMP/allow"
+	"$SHMKIT" bridge recv "tcp://127.0.0.1:$((PORT + 3))" "$Q.$c.far" --curve-key "$TMP/srv.key" \
+		--curve-allow "$TMP/allow" -q 2>"$TMP/$c.recv.err" & RECV=$!; PIDS+=($RECV)
+	timeout 60 "$SHMKIT" bridge send "$Q.$c.src" "tcp://127.0.0.1:$((PORT + 3))" --state "$Q.$c.bad" \
+		--curve-server "$TMP/srv.pub" --curve-key "$TMP/bad.key" --connect-timeout 10 2>"$TMP/err"
+	rc=$?
+	[ $rc = 1 ] && grep -q "refused our CURVE key" "$TMP/err" && pass "$c: a key not admitted: exit 1: $(cat "$TMP/err")" ||
+		fail "$c: a key not admitted: exit $rc: $(cat "$TMP/err")"
+	"$SHMKIT" bridge send "$Q.$c.src" "tcp://127.0.0.1:$((PORT + 3))" --curve-server "$TMP/srv.pub" \
+		--curve-key "$TMP/cli.key" -q 2>"$TMP/$c.send.err" & SEND=$!; PIDS+=($SEND)
+	printf 'secret\nlines\n' | timeout 60 "$SHMKIT" produce "$Q.$c.src" || fail "$c: produce"
+	out=$(timeout 60 "$SHMKIT" consume "$Q.$c.far")
+	await $SEND 60 || fail "$c: send bridge exited $? ($(cat "$TMP/$c.send.err"))"
+	await $RECV 60 || fail "$c: receiving bridge exited $? ($(cat "$TMP/$c.recv.err"))"
+	[ "$out" = "$(printf 'secret\nlines')" ] && pass "$c: CURVE-encrypted, admitted sender delivered both lines" ||
+		fail "$c: got '$out'"
+else
+	fail "$c: create or keygen"
+fi
+
 # --- 4. errors ------------------------------------------------------------------------------
 "$SHMKIT" create queue "$Q.err" --capacity 4 --max-size 64 || fail "create err"
 for ep in "tcp://127.0.0.1" "foo://x:1" "tcp://127.0.0.1:99999" ""; do

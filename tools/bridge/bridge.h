@@ -218,6 +218,7 @@ int bridge_curve_client(void *sock, const struct bridge_opts *o);
  * handled when it is readable. */
 void *bridge_zap_open(void *ctx, const struct bridge_opts *o);
 void bridge_zap_handle(void *zap);
+void *bridge_zap_socket(void *zap);
 void bridge_zap_close(void *zap);
 /* `shmkit bridge keygen PREFIX`: PREFIX.key (0600) and PREFIX.pub. */
 int bridge_keygen(const char *prefix);

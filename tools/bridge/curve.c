@@ -233,6 +233,11 @@ void bridge_zap_handle(void *zp)
 		zmq_msg_close(&part[i]);
 }
 
+void *bridge_zap_socket(void *zp)
+{
+	return ((struct zap *)zp)->sock;
+}
+
 void bridge_zap_close(void *zp)
 {
 	struct zap *z = zp;

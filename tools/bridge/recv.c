@@ -228,7 +228,7 @@ out:
 /* Wait for the socket (and the ZAP handler) at most ms; then read what came. */
 static int serve(struct recv *r, long ms)
 {
-	zmq_pollitem_t it[2] = { { r->sock, 0, ZMQ_POLLIN, 0 }, { r->zap, 0, ZMQ_POLLIN, 0 } };
+	zmq_pollitem_t it[2] = { { r->sock, 0, ZMQ_POLLIN, 0 }, { r->zap ? bridge_zap_socket(r->zap) : NULL, 0, ZMQ_POLLIN, 0 } };
 	int n, i, rc;
 
 	n = zmq_poll(it, r->zap ? 2 : 1, ms);
