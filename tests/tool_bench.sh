@@ -97,7 +97,8 @@ for r in res:
         continue
     want = {"throughput": ("msgs_per_s", "mb_per_s"), "rtt": ("p50_ns", "p99_ns", "p999_ns"),
             "counter": ("ops_per_s", "ns_per_op"), "lock": ("ns_per_op",),
-            "sem": ("ns_per_op",), "idle": ("cpu_s",)}.get(r.get("test"))
+            "sem": ("ns_per_op",), "idle": ("cpu_s",),
+            "bridge": ("msgs_per_s",)}.get(r.get("test"))
     if want is None:
         bad.append("%s: unknown test" % name)
         continue

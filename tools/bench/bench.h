@@ -12,6 +12,7 @@
  *   rtt.c           round-trip latency (ping-pong)
  *   sync.c          counters, Lock, Semaphore
  *   idle.c          CPU used by consumers blocked on an empty queue, and how often they wake
+ *   bridge/bench.c  64 B through two bridges over loopback against bare ZeroMQ
  *   out.c           the result list, the table and the JSON
  */
 #ifndef SHMKIT_TOOLS_BENCH_H
@@ -31,6 +32,7 @@ enum bench_test {
 	BENCH_LOCK,
 	BENCH_SEM,
 	BENCH_IDLE,
+	BENCH_BRIDGE,
 	BENCH_NTESTS
 };
 
@@ -204,5 +206,8 @@ int bench_counter(const struct bench_opts *o);
 int bench_lock(const struct bench_opts *o);
 int bench_sem(const struct bench_opts *o);
 int bench_idle(const struct bench_opts *o);
+/* 64 B through two shmkit bridges on loopback vs bare ZeroMQ PUSH/PULL (tools/bridge/bench.c;
+ * rows marked unsupported when built without libzmq). */
+int bench_bridge(const struct bench_opts *o);
 
 #endif
