@@ -118,6 +118,20 @@ static bool graph_open(void)
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		goto off_fd;
+	/* Leases go on a description no mapping references (see region.c's lease_fd): a fork
+	 * child inherits the mapping, and would keep our records "alive" after we die. */
+	{
+		struct stat a;
+		int lfd = shm_open(name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+
+		if (lfd >= 0 && fstat(lfd, &a) == 0 && a.st_ino == st.st_ino &&
+		    a.st_dev == st.st_dev) {
+			close(fd);
+			fd = lfd;
+		} else if (lfd >= 0) {
+			close(lfd);
+		}
+	}
 	if (graph.hdr) { /* a fork child: the registry gave it a description of its own */
 		munmap(graph.hdr, graph.size);
 		shmkit__region_untrack(&graph);
