@@ -47,6 +47,10 @@
  * sleepers' slice: a lock waiter is never idle, it is held up, and a dead holder should cost
  * it a fraction of a second. */
 #define LK_LOOK_NS (200 * 1000000LL)
+/* The first look waits this long: a contended lock usually changes hands sooner, and then the
+ * waiter never pays for a lease query and a deadlock look (a real deadlock or a dead holder is
+ * reported a millisecond later). */
+#define LK_FIRST_LOOK_NS (1000000LL)
 
 void shmkit__lk_init(struct shmkit__lk *lk)
 {
@@ -172,6 +176,8 @@ static int slow(struct shmkit__region *r, uint32_t me, int64_t deadline, bool de
 			rc = slept ? -ETIMEDOUT : -EAGAIN;
 			goto out;
 		}
+		if (!next_look)
+			next_look = now + LK_FIRST_LOOK_NS;
 		if (now >= next_look) {
 			next_look = now + LK_LOOK_NS;
 			if (!shmkit__seat_alive(r, holder - 1)) {
