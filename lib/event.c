@@ -179,12 +179,13 @@ SHMKIT__API int shmkit_event_wait_try(shmkit_event *e)
 
 SHMKIT__API int shmkit_event_wait_timeout(shmkit_event *e, int64_t timeout_ns)
 {
-	if (timeout_ns < 0)
-		return -EINVAL;
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	if (rc)
+		return rc;
 	/* A zero timeout only looks: no need to mark the word for a sleep that will not happen. */
-	if (timeout_ns == 0)
-		return shmkit_event_is_set(e) ? 0 : -ETIMEDOUT;
-	return event_wait(e, shmkit__deadline(timeout_ns));
+	return shmkit__timed(deadline ? event_wait(e, deadline) : shmkit_event_wait_try(e));
 }
 
 int shmkit__event_info(const struct shmkit__region *r, struct shmkit_info *info)

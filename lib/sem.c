@@ -251,8 +251,7 @@ static int sem_acquire(shmkit_sem *s, int64_t deadline)
 			if (r < 0 && errno == EAGAIN)
 				return -EAGAIN;
 		} else {
-			ts.tv_sec = deadline / 1000000000LL;
-			ts.tv_nsec = deadline % 1000000000LL;
+			shmkit__deadline_ts(deadline, &ts);
 			r = sem_clockwait(s->sem, CLOCK_MONOTONIC, &ts);
 		}
 		if (r == 0)
@@ -274,12 +273,10 @@ SHMKIT__API int shmkit_sem_acquire_try(shmkit_sem *s)
 
 SHMKIT__API int shmkit_sem_acquire_timeout(shmkit_sem *s, int64_t timeout_ns)
 {
-	int r;
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	if (timeout_ns < 0)
-		return -EINVAL;
-	r = sem_acquire(s, shmkit__deadline(timeout_ns));
-	return r == -EAGAIN ? -ETIMEDOUT : r;
+	return rc ? rc : shmkit__timed(sem_acquire(s, deadline));
 }
 
 SHMKIT__API int shmkit_sem_release(shmkit_sem *s)

@@ -44,8 +44,7 @@ int shmkit__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline
 	if (deadline != SHMKIT__FOREVER) {
 		if (shmkit__now() >= deadline)
 			return -ETIMEDOUT;
-		ts.tv_sec = deadline / 1000000000LL;
-		ts.tv_nsec = deadline % 1000000000LL;
+		shmkit__deadline_ts(deadline, &ts);
 		tsp = &ts;
 	}
 	r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expect, tsp, NULL, FUTEX_BITSET_MATCH_ANY);

@@ -9,7 +9,16 @@
 
 #include "common.h"
 
+#include <time.h>
+
 int64_t shmkit__now(void);
+/* An absolute CLOCK_MONOTONIC deadline as the timespec futexes, sem_clockwait and
+ * pthread_*_clocklock take. */
+static inline void shmkit__deadline_ts(int64_t deadline, struct timespec *ts)
+{
+	ts->tv_sec = deadline / 1000000000LL;
+	ts->tv_nsec = deadline % 1000000000LL;
+}
 /* Absolute deadline for a timeout: <0 forever, 0 now (try), >0 now + timeout. */
 int64_t shmkit__deadline(int64_t timeout_ns);
 /* Sleep while *word == expect, until woken or the deadline passes. 0 when woken or the value
