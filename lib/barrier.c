@@ -106,27 +106,21 @@ static uint32_t region_parties(const struct shmkit__region *r)
 	return (uint32_t)parties;
 }
 
+static int check_region(const struct shmkit__region *r)
+{
+	return region_parties(r) ? 0 : -EBADMSG;
+}
+
 SHMKIT__API int shmkit_barrier_open(const char *name, shmkit_barrier **out)
 {
-	struct shmkit_barrier *b;
-	int err;
+	int err = shmkit__handle_open(name, SHMKIT_KIND_BARRIER, sizeof(**out), check_region,
+				      out);
 
-	if (!out)
-		return -EINVAL;
-	if (!(b = shmkit__handle_new(sizeof(*b))))
-		return -ENOMEM;
-	if ((err = shmkit__region_open(name, SHMKIT_KIND_BARRIER, &b->r))) {
-		free(b);
-		return err;
+	if (!err) {
+		(*out)->parties = region_parties(&(*out)->r);
+		(*out)->br = (struct barrier_region *)(*out)->r.hdr;
 	}
-	if (!(b->parties = region_parties(&b->r))) {
-		shmkit__region_close(&b->r);
-		free(b);
-		return -EBADMSG;
-	}
-	b->br = (struct barrier_region *)b->r.hdr;
-	*out = b;
-	return 0;
+	return err;
 }
 
 SHMKIT__API int shmkit_barrier_close(shmkit_barrier *b)

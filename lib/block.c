@@ -85,25 +85,11 @@ static int check_region(const struct shmkit__region *r)
 
 SHMKIT__API int shmkit_block_open(const char *name, shmkit_block **out)
 {
-	struct shmkit_block *b;
-	int err;
+	int err = shmkit__handle_open(name, SHMKIT_KIND_BLOCK, sizeof(**out), check_region, out);
 
-	if (!out)
-		return -EINVAL;
-	if (!(b = shmkit__handle_new(sizeof(*b))))
-		return -ENOMEM;
-	if ((err = shmkit__region_open(name, SHMKIT_KIND_BLOCK, &b->r))) {
-		free(b);
-		return err;
-	}
-	if ((err = check_region(&b->r))) {
-		shmkit__region_close(&b->r);
-		free(b);
-		return err;
-	}
-	bind(b, b->r.hdr->param[0]);
-	*out = b;
-	return 0;
+	if (!err)
+		bind(*out, (*out)->r.hdr->param[0]);
+	return err;
 }
 
 SHMKIT__API int shmkit_block_close(shmkit_block *b)

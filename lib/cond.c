@@ -79,27 +79,18 @@ static int cond_region_ok(const struct shmkit__region *r)
 	       r->lk == &((struct cond_region *)r->hdr)->lk;
 }
 
+static int check_region(const struct shmkit__region *r)
+{
+	return cond_region_ok(r) ? 0 : -EBADMSG;
+}
+
 SHMKIT__API int shmkit_cond_open(const char *name, shmkit_cond **out)
 {
-	struct shmkit_cond *c;
-	int err;
+	int err = shmkit__handle_open(name, SHMKIT_KIND_COND, sizeof(**out), check_region, out);
 
-	if (!out)
-		return -EINVAL;
-	if (!(c = shmkit__handle_new(sizeof(*c))))
-		return -ENOMEM;
-	if ((err = shmkit__region_open(name, SHMKIT_KIND_COND, &c->r))) {
-		free(c);
-		return err;
-	}
-	if (!cond_region_ok(&c->r)) {
-		shmkit__region_close(&c->r);
-		free(c);
-		return -EBADMSG;
-	}
-	bind(c);
-	*out = c;
-	return 0;
+	if (!err)
+		bind(*out);
+	return err;
 }
 
 SHMKIT__API int shmkit_cond_close(shmkit_cond *c)

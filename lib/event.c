@@ -79,27 +79,18 @@ static int event_region_ok(const struct shmkit__region *r)
 	       shmkit__obj_size_is(r, sizeof(struct event_region)) && r->hdr->flags == 0 && !r->lk;
 }
 
+static int check_region(const struct shmkit__region *r)
+{
+	return event_region_ok(r) ? 0 : -EBADMSG;
+}
+
 SHMKIT__API int shmkit_event_open(const char *name, shmkit_event **out)
 {
-	struct shmkit_event *e;
-	int err;
+	int err = shmkit__handle_open(name, SHMKIT_KIND_EVENT, sizeof(**out), check_region, out);
 
-	if (!out)
-		return -EINVAL;
-	if (!(e = shmkit__handle_new(sizeof(*e))))
-		return -ENOMEM;
-	if ((err = shmkit__region_open(name, SHMKIT_KIND_EVENT, &e->r))) {
-		free(e);
-		return err;
-	}
-	if (!event_region_ok(&e->r)) {
-		shmkit__region_close(&e->r);
-		free(e);
-		return -EBADMSG;
-	}
-	bind(e);
-	*out = e;
-	return 0;
+	if (!err)
+		bind(*out);
+	return err;
 }
 
 SHMKIT__API int shmkit_event_close(shmkit_event *e)

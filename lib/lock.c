@@ -38,28 +38,23 @@ fail:
 	return err;
 }
 
+/* A Lock region holds one lock, as the header says, and no flags but RLock's. */
+static int check_region(const struct shmkit__region *r)
+{
+	return shmkit__obj_size_is(r, sizeof(struct lock_region)) &&
+			       r->lk == &((struct lock_region *)r->hdr)->lk &&
+			       !(r->hdr->flags & ~SHMKIT_RECURSIVE)
+		       ? 0
+		       : -EBADMSG;
+}
+
 SHMKIT__API int shmkit_lock_open(const char *name, shmkit_lock **out)
 {
-	struct shmkit_lock *l;
-	int err;
+	int err = shmkit__handle_open(name, SHMKIT_KIND_LOCK, sizeof(**out), check_region, out);
 
-	if (!out)
-		return -EINVAL;
-	if (!(l = shmkit__handle_new(sizeof(*l))))
-		return -ENOMEM;
-	err = shmkit__region_open(name, SHMKIT_KIND_LOCK, &l->r);
-	if (!err && (!shmkit__obj_size_is(&l->r, sizeof(struct lock_region)) || !l->r.lk ||
-		     (l->r.hdr->flags & ~SHMKIT_RECURSIVE))) {
-		shmkit__region_close(&l->r);
-		err = -EBADMSG;
-	}
-	if (err) {
-		free(l);
-		return err;
-	}
-	l->reg = &l->r;
-	*out = l;
-	return 0;
+	if (!err)
+		(*out)->reg = &(*out)->r;
+	return err;
 }
 
 SHMKIT__API int shmkit_lock_close(shmkit_lock *l)
@@ -132,7 +127,7 @@ int shmkit__lock_info(const struct shmkit__region *r, struct shmkit_info *info)
 {
 	const struct lock_region *lr = (const struct lock_region *)r->hdr;
 
-	if (!shmkit__obj_size_is(r, sizeof(struct lock_region)) || r->lk != &lr->lk)
+	if (check_region(r))
 		return -EBADMSG;
 	info->flags = r->hdr->flags & SHMKIT_RECURSIVE;
 	shmkit__lk_info(r, &lr->lk, info);

@@ -121,24 +121,10 @@ static int check_region(const struct shmkit__region *r)
 
 SHMKIT__API int shmkit_pipe_open(const char *name, shmkit_pipe **out)
 {
-	struct shmkit_pipe *h;
-	int err;
+	int err = shmkit__handle_open(name, SHMKIT_KIND_PIPE, sizeof(**out), check_region, out);
 
-	if (!out)
-		return -EINVAL;
-	if (!(h = shmkit__handle_new(sizeof(*h))))
-		return -ENOMEM;
-	if ((err = shmkit__region_open(name, SHMKIT_KIND_PIPE, &h->r)))
-		goto fail;
-	if ((err = check_region(&h->r))) {
-		shmkit__region_close(&h->r);
-		goto fail;
-	}
-	bind(h);
-	*out = h;
-	return 0;
-fail:
-	free(h);
+	if (!err)
+		bind(*out);
 	return err;
 }
 

@@ -137,24 +137,10 @@ static int check_region(const struct shmkit__region *r)
 
 SHMKIT__API int shmkit_queue_open(const char *name, shmkit_queue **out)
 {
-	struct shmkit_queue *h;
-	int err;
+	int err = shmkit__handle_open(name, SHMKIT_KIND_QUEUE, sizeof(**out), check_region, out);
 
-	if (!out)
-		return -EINVAL;
-	if (!(h = shmkit__handle_new(sizeof(*h))))
-		return -ENOMEM;
-	if ((err = shmkit__region_open(name, SHMKIT_KIND_QUEUE, &h->r)))
-		goto fail;
-	if ((err = check_region(&h->r))) {
-		shmkit__region_close(&h->r);
-		goto fail;
-	}
-	bind(h);
-	*out = h;
-	return 0;
-fail:
-	free(h);
+	if (!err)
+		bind(*out);
 	return err;
 }
 

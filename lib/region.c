@@ -408,3 +408,23 @@ int shmkit__region_open(const char *name, uint32_t kind, struct shmkit__region *
 {
 	return shmkit__region_open_mode(name, kind, false, r);
 }
+
+int shmkit__handle_open(const char *name, uint32_t kind, size_t size,
+			int (*check)(const struct shmkit__region *r), void *out)
+{
+	struct shmkit__region *h;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	if (!(h = shmkit__handle_new(size)))
+		return -ENOMEM;
+	if ((err = shmkit__region_open(name, kind, h)) == 0 && (err = check(h)) != 0)
+		shmkit__region_close(h);
+	if (err) {
+		free(h);
+		return err;
+	}
+	*(void **)out = h;
+	return 0;
+}

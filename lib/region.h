@@ -54,6 +54,11 @@ int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 			     struct shmkit__region *r);
 void shmkit__region_close(struct shmkit__region *r);
 int shmkit__region_unlink(const char *name);
+/* Open `name` as `kind` into a new zeroed handle of `size` bytes whose first member is its
+ * struct shmkit__region, and let `check` validate the kind's parameters (0, or -EBADMSG):
+ * *(void **)out is the handle, or nothing is left behind. What every kind's open shares. */
+int shmkit__handle_open(const char *name, uint32_t kind, size_t size,
+			int (*check)(const struct shmkit__region *r), void *out);
 /* Allocate a zeroed handle of `size` bytes. */
 void *shmkit__handle_new(size_t size);
 

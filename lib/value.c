@@ -73,31 +73,25 @@ fail:
 	return err;
 }
 
+/* The cells' count, kind and size agree, and the lock is where the header says. */
+static int check_region(const struct shmkit__region *r)
+{
+	uint64_t len = r->hdr->param[0];
+
+	if (len == 0 || len > ARRAY_MAX || (r->hdr->kind == SHMKIT_KIND_VALUE && len != 1) ||
+	    !shmkit__obj_size_is(r, region_size(len)) || r->hdr->flags ||
+	    r->lk != &((struct cells_region *)r->hdr)->lk)
+		return -EBADMSG;
+	return 0;
+}
+
 static int cells_open(const char *name, uint32_t kind, struct shmkit_array **out)
 {
-	struct shmkit_array *a;
-	uint64_t len;
-	int err;
+	int err = shmkit__handle_open(name, kind, sizeof(struct shmkit_value), check_region, out);
 
-	if (!out)
-		return -EINVAL;
-	if (!(a = shmkit__handle_new(sizeof(struct shmkit_value))))
-		return -ENOMEM;
-	if ((err = shmkit__region_open(name, kind, &a->r))) {
-		free(a);
-		return err;
-	}
-	len = a->r.hdr->param[0];
-	if (len == 0 || len > ARRAY_MAX || (kind == SHMKIT_KIND_VALUE && len != 1) ||
-	    !shmkit__obj_size_is(&a->r, region_size(len)) || a->r.hdr->flags ||
-	    a->r.lk != &((struct cells_region *)a->r.hdr)->lk) {
-		shmkit__region_close(&a->r);
-		free(a);
-		return -EBADMSG;
-	}
-	bind(a, len);
-	*out = a;
-	return 0;
+	if (!err)
+		bind(*out, (*out)->r.hdr->param[0]);
+	return err;
 }
 
 static int cells_close(struct shmkit_array *a)
@@ -284,12 +278,9 @@ int shmkit__value_info(const struct shmkit__region *r, struct shmkit_info *info)
 	const struct cells_region *cr = (const struct cells_region *)r->hdr;
 	uint64_t len;
 
-	if (r->obj_size < region_size(1) || !shmkit__obj_size_is(r, r->obj_size))
+	if (r->obj_size < region_size(1) || check_region(r))
 		return -EBADMSG;
 	len = r->hdr->param[0];
-	if (len == 0 || len > ARRAY_MAX || (r->hdr->kind == SHMKIT_KIND_VALUE && len != 1) ||
-	    !shmkit__obj_size_is(r, region_size(len)) || r->lk != &cr->lk)
-		return -EBADMSG;
 	if (r->hdr->kind == SHMKIT_KIND_ARRAY)
 		info->len = len;
 	if (r->hdr->kind == SHMKIT_KIND_VALUE)
