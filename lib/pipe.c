@@ -24,7 +24,9 @@ struct pipe_end {
 	_Atomic uint64_t get_pos;
 	_Atomic uint32_t waiting;
 	_Atomic uint32_t seat; /* the holder's seat: its lease says whether it lives */
-	uint8_t pad[24];
+	_Atomic uint32_t put_cnt; /* positions claimed from put_pos; 0: one (ring.h) */
+	_Atomic uint32_t get_cnt;
+	uint8_t pad[16];
 };
 _Static_assert(sizeof(struct pipe_end) == 64, "one end per cache line");
 
@@ -173,10 +175,13 @@ static void recover(void *arg)
 	pe = &h->p->end[peer];
 	if (atomic_load(&pe->state) == END_ATTACHED &&
 	    !shmkit__seat_alive(&h->r, atomic_load(&pe->seat))) {
+		/* The peer is the only other participant: nobody alive claims what it did. */
 		if (peer < h->nrings)
-			shmkit__ring_resolve_put(&h->ring[peer], atomic_load(&pe->put_pos));
+			shmkit__ring_resolve_puts(&h->ring[peer], atomic_load(&pe->put_pos),
+						  atomic_load(&pe->put_cnt), RING_NONE, NULL, NULL);
 		if (h->end < h->nrings)
-			shmkit__ring_resolve_get(&h->ring[h->end], atomic_load(&pe->get_pos));
+			shmkit__ring_resolve_gets(&h->ring[h->end], atomic_load(&pe->get_pos),
+						  atomic_load(&pe->get_cnt), RING_NONE, NULL, NULL);
 		atomic_store(&pe->state, END_CLOSED);
 		end_gone(h, peer);
 	}
@@ -223,6 +228,8 @@ SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
 	h->gen = shmkit__fork_generation();
 	h->who.put_pos = &pe->put_pos;
 	h->who.get_pos = &pe->get_pos;
+	h->who.put_cnt = &pe->put_cnt;
+	h->who.get_cnt = &pe->get_cnt;
 	h->who.waiting = &pe->waiting;
 	h->who.head_cache = 0;
 	return 0;

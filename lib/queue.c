@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "ring.h"
 
@@ -29,9 +30,10 @@ struct part {
 	_Atomic uint64_t put_pos;
 	_Atomic uint64_t get_pos;
 	_Atomic uint32_t waiting;
-	uint32_t reserved;
+	_Atomic uint32_t put_cnt; /* positions claimed from put_pos (a batch); 0: one */
 	_Atomic uint64_t owed; /* joinable: got (or being got) and not yet task_done */
-	uint8_t pad[16];
+	_Atomic uint32_t get_cnt; /* positions claimed from get_pos; 0: one */
+	uint8_t pad[12];
 };
 _Static_assert(sizeof(struct part) == 64, "one participant per cache line");
 
@@ -225,17 +227,33 @@ static int admin_lock(struct shmkit_queue *h, int64_t deadline)
 	return rc < 0 ? rc : 0; /* a dead holder left nothing half-done that we rely on */
 }
 
-/* Does any live participant (other than entry `skip`) name position p in the claim word at
- * `off`? alive[] was filled by the caller. */
-static bool claimed_by_live(struct queue_region *q, const signed char *alive, size_t off,
-			    uint64_t p)
+/* Does any live participant name position q in the claim (word at `off`, count at `cnt_off`)?
+ * alive[] was filled by the caller. */
+struct live_claims {
+	struct shmkit_queue *h;
+	const signed char *alive;
+	size_t off, cnt_off;
+};
+
+static bool claimed_by_live(uint64_t q, void *arg)
 {
+	const struct live_claims *lc = arg;
+	struct queue_region *qr = lc->h->q;
+	uint64_t p, n;
 	int i;
 
-	for (i = 0; i < NPARTS; i++)
-		if (alive[i] == 1 &&
-		    atomic_load((_Atomic uint64_t *)((char *)&q->part[i] + off)) == p)
+	for (i = 0; i < NPARTS; i++) {
+		if (lc->alive[i] != 1)
+			continue;
+		p = atomic_load((_Atomic uint64_t *)((char *)&qr->part[i] + lc->off));
+		if (p == RING_NONE)
+			continue;
+		n = shmkit__ring_claim_n(&lc->h->ring,
+					 atomic_load((_Atomic uint32_t *)((char *)&qr->part[i] +
+									  lc->cnt_off)));
+		if (q >= p && q - p < n)
 			return true;
+	}
 	return false;
 }
 
@@ -245,6 +263,7 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 {
 	struct queue_region *q = h->q;
 	signed char alive[NPARTS];
+	struct live_claims lc = { h, alive, 0, 0 };
 	bool any_dead = false;
 	uint64_t tail0, head0;
 	int i;
@@ -265,29 +284,26 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 	head0 = atomic_load(&q->ring.head);
 	for (i = 0; i < NPARTS; i++) {
 		struct part *pt = &q->part[i];
-		uint64_t p;
 
 		if (alive[i] != 0)
 			continue;
-		p = atomic_load(&pt->put_pos);
-		if (p < tail0 && !claimed_by_live(q, alive, offsetof(struct part, put_pos), p))
-			shmkit__ring_resolve_put(&h->ring, p);
-		p = atomic_load(&pt->get_pos);
-		if (p < head0 && !claimed_by_live(q, alive, offsetof(struct part, get_pos), p))
-			shmkit__ring_resolve_get(&h->ring, p);
-		switch (atomic_load(&pt->waiting)) {
-		case 1:
-			shmkit__ring_unwait(&q->ring.cons_waiting);
-			break;
-		case 2:
-			shmkit__ring_unwait(&q->ring.prod_waiting);
-			break;
-		}
+		/* A batch's whole range, one message's position otherwise. */
+		lc.off = offsetof(struct part, put_pos);
+		lc.cnt_off = offsetof(struct part, put_cnt);
+		shmkit__ring_resolve_puts(&h->ring, atomic_load(&pt->put_pos),
+					  atomic_load(&pt->put_cnt), tail0, claimed_by_live, &lc);
+		lc.off = offsetof(struct part, get_pos);
+		lc.cnt_off = offsetof(struct part, get_cnt);
+		shmkit__ring_resolve_gets(&h->ring, atomic_load(&pt->get_pos),
+					  atomic_load(&pt->get_cnt), head0, claimed_by_live, &lc);
+		shmkit__ring_forget_waiter(&h->ring, atomic_load(&pt->waiting));
 		atomic_store(&pt->role, 0);
 		atomic_store(&pt->waiting, 0);
 		atomic_store(&pt->owed, 0); /* what it owed join() died with it */
 		atomic_store(&pt->put_pos, RING_NONE);
 		atomic_store(&pt->get_pos, RING_NONE);
+		atomic_store(&pt->put_cnt, 0);
+		atomic_store(&pt->get_cnt, 0);
 		atomic_store(&pt->start, 0);
 		atomic_store(&pt->pid, 0);
 		atomic_fetch_add(&q->reaped, 1);
@@ -351,6 +367,8 @@ static int ensure_part(struct shmkit_queue *h)
 	atomic_store(&pt->owed, 0);
 	atomic_store(&pt->put_pos, RING_NONE);
 	atomic_store(&pt->get_pos, RING_NONE);
+	atomic_store(&pt->put_cnt, 0);
+	atomic_store(&pt->get_cnt, 0);
 	atomic_store(&pt->start, start);
 	atomic_store(&pt->pid, pid);
 	shmkit__lk_release(&h->r);
@@ -358,6 +376,8 @@ static int ensure_part(struct shmkit_queue *h)
 	h->gen = gen;
 	h->who.put_pos = &pt->put_pos;
 	h->who.get_pos = &pt->get_pos;
+	h->who.put_cnt = &pt->put_cnt;
+	h->who.get_cnt = &pt->get_cnt;
 	h->who.waiting = &pt->waiting;
 	h->who.owed = h->joinable ? &pt->owed : NULL;
 	return 0;
@@ -493,6 +513,70 @@ SHMKIT__API int shmkit_queue_get_timeout(shmkit_queue *h, void *buf, size_t size
 	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
 	return rc ? rc : shmkit__timed(get(h, buf, size, deadline));
+}
+
+/* ---- batches ---------------------------------------------------------------------------- */
+
+static int put_many(shmkit_queue *h, const struct iovec *msgs, unsigned n, int64_t deadline)
+{
+	unsigned i;
+	int rc;
+
+	for (i = 0; msgs && i < n; i++)
+		if (msgs[i].iov_len > h->ring.max_size)
+			return -EMSGSIZE;
+	if (shmkit__unlikely(!h->writer || h->gen != shmkit__fork_generation())) {
+		if ((rc = shmkit_queue_attach_writer(h)))
+			return rc;
+	}
+	return shmkit__ring_put_many(&h->ring, &h->who, msgs, n, deadline, recover, h);
+}
+
+static int get_many(shmkit_queue *h, struct iovec *bufs, unsigned n, int64_t deadline)
+{
+	int rc;
+
+	if (shmkit__unlikely((rc = ensure_part(h))))
+		return rc;
+	return shmkit__ring_get_many(&h->ring, &h->who, bufs, n, deadline, recover, h);
+}
+
+SHMKIT__API int shmkit_queue_put_many(shmkit_queue *h, const struct iovec *msgs, unsigned n)
+{
+	return put_many(h, msgs, n, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_put_many_try(shmkit_queue *h, const struct iovec *msgs, unsigned n)
+{
+	return put_many(h, msgs, n, 0);
+}
+
+SHMKIT__API int shmkit_queue_put_many_timeout(shmkit_queue *h, const struct iovec *msgs,
+					      unsigned n, int64_t timeout_ns)
+{
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : shmkit__timed(put_many(h, msgs, n, deadline));
+}
+
+SHMKIT__API int shmkit_queue_get_many(shmkit_queue *h, struct iovec *bufs, unsigned n)
+{
+	return get_many(h, bufs, n, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_get_many_try(shmkit_queue *h, struct iovec *bufs, unsigned n)
+{
+	return get_many(h, bufs, n, 0);
+}
+
+SHMKIT__API int shmkit_queue_get_many_timeout(shmkit_queue *h, struct iovec *bufs, unsigned n,
+					      int64_t timeout_ns)
+{
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : shmkit__timed(get_many(h, bufs, n, deadline));
 }
 
 SHMKIT__API int shmkit_queue_task_done(shmkit_queue *h)

@@ -20,7 +20,7 @@
  *
  * Waiting: consumers sleep on not_empty, producers on not_full (futex words used as
  * eventcounts, see ring.c), after a short bounded spin; the other side pays a wake-up syscall
- * only when a sleeper has armed the word since the last wake-up. Sleeps are cut in slices so a
+ * only when an armed sleeper has no wake-up owed to it yet, and wakes one sleeper per message. Sleeps are cut in slices so a
  * waiter can look for dead peers now and then (the recover callback).
  */
 #ifndef SHMKIT_RING_H
@@ -71,6 +71,11 @@ struct shmkit__ring {
 struct shmkit__who {
 	_Atomic uint64_t *put_pos;
 	_Atomic uint64_t *get_pos;
+	/* How many positions from put_pos / get_pos a batch claimed; 0 means one (see
+	 * shmkit__ring_claim_n). Written before the position it counts, reset after the position
+	 * is cleared, so a claim word never names more than its owner holds. */
+	_Atomic uint32_t *put_cnt;
+	_Atomic uint32_t *get_cnt;
 	_Atomic uint32_t *waiting; /* 1 in get, 2 in put: lets a reaper fix the waiting counts */
 	/* JoinableQueue: messages this participant took and has not task_done'd. Counted before
 	 * the claim (and given back if the claim fails), so a joiner never sees a message that
@@ -78,6 +83,13 @@ struct shmkit__who {
 	_Atomic uint64_t *owed;
 	uint64_t head_cache;
 };
+
+/* Positions a claim word with count c names: a batch's k, one otherwise; never more than a lap
+ * (the count is read back from shared memory). */
+static inline uint64_t shmkit__ring_claim_n(const struct shmkit__ring *r, uint32_t c)
+{
+	return c == 0 ? 1 : c > r->nslots ? r->nslots : c;
+}
 
 /* Called by a waiter every SHMKIT__SLICE_NS it sleeps: look for dead peers and resolve them. */
 typedef void (*shmkit__ring_recover_fn)(void *arg);
@@ -101,6 +113,17 @@ int shmkit__ring_put(struct shmkit__ring *r, struct shmkit__who *w, const void *
 int shmkit__ring_get(struct shmkit__ring *r, struct shmkit__who *w, void *buf, size_t size,
 		     int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
 
+/* Batches: put up to n messages (iov[i] is message i), claimed with one update of tail; get up
+ * to n into iov[i].iov_base (iov_len: its size in, the message's length out), claimed with one
+ * update of head. Block (up to the deadline) until at least one can move; return how many
+ * moved (>= 1), or the errors of put/get: -EMSGSIZE when message 0 is too long (nothing moved;
+ * a later one too long for its buffer ends the batch early, it stays queued). */
+struct iovec;
+int shmkit__ring_put_many(struct shmkit__ring *r, struct shmkit__who *w, const struct iovec *iov,
+			  unsigned n, int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
+int shmkit__ring_get_many(struct shmkit__ring *r, struct shmkit__who *w, struct iovec *iov,
+			  unsigned n, int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
+
 /* Latch closed (no more puts) and wake every consumer so they see EOF once drained. */
 void shmkit__ring_close(struct shmkit__ring *r);
 /* Latch rd_closed (puts fail with -EPIPE) and wake every producer. */
@@ -110,6 +133,17 @@ void shmkit__ring_close_read(struct shmkit__ring *r);
  * which is then lost). Callers must have checked that no live participant claims p. */
 int shmkit__ring_resolve_put(struct shmkit__ring *r, uint64_t p);
 int shmkit__ring_resolve_get(struct shmkit__ring *r, uint64_t p);
+/* The same for every position of a dead participant's claim (position p, count c) that
+ * claimed_by_other(q, arg) does not say a live participant claims (NULL: nobody else could).
+ * Only positions below `bound` (tail or head read before the caller looked for live claims)
+ * are considered. Return how many held messages now lost (get) or slots skipped (put). */
+unsigned shmkit__ring_resolve_puts(struct shmkit__ring *r, uint64_t p, uint32_t c, uint64_t bound,
+				   bool (*claimed_by_other)(uint64_t q, void *arg), void *arg);
+unsigned shmkit__ring_resolve_gets(struct shmkit__ring *r, uint64_t p, uint32_t c, uint64_t bound,
+				   bool (*claimed_by_other)(uint64_t q, void *arg), void *arg);
+/* A participant died armed in wait_loop (its waiting flag: 1 get, 2 put): take it out of the
+ * sleepers' counts. */
+void shmkit__ring_forget_waiter(struct shmkit__ring *r, uint32_t flag);
 /* Take back one from a waiting count without going below zero (after a waiter died). */
 void shmkit__ring_unwait(_Atomic uint32_t *count);
 /* Messages queued now (tail - head, clamped to capacity). */

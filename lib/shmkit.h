@@ -245,6 +245,26 @@ int shmkit_queue_get(shmkit_queue *q, void *buf, size_t size);
 int shmkit_queue_get_try(shmkit_queue *q, void *buf, size_t size);
 int shmkit_queue_get_timeout(shmkit_queue *q, void *buf, size_t size, int64_t timeout_ns);
 
+/* Batches (one update of the queue's index per batch): put up to n messages, msgs[i] being
+ * message i; block while the queue is full, then put as many as fit at once (in order) and
+ * return how many (1..n; 0 when n is 0). -EMSGSIZE when any message exceeds max_size (nothing
+ * is queued). A producer that dies during a batch leaves its unpublished slots skipped. */
+struct iovec;
+int shmkit_queue_put_many(shmkit_queue *q, const struct iovec *msgs, unsigned n);
+int shmkit_queue_put_many_try(shmkit_queue *q, const struct iovec *msgs, unsigned n);
+int shmkit_queue_put_many_timeout(shmkit_queue *q, const struct iovec *msgs, unsigned n,
+				  int64_t timeout_ns);
+/* Get up to n messages: bufs[i].iov_base receives message i, bufs[i].iov_len is its size on
+ * entry and the message's length on return. Blocks while the queue is empty, then takes the
+ * messages ready now (at most n) and returns how many (>= 1). -EPIPE at EOF, -EMSGSIZE when
+ * the oldest message does not fit bufs[0] (a later one that does not fit its buffer ends the
+ * batch early and stays queued). A consumer that dies during a batch loses what it had taken
+ * (counted in lost_dead_consumer); nobody else waits for it. */
+int shmkit_queue_get_many(shmkit_queue *q, struct iovec *bufs, unsigned n);
+int shmkit_queue_get_many_try(shmkit_queue *q, struct iovec *bufs, unsigned n);
+int shmkit_queue_get_many_timeout(shmkit_queue *q, struct iovec *bufs, unsigned n,
+				  int64_t timeout_ns);
+
 /* JoinableQueue: mark one message got by this handle as processed. -EINVAL when called more
  * often than messages were got; -ENOTSUP on a queue created without SHMKIT_JOINABLE. */
 int shmkit_queue_task_done(shmkit_queue *q);
