@@ -232,6 +232,7 @@ SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
 	h->who.get_cnt = &pe->get_cnt;
 	h->who.waiting = &pe->waiting;
 	h->who.head_cache = 0;
+	h->who.loan_put = h->who.loan_get = RING_NONE;
 	return 0;
 }
 

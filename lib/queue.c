@@ -86,6 +86,7 @@ static void bind(struct shmkit_queue *h)
 	h->joinable = hd->flags & SHMKIT_JOINABLE;
 	h->part = -1;
 	h->who.head_cache = 0;
+	h->who.loan_put = h->who.loan_get = RING_NONE;
 }
 
 SHMKIT__API int shmkit_queue_create(const char *name, const struct shmkit_queue_attr *attr,
@@ -380,6 +381,8 @@ static int ensure_part(struct shmkit_queue *h)
 	h->who.get_cnt = &pt->get_cnt;
 	h->who.waiting = &pt->waiting;
 	h->who.owed = h->joinable ? &pt->owed : NULL;
+	/* A fork child's inherited loans are the parent's to finish. */
+	h->who.loan_put = h->who.loan_get = RING_NONE;
 	return 0;
 }
 
@@ -437,6 +440,12 @@ SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
 	if (!h)
 		return 0;
 	if (h->part >= 0 && h->gen == shmkit__fork_generation()) {
+		/* A loan never outlives its handle: a reserved slot is skipped, a peeked message
+		 * is released (consumed). */
+		if (h->who.loan_put != RING_NONE)
+			shmkit__ring_commit(&h->ring, &h->who, 0, true);
+		if (h->who.loan_get != RING_NONE)
+			shmkit__ring_release(&h->ring, &h->who);
 		shmkit_queue_detach_writer(h);
 		if (admin_lock(h, shmkit__deadline(SHMKIT__STATE_LOCK_NS)) == 0) {
 			pt = &h->q->part[h->part];
@@ -454,6 +463,17 @@ SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
 	return 0;
 }
 
+/* put's slow path: attach as a writer; -EBUSY while this handle's reserve loan is out (its
+ * claim word names the loaned slot and must keep naming it). */
+static int attach_for_put(shmkit_queue *h)
+{
+	if (h->gen == shmkit__fork_generation() && h->part >= 0 &&
+	    h->who.loan_put != RING_NONE)
+		return -EBUSY;
+	return h->writer && h->gen == shmkit__fork_generation() ? 0
+								: shmkit_queue_attach_writer(h);
+}
+
 static int put(shmkit_queue *h, const void *msg, size_t len, int64_t deadline)
 {
 	int rc;
@@ -461,8 +481,9 @@ static int put(shmkit_queue *h, const void *msg, size_t len, int64_t deadline)
 	/* Refused before attaching: a put that cannot succeed must not count as a writer. */
 	if (shmkit__unlikely(len > h->ring.max_size))
 		return -EMSGSIZE;
-	if (shmkit__unlikely(!h->writer || h->gen != shmkit__fork_generation())) {
-		if ((rc = shmkit_queue_attach_writer(h)))
+	if (shmkit__unlikely(!h->writer || h->gen != shmkit__fork_generation() ||
+			     h->who.loan_put != RING_NONE)) {
+		if ((rc = attach_for_put(h)))
 			return rc;
 	}
 	return shmkit__ring_put(&h->ring, &h->who, msg, len, deadline, recover, h);
@@ -474,6 +495,8 @@ static int get(shmkit_queue *h, void *buf, size_t size, int64_t deadline)
 
 	if (shmkit__unlikely((rc = ensure_part(h))))
 		return rc;
+	if (shmkit__unlikely(h->who.loan_get != RING_NONE))
+		return -EBUSY; /* a peek is out: the claim word names it */
 	return shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, recover, h);
 }
 
@@ -525,10 +548,8 @@ static int put_many(shmkit_queue *h, const struct iovec *msgs, unsigned n, int64
 	for (i = 0; msgs && i < n; i++)
 		if (msgs[i].iov_len > h->ring.max_size)
 			return -EMSGSIZE;
-	if (shmkit__unlikely(!h->writer || h->gen != shmkit__fork_generation())) {
-		if ((rc = shmkit_queue_attach_writer(h)))
-			return rc;
-	}
+	if ((rc = attach_for_put(h)))
+		return rc;
 	return shmkit__ring_put_many(&h->ring, &h->who, msgs, n, deadline, recover, h);
 }
 
@@ -538,6 +559,8 @@ static int get_many(shmkit_queue *h, struct iovec *bufs, unsigned n, int64_t dea
 
 	if (shmkit__unlikely((rc = ensure_part(h))))
 		return rc;
+	if (h->who.loan_get != RING_NONE)
+		return -EBUSY;
 	return shmkit__ring_get_many(&h->ring, &h->who, bufs, n, deadline, recover, h);
 }
 
@@ -577,6 +600,80 @@ SHMKIT__API int shmkit_queue_get_many_timeout(shmkit_queue *h, struct iovec *buf
 	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
 	return rc ? rc : shmkit__timed(get_many(h, bufs, n, deadline));
+}
+
+/* ---- loans ------------------------------------------------------------------------------ */
+
+static int reserve(shmkit_queue *h, void **buf, int64_t deadline)
+{
+	int rc;
+
+	if (!buf)
+		return -EINVAL;
+	if ((rc = attach_for_put(h)))
+		return rc;
+	return shmkit__ring_reserve(&h->ring, &h->who, buf, deadline, recover, h);
+}
+
+SHMKIT__API int shmkit_queue_reserve(shmkit_queue *h, void **buf)
+{
+	return reserve(h, buf, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_reserve_try(shmkit_queue *h, void **buf)
+{
+	return reserve(h, buf, 0);
+}
+
+SHMKIT__API int shmkit_queue_reserve_timeout(shmkit_queue *h, void **buf, int64_t timeout_ns)
+{
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : shmkit__timed(reserve(h, buf, deadline));
+}
+
+SHMKIT__API int shmkit_queue_commit(shmkit_queue *h, size_t len)
+{
+	if (h->part < 0 || h->gen != shmkit__fork_generation())
+		return -EINVAL;
+	return shmkit__ring_commit(&h->ring, &h->who, len, false);
+}
+
+static int peek(shmkit_queue *h, const void **msg, int64_t deadline)
+{
+	int rc;
+
+	if (!msg)
+		return -EINVAL;
+	if ((rc = ensure_part(h)))
+		return rc;
+	return shmkit__ring_peek(&h->ring, &h->who, msg, deadline, recover, h);
+}
+
+SHMKIT__API int shmkit_queue_peek(shmkit_queue *h, const void **msg)
+{
+	return peek(h, msg, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_peek_try(shmkit_queue *h, const void **msg)
+{
+	return peek(h, msg, 0);
+}
+
+SHMKIT__API int shmkit_queue_peek_timeout(shmkit_queue *h, const void **msg, int64_t timeout_ns)
+{
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : shmkit__timed(peek(h, msg, deadline));
+}
+
+SHMKIT__API int shmkit_queue_release(shmkit_queue *h)
+{
+	if (h->part < 0 || h->gen != shmkit__fork_generation())
+		return -EINVAL;
+	return shmkit__ring_release(&h->ring, &h->who);
 }
 
 SHMKIT__API int shmkit_queue_task_done(shmkit_queue *h)

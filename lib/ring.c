@@ -211,7 +211,10 @@ static bool ring_broken(const struct shmkit__ring *r)
 	return (int64_t)(t - h) > 0 && t - h > r->nslots;
 }
 
-static int try_put(struct shmkit__ring *r, struct shmkit__who *w, void *io, size_t len)
+/* One message: claim, copy, publish. A loan (reserve) stops after the claim and hands out the
+ * slot's data through io, leaving the claim word set until commit. */
+static inline int try_put_impl(struct shmkit__ring *r, struct shmkit__who *w, void *io,
+			       size_t len, bool reserve)
 {
 	struct shmkit__ring_sh *sh = r->sh;
 	struct shmkit__slot *s;
@@ -267,6 +270,11 @@ static int try_put(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 		atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
 		return -EPIPE;
 	}
+	if (reserve) {
+		w->loan_put = p;
+		*(void **)io = s->data;
+		return 0;
+	}
 	/* Atomic (relaxed) because a consumer reads len before it claims (see try_get). */
 	__atomic_store_n(&s->len, (uint32_t)len, __ATOMIC_RELAXED);
 	memcpy(s->data, io, len);
@@ -285,13 +293,26 @@ broken:
 	return -EBADMSG;
 }
 
+static int try_put(struct shmkit__ring *r, struct shmkit__who *w, void *io, size_t len)
+{
+	return try_put_impl(r, w, io, len, false);
+}
+
+static int try_reserve(struct shmkit__ring *r, struct shmkit__who *w, void *io, size_t len)
+{
+	return try_put_impl(r, w, io, len, true);
+}
+
 static inline void owed_add(_Atomic uint64_t *owed, int d)
 {
 	atomic_store_explicit(owed, atomic_load_explicit(owed, memory_order_relaxed) + (uint64_t)d,
 			      memory_order_relaxed);
 }
 
-static int try_get(struct shmkit__ring *r, struct shmkit__who *w, void *io, size_t size)
+/* One message: claim, copy out, release. A loan (peek) stops after the claim and hands out the
+ * message in place through io, leaving the claim word set until release. */
+static inline int try_get_impl(struct shmkit__ring *r, struct shmkit__who *w, void *io,
+			       size_t size, bool peek)
 {
 	struct shmkit__ring_sh *sh = r->sh;
 	struct shmkit__slot *s;
@@ -312,7 +333,9 @@ static int try_get(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 				/* Read before the claim, so a consumer that loses the CAS may
 				 * race the next lap's producer here: an atomic read, discarded. */
 				len = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
-				rc = len > r->max_size ? -EBADMSG : len > size ? -EMSGSIZE : 0;
+				rc = len > r->max_size ? -EBADMSG
+				     : !peek && len > size ? -EMSGSIZE
+							   : 0;
 				if (rc)
 					goto out;
 			}
@@ -328,6 +351,11 @@ static int try_get(struct shmkit__ring *r, struct shmkit__who *w, void *io, size
 				if (w->owed)
 					owed_add(w->owed, -1);
 				continue;
+			}
+			if (peek && !(seq & RING_SKIP)) {
+				w->loan_get = p;
+				*(const void **)io = s->data;
+				return (int)len;
 			}
 			if (!(seq & RING_SKIP))
 				memcpy(io, s->data, len);
@@ -569,6 +597,16 @@ out:
 	return rc;
 }
 
+static int try_get(struct shmkit__ring *r, struct shmkit__who *w, void *io, size_t size)
+{
+	return try_get_impl(r, w, io, size, false);
+}
+
+static int try_peek(struct shmkit__ring *r, struct shmkit__who *w, void *io, size_t size)
+{
+	return try_get_impl(r, w, io, size, true);
+}
+
 void shmkit__ring_forget_waiter(struct shmkit__ring *r, uint32_t flag)
 {
 	if (flag == 1) {
@@ -736,6 +774,73 @@ int shmkit__ring_get_many(struct shmkit__ring *r, struct shmkit__who *w, struct 
 			return -EINVAL;
 	return wait_loop(r, w, try_get_many, &b, n, deadline, &r->sh->not_empty,
 			 &r->sh->cons_waiting, 1, recover, arg);
+}
+
+/* ---- loans ------------------------------------------------------------------------------ */
+
+int shmkit__ring_reserve(struct shmkit__ring *r, struct shmkit__who *w, void **data,
+			 int64_t deadline, shmkit__ring_recover_fn recover, void *arg)
+{
+	if (!data)
+		return -EINVAL;
+	if (w->loan_put != RING_NONE)
+		return -EBUSY;
+	return wait_loop(r, w, try_reserve, data, 0, deadline, &r->sh->not_full,
+			 &r->sh->prod_waiting, 2, recover, arg);
+}
+
+int shmkit__ring_commit(struct shmkit__ring *r, struct shmkit__who *w, size_t len, bool cancel)
+{
+	struct shmkit__ring_sh *sh = r->sh;
+	struct shmkit__slot *s;
+	uint64_t p = w->loan_put;
+
+	if (p == RING_NONE)
+		return -EINVAL;
+	if (len > r->max_size)
+		return -EMSGSIZE; /* the loan stays: commit again with a length that fits */
+	s = slot_at(r, p);
+	w->loan_put = RING_NONE;
+	/* A close after the reserve does not stop the commit: the position was claimed before the
+	 * close (try_put_impl checked), so no consumer took EOF there and it waits for us. */
+	if (cancel) {
+		atomic_fetch_add_explicit(&sh->skipped, 1, memory_order_relaxed);
+		atomic_store_explicit(&s->seq, (p + 1) | RING_SKIP, memory_order_release);
+		atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
+		wake_sleepers(&sh->not_empty, 1);
+		return 0;
+	}
+	__atomic_store_n(&s->len, (uint32_t)len, __ATOMIC_RELAXED);
+	/* Release: the message written in place is seen by whoever acquires the seq. */
+	atomic_store_explicit(&s->seq, p + 1, memory_order_release);
+	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
+	wake_sleepers(&sh->not_empty, 1);
+	return 0;
+}
+
+int shmkit__ring_peek(struct shmkit__ring *r, struct shmkit__who *w, const void **msg,
+		      int64_t deadline, shmkit__ring_recover_fn recover, void *arg)
+{
+	if (!msg)
+		return -EINVAL;
+	if (w->loan_get != RING_NONE)
+		return -EBUSY;
+	return wait_loop(r, w, try_peek, (void *)msg, 0, deadline, &r->sh->not_empty,
+			 &r->sh->cons_waiting, 1, recover, arg);
+}
+
+int shmkit__ring_release(struct shmkit__ring *r, struct shmkit__who *w)
+{
+	uint64_t p = w->loan_get;
+
+	if (p == RING_NONE)
+		return -EINVAL;
+	w->loan_get = RING_NONE;
+	/* Release: the producer of the next lap sees us done reading in place. */
+	atomic_store_explicit(&slot_at(r, p)->seq, p + r->nslots, memory_order_release);
+	atomic_store_explicit(w->get_pos, RING_NONE, memory_order_release);
+	wake_sleepers(&r->sh->not_full, 1);
+	return 0;
 }
 
 void shmkit__ring_close(struct shmkit__ring *r)

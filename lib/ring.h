@@ -82,6 +82,9 @@ struct shmkit__who {
 	 * is neither in the ring nor owed by someone. NULL when not joinable. */
 	_Atomic uint64_t *owed;
 	uint64_t head_cache;
+	/* Process-local: the position of this participant's outstanding reserve / peek loan,
+	 * RING_NONE when none. Its claim word names it until commit / release. */
+	uint64_t loan_put, loan_get;
 };
 
 /* Positions a claim word with count c names: a batch's k, one otherwise; never more than a lap
@@ -123,6 +126,19 @@ int shmkit__ring_put_many(struct shmkit__ring *r, struct shmkit__who *w, const s
 			  unsigned n, int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
 int shmkit__ring_get_many(struct shmkit__ring *r, struct shmkit__who *w, struct iovec *iov,
 			  unsigned n, int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
+
+/* Loans. reserve claims the next slot and points *data at its max_size bytes (put's waiting
+ * and errors; -EBUSY with a reserve outstanding); commit publishes len bytes of it (-EMSGSIZE
+ * over max_size, the loan stays), or with cancel skips it. peek claims the oldest message and points *msg at it in place,
+ * returning its length (get's waiting and errors; -EBUSY with a peek outstanding); release
+ * frees its slot. -EINVAL without a loan. The claim word names the slot for the whole loan, so
+ * a holder's death is resolved as a claimant's is. */
+int shmkit__ring_reserve(struct shmkit__ring *r, struct shmkit__who *w, void **data,
+			 int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
+int shmkit__ring_commit(struct shmkit__ring *r, struct shmkit__who *w, size_t len, bool cancel);
+int shmkit__ring_peek(struct shmkit__ring *r, struct shmkit__who *w, const void **msg,
+		      int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
+int shmkit__ring_release(struct shmkit__ring *r, struct shmkit__who *w);
 
 /* Latch closed (no more puts) and wake every consumer so they see EOF once drained. */
 void shmkit__ring_close(struct shmkit__ring *r);

@@ -265,6 +265,27 @@ int shmkit_queue_get_many_try(shmkit_queue *q, struct iovec *bufs, unsigned n);
 int shmkit_queue_get_many_timeout(shmkit_queue *q, struct iovec *bufs, unsigned n,
 				  int64_t timeout_ns);
 
+/* Zero-copy loans. shmkit_queue_reserve claims the next free slot (blocking while the queue is
+ * full) and points *buf at its max_size bytes: write the message there, then
+ * shmkit_queue_commit publishes its first len bytes (-EMSGSIZE over max_size: the loan stays).
+ * shmkit_queue_peek claims the oldest message (blocking while the queue is empty) and points
+ * *msg at it in place, returning its length; shmkit_queue_release gives the slot back. One
+ * reserve and one peek at a time per handle: a second one, or a put/get on the handle while
+ * the loan of that side is out, gives -EBUSY; commit/release without a loan -EINVAL. Messages
+ * behind an open loan wait for it (the queue stays FIFO), so hold loans briefly. A loan never
+ * outlives its handle: close skips a reserved slot and releases a peeked message; a holder
+ * that dies is treated as a producer/consumer that died mid-message (the slot is skipped, the
+ * message counted in lost_dead_consumer). Errors otherwise as put / get (-EPIPE...). On a
+ * joinable queue a peek counts as a get (task_done it). */
+int shmkit_queue_reserve(shmkit_queue *q, void **buf);
+int shmkit_queue_reserve_try(shmkit_queue *q, void **buf);
+int shmkit_queue_reserve_timeout(shmkit_queue *q, void **buf, int64_t timeout_ns);
+int shmkit_queue_commit(shmkit_queue *q, size_t len);
+int shmkit_queue_peek(shmkit_queue *q, const void **msg);
+int shmkit_queue_peek_try(shmkit_queue *q, const void **msg);
+int shmkit_queue_peek_timeout(shmkit_queue *q, const void **msg, int64_t timeout_ns);
+int shmkit_queue_release(shmkit_queue *q);
+
 /* JoinableQueue: mark one message got by this handle as processed. -EINVAL when called more
  * often than messages were got; -ENOTSUP on a queue created without SHMKIT_JOINABLE. */
 int shmkit_queue_task_done(shmkit_queue *q);
