@@ -13,6 +13,7 @@
  *   bench_sync.c    counters, Lock, Semaphore
  *   bench_idle.c    CPU used by a consumer blocked on an empty queue
  *   bench_out.c     the result list, the table and the JSON
+ *   bench/bench_bulk.c  batches, loans and wake-ups (rows batch, loan, wake)
  */
 #ifndef SHMKIT_TOOLS_BENCH_H
 #define SHMKIT_TOOLS_BENCH_H
@@ -22,7 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BENCH_PROCS_MAX 8 /* producers + consumers of the largest shape, 4 -> 4 */
+#define BENCH_PROCS_MAX 16 /* processes of one team: the 16 sleepers of the wake test */
 
 enum bench_test {
 	BENCH_THROUGHPUT,
@@ -31,6 +32,9 @@ enum bench_test {
 	BENCH_LOCK,
 	BENCH_SEM,
 	BENCH_IDLE,
+	BENCH_BATCH,
+	BENCH_LOAN,
+	BENCH_WAKE,
 	BENCH_NTESTS
 };
 
@@ -83,6 +87,9 @@ struct bench_result {
 	double ops_per_s, ns_per_op, handoffs_per_s, lost;
 	double cpu_s, seconds, cpu_pct;
 	double lo, hi;         /* throughput msgs/s, rtt p50: the slowest and fastest run */
+	double ratio;          /* batch, loan, wake: this row against its reference in the run */
+	double csw_per_msg;    /* wake: consumers' context switches per message */
+	double wakeups_per_msg; /* wake: of them voluntary (sleeps that ended) */
 	unsigned reps;
 	char note[112];        /* how it was run, when that matters */
 	char unsupported[112]; /* why it could not run: then no figures */
@@ -204,5 +211,8 @@ int bench_counter(const struct bench_opts *o);
 int bench_lock(const struct bench_opts *o);
 int bench_sem(const struct bench_opts *o);
 int bench_idle(const struct bench_opts *o);
+int bench_batch(const struct bench_opts *o);
+int bench_loan(const struct bench_opts *o);
+int bench_wake(const struct bench_opts *o);
 
 #endif
