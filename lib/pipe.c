@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "notify.h"
 #include "ring.h"
 
 enum { END_FREE = 0, END_ATTACHED = 1, END_CLOSED = 2 };
@@ -49,6 +50,8 @@ struct shmkit_pipe {
 	int end;      /* -1 until attached */
 	unsigned gen; /* fork generation of the attach */
 	int64_t last_check; /* when recover() last looked at the peer */
+	bool has_fd;        /* shmkit_pipe_fd made `note` (in fork generation note.gen) */
+	struct shmkit__notify note;
 };
 
 #define PEER_CHECK_NS (50 * 1000000LL)
@@ -71,9 +74,12 @@ static void bind(struct shmkit_pipe *h)
 
 	h->p = (struct pipe_region *)hd;
 	h->nrings = hd->flags & SHMKIT_SIMPLEX ? 1 : 2;
-	for (k = 0; k < h->nrings; k++)
+	for (k = 0; k < h->nrings; k++) {
 		shmkit__ring_bind(&h->ring[k], &h->p->ring[k],
 				  h->p->slots + k * shmkit__ring_bytes(cap, max), cap, max);
+		h->ring[k].dev = h->r.dev;
+		h->ring[k].ino = h->r.ino;
+	}
 	h->end = -1;
 }
 
@@ -145,6 +151,7 @@ fail:
 
 SHMKIT__API int shmkit_pipe_unlink(const char *name)
 {
+	shmkit__notify_reap_name(name); /* socket files of descriptors whose waiters died */
 	return shmkit__region_unlink(name);
 }
 
@@ -236,10 +243,43 @@ SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
 	return 0;
 }
 
+static struct shmkit__ring *ring_for(struct shmkit_pipe *h, int dir);
+
+static void fd_drop(shmkit_pipe *h)
+{
+	struct shmkit__ring *r = ring_for(h, 1);
+
+	if (!h->has_fd)
+		return;
+	if (r && h->note.gen == shmkit__fork_generation() && h->r.seat >= 0)
+		shmkit__ring_fd_disarm(r, (uint32_t)h->r.seat);
+	shmkit__notify_close(&h->note);
+	h->has_fd = false;
+}
+
+SHMKIT__API int shmkit_pipe_fd(shmkit_pipe *h)
+{
+	int rc;
+
+	if (!ring_for(h, 1))
+		return -EBADF; /* not attached, or an end that only sends */
+	if (h->has_fd && h->note.gen == shmkit__fork_generation())
+		return h->note.epfd;
+	fd_drop(h);
+	if (h->r.seat < 0 || (uint32_t)h->r.seat >= RING_FD_SEATS)
+		return -EUSERS;
+	if ((rc = shmkit__notify_open(&h->r, (uint32_t)h->r.seat, true, &h->note)))
+		return rc;
+	h->has_fd = true;
+	shmkit__notify_self(&h->note); /* readable to begin with, see shmkit_queue_fd */
+	return h->note.epfd;
+}
+
 SHMKIT__API int shmkit_pipe_close(shmkit_pipe *h)
 {
 	if (!h)
 		return 0;
+	fd_drop(h);
 	if (h->end >= 0 && h->gen == shmkit__fork_generation()) {
 		atomic_store(&h->p->end[h->end].state, END_CLOSED);
 		end_gone(h, h->end);
@@ -273,9 +313,18 @@ static int recv_(shmkit_pipe *h, void *buf, size_t size, int64_t deadline)
 {
 	struct shmkit__ring *r = ring_for(h, 1);
 
+	int rc;
+
 	if (!r)
 		return -EBADF;
-	return shmkit__ring_get(r, &h->who, buf, size, deadline, recover, h);
+	rc = shmkit__ring_get(r, &h->who, buf, size, deadline, recover, h);
+	if (rc == -EAGAIN && h->has_fd && h->note.gen == shmkit__fork_generation()) {
+		/* As in queue.c: empty, arm, and look once more. */
+		shmkit__notify_drain(&h->note);
+		shmkit__ring_fd_arm(r, (uint32_t)h->r.seat);
+		rc = shmkit__ring_get(r, &h->who, buf, size, 0, NULL, NULL);
+	}
+	return rc;
 }
 
 SHMKIT__API int shmkit_pipe_send(shmkit_pipe *h, const void *msg, size_t len)

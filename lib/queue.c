@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "notify.h"
 #include "ring.h"
 
 #define NPARTS 256
@@ -62,6 +63,8 @@ struct shmkit_queue {
 	bool writer;
 	bool joinable;
 	uint32_t expected;
+	bool has_fd;                /* shmkit_queue_fd made `note` (in fork generation note.gen) */
+	struct shmkit__notify note;
 };
 
 static size_t region_size(uint32_t capacity, uint32_t max_size)
@@ -87,6 +90,8 @@ static void bind(struct shmkit_queue *h)
 	h->part = -1;
 	h->who.head_cache = 0;
 	h->who.loan_put = h->who.loan_get = RING_NONE;
+	h->ring.dev = h->r.dev;
+	h->ring.ino = h->r.ino;
 }
 
 SHMKIT__API int shmkit_queue_create(const char *name, const struct shmkit_queue_attr *attr,
@@ -163,7 +168,52 @@ fail:
 
 SHMKIT__API int shmkit_queue_unlink(const char *name)
 {
+	shmkit__notify_reap_name(name); /* socket files of descriptors whose waiters died */
 	return shmkit__region_unlink(name);
+}
+
+/* ---- a descriptor for event loops (notify.c) --------------------------------------------- */
+
+static int ensure_part(struct shmkit_queue *h);
+
+static void fd_drop(shmkit_queue *h)
+{
+	if (!h->has_fd)
+		return;
+	if (h->note.gen == shmkit__fork_generation() && h->part >= 0)
+		shmkit__ring_fd_disarm(&h->ring, (uint32_t)h->part);
+	shmkit__notify_close(&h->note);
+	h->has_fd = false;
+}
+
+SHMKIT__API int shmkit_queue_fd(shmkit_queue *h)
+{
+	int rc;
+
+	if ((rc = ensure_part(h)))
+		return rc;
+	if (h->has_fd && h->note.gen == shmkit__fork_generation())
+		return h->note.epfd;
+	fd_drop(h); /* a fork child's copy of its parent's */
+	if ((uint32_t)h->part >= RING_FD_SEATS)
+		return -EUSERS;
+	if ((rc = shmkit__notify_open(&h->r, (uint32_t)h->part, true, &h->note)))
+		return rc;
+	h->has_fd = true;
+	/* Readable to begin with: the first _try call finds out and arms it. */
+	shmkit__notify_self(&h->note);
+	return h->note.epfd;
+}
+
+/* A _try call found nothing: empty the descriptor, arm it, and look once more, since what was
+ * put before the arming notified nobody. */
+static bool fd_rearm(shmkit_queue *h)
+{
+	if (shmkit__likely(!h->has_fd) || h->note.gen != shmkit__fork_generation())
+		return false;
+	shmkit__notify_drain(&h->note);
+	shmkit__ring_fd_arm(&h->ring, (uint32_t)h->part);
+	return true;
 }
 
 static void wake_joiners(struct queue_region *q)
@@ -439,6 +489,7 @@ SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
 
 	if (!h)
 		return 0;
+	fd_drop(h);
 	if (h->part >= 0 && h->gen == shmkit__fork_generation()) {
 		/* A loan never outlives its handle: a reserved slot is skipped, a peeked message
 		 * is released (consumed). */
@@ -497,7 +548,10 @@ static int get(shmkit_queue *h, void *buf, size_t size, int64_t deadline)
 		return rc;
 	if (shmkit__unlikely(h->who.loan_get != RING_NONE))
 		return -EBUSY; /* a peek is out: the claim word names it */
-	return shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, recover, h);
+	rc = shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, recover, h);
+	if (rc == -EAGAIN && fd_rearm(h))
+		rc = shmkit__ring_get(&h->ring, &h->who, buf, size, 0, NULL, NULL);
+	return rc;
 }
 
 SHMKIT__API int shmkit_queue_put(shmkit_queue *h, const void *msg, size_t len)
@@ -561,7 +615,10 @@ static int get_many(shmkit_queue *h, struct iovec *bufs, unsigned n, int64_t dea
 		return rc;
 	if (h->who.loan_get != RING_NONE)
 		return -EBUSY;
-	return shmkit__ring_get_many(&h->ring, &h->who, bufs, n, deadline, recover, h);
+	rc = shmkit__ring_get_many(&h->ring, &h->who, bufs, n, deadline, recover, h);
+	if (rc == -EAGAIN && fd_rearm(h))
+		rc = shmkit__ring_get_many(&h->ring, &h->who, bufs, n, 0, NULL, NULL);
+	return rc;
 }
 
 SHMKIT__API int shmkit_queue_put_many(shmkit_queue *h, const struct iovec *msgs, unsigned n)
@@ -648,7 +705,10 @@ static int peek(shmkit_queue *h, const void **msg, int64_t deadline)
 		return -EINVAL;
 	if ((rc = ensure_part(h)))
 		return rc;
-	return shmkit__ring_peek(&h->ring, &h->who, msg, deadline, recover, h);
+	rc = shmkit__ring_peek(&h->ring, &h->who, msg, deadline, recover, h);
+	if (rc == -EAGAIN && fd_rearm(h))
+		rc = shmkit__ring_peek(&h->ring, &h->who, msg, 0, NULL, NULL);
+	return rc;
 }
 
 SHMKIT__API int shmkit_queue_peek(shmkit_queue *h, const void **msg)

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "notify.h"
 #include "ring.h"
 
 #define SPIN_TRIES 200     /* bounded: oversubscribed spinners must not starve the rest */
@@ -94,7 +95,11 @@ void shmkit__ring_init(struct shmkit__ring_sh *sh, unsigned char *slots, uint32_
  * any change to the word also sends back to the ring every waiter about to sleep on the old
  * value. A waiter that dies armed is taken out of W by whoever reaps its participant entry
  * (until then it costs at most one futile FUTEX_WAKE).
+ *
+ * Bit 30 (EC_FD, on not_empty only) says some handle armed its pollable descriptor: the next
+ * waker clears it and notifies every seat in fd_armed (each arming buys one notification).
  */
+#define EC_FD (1u << 30)
 #define EC_W_ONE 1u
 #define EC_P_ONE (1u << 15)
 #define EC_FIELD 0x7fffu
@@ -131,21 +136,66 @@ static void wake_n(_Atomic uint32_t *word, uint32_t n)
 	shmkit__futex_wake(word, give >= EC_FIELD ? INT_MAX : (int)give);
 }
 
-static void wake_all(_Atomic uint32_t *word)
+/* Notify the armed descriptors, if the flag says there are any (the one who clears it does). */
+static void wake_fds(struct shmkit__ring *r, _Atomic uint32_t *word)
 {
+	uint64_t bits;
+	unsigned i;
+	int b;
+
+	if (!(atomic_fetch_and_explicit(word, ~EC_FD, memory_order_seq_cst) & EC_FD))
+		return;
+	for (i = 0; i < RING_FD_SEATS / 64; i++) {
+		if (!atomic_load_explicit(&r->sh->fd_armed[i], memory_order_relaxed))
+			continue;
+		bits = atomic_exchange_explicit(&r->sh->fd_armed[i], 0, memory_order_seq_cst);
+		while (bits) {
+			b = __builtin_ctzll(bits);
+			bits &= bits - 1;
+			shmkit__notify_send(r->dev, r->ino, i * 64 + (unsigned)b);
+		}
+	}
+}
+
+static void wake_all(struct shmkit__ring *r, _Atomic uint32_t *word)
+{
+	if (atomic_load_explicit(word, memory_order_seq_cst) & EC_FD)
+		wake_fds(r, word);
 	wake_n(word, EC_FIELD);
 }
 
-static inline void wake_sleepers(_Atomic uint32_t *word, uint32_t n)
+static inline void wake_sleepers(struct shmkit__ring *r, _Atomic uint32_t *word, uint32_t n)
 {
 	uint32_t v;
 
-	/* Pairs with the waiter's RMW and heavy fence in wait_loop: either we see it in W, or
-	 * its last look at the ring sees what we published before this fence. */
+	/* Pairs with the waiter's RMW and heavy fence in wait_loop (and shmkit__ring_fd_arm):
+	 * either we see it in W (or EC_FD), or its last look at the ring sees what we published
+	 * before this fence. */
 	shmkit__light_fence();
 	v = atomic_load_explicit(word, memory_order_relaxed);
-	if (shmkit__unlikely(ec_w(v) > ec_p(v)))
+	if (shmkit__unlikely(ec_w(v) > ec_p(v) || (v & EC_FD))) {
+		if (v & EC_FD)
+			wake_fds(r, word);
 		wake_n(word, n);
+	}
+}
+
+void shmkit__ring_fd_arm(struct shmkit__ring *r, uint32_t seat)
+{
+	if (seat >= RING_FD_SEATS)
+		return;
+	/* The seat first, then the flag: a waker that sees the flag sees the seat. */
+	atomic_fetch_or_explicit(&r->sh->fd_armed[seat / 64], 1ULL << (seat % 64),
+				 memory_order_seq_cst);
+	atomic_fetch_or_explicit(&r->sh->not_empty, EC_FD, memory_order_seq_cst);
+	shmkit__heavy_fence();
+}
+
+void shmkit__ring_fd_disarm(struct shmkit__ring *r, uint32_t seat)
+{
+	if (seat < RING_FD_SEATS)
+		atomic_fetch_and_explicit(&r->sh->fd_armed[seat / 64], ~(1ULL << (seat % 64)),
+					  memory_order_relaxed);
 }
 
 /* Arm: W + 1. Returns the value to sleep on. */
@@ -280,7 +330,7 @@ static inline int try_put_impl(struct shmkit__ring *r, struct shmkit__who *w, vo
 	memcpy(s->data, io, len);
 	atomic_store_explicit(&s->seq, p + 1, memory_order_release);
 	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
-	wake_sleepers(&sh->not_empty, 1);
+	wake_sleepers(r, &sh->not_empty, 1);
 	return 0;
 
 unclaim:
@@ -361,7 +411,7 @@ static inline int try_get_impl(struct shmkit__ring *r, struct shmkit__who *w, vo
 				memcpy(io, s->data, len);
 			atomic_store_explicit(&s->seq, p + r->nslots, memory_order_release);
 			atomic_store_explicit(w->get_pos, RING_NONE, memory_order_release);
-			wake_sleepers(&sh->not_full, 1);
+			wake_sleepers(r, &sh->not_full, 1);
 			if (!(seq & RING_SKIP))
 				return (int)len;
 			if (w->owed) /* a skipped position is owed to nobody */
@@ -485,7 +535,7 @@ static int try_put_many(struct shmkit__ring *r, struct shmkit__who *w, void *io,
 	}
 	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
 	atomic_store_explicit(w->put_cnt, 0, memory_order_relaxed);
-	wake_sleepers(&sh->not_empty, k);
+	wake_sleepers(r, &sh->not_empty, k);
 	return (int)k;
 
 unclaim:
@@ -586,7 +636,7 @@ static int try_get_many(struct shmkit__ring *r, struct shmkit__who *w, void *io,
 	}
 	atomic_store_explicit(w->get_pos, RING_NONE, memory_order_release);
 	atomic_store_explicit(w->get_cnt, 0, memory_order_relaxed);
-	wake_sleepers(&sh->not_full, k);
+	wake_sleepers(r, &sh->not_full, k);
 	if (real)
 		return (int)real;
 	/* Only skips: look again (a message that did not fit is reported there). */
@@ -807,14 +857,14 @@ int shmkit__ring_commit(struct shmkit__ring *r, struct shmkit__who *w, size_t le
 		atomic_fetch_add_explicit(&sh->skipped, 1, memory_order_relaxed);
 		atomic_store_explicit(&s->seq, (p + 1) | RING_SKIP, memory_order_release);
 		atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
-		wake_sleepers(&sh->not_empty, 1);
+		wake_sleepers(r, &sh->not_empty, 1);
 		return 0;
 	}
 	__atomic_store_n(&s->len, (uint32_t)len, __ATOMIC_RELAXED);
 	/* Release: the message written in place is seen by whoever acquires the seq. */
 	atomic_store_explicit(&s->seq, p + 1, memory_order_release);
 	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
-	wake_sleepers(&sh->not_empty, 1);
+	wake_sleepers(r, &sh->not_empty, 1);
 	return 0;
 }
 
@@ -839,22 +889,22 @@ int shmkit__ring_release(struct shmkit__ring *r, struct shmkit__who *w)
 	/* Release: the producer of the next lap sees us done reading in place. */
 	atomic_store_explicit(&slot_at(r, p)->seq, p + r->nslots, memory_order_release);
 	atomic_store_explicit(w->get_pos, RING_NONE, memory_order_release);
-	wake_sleepers(&r->sh->not_full, 1);
+	wake_sleepers(r, &r->sh->not_full, 1);
 	return 0;
 }
 
 void shmkit__ring_close(struct shmkit__ring *r)
 {
 	atomic_store_explicit(&r->sh->closed, 1, memory_order_seq_cst);
-	wake_all(&r->sh->not_empty);
-	wake_all(&r->sh->not_full);
+	wake_all(r, &r->sh->not_empty);
+	wake_all(r, &r->sh->not_full);
 }
 
 void shmkit__ring_close_read(struct shmkit__ring *r)
 {
 	atomic_store_explicit(&r->sh->rd_closed, 1, memory_order_seq_cst);
-	wake_all(&r->sh->not_full);
-	wake_all(&r->sh->not_empty);
+	wake_all(r, &r->sh->not_full);
+	wake_all(r, &r->sh->not_empty);
 }
 
 int shmkit__ring_resolve_put(struct shmkit__ring *r, uint64_t p)
@@ -869,7 +919,7 @@ int shmkit__ring_resolve_put(struct shmkit__ring *r, uint64_t p)
 		return 0; /* published (or long gone) */
 	atomic_fetch_add_explicit(&r->sh->slots_reclaimed, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->sh->skipped, 1, memory_order_relaxed);
-	wake_all(&r->sh->not_empty);
+	wake_all(r, &r->sh->not_empty);
 	return 1;
 }
 
@@ -884,12 +934,12 @@ int shmkit__ring_resolve_get(struct shmkit__ring *r, uint64_t p)
 	expect = p + 1;
 	if (atomic_compare_exchange_strong(&s->seq, &expect, p + r->nslots)) {
 		atomic_fetch_add_explicit(&r->sh->lost_dead_consumer, 1, memory_order_relaxed);
-		wake_all(&r->sh->not_full);
+		wake_all(r, &r->sh->not_full);
 		return 2;
 	}
 	expect = (p + 1) | RING_SKIP;
 	if (atomic_compare_exchange_strong(&s->seq, &expect, p + r->nslots)) {
-		wake_all(&r->sh->not_full);
+		wake_all(r, &r->sh->not_full);
 		return 1;
 	}
 	return 0;

@@ -32,6 +32,7 @@
 #define RING_NONE UINT64_MAX /* an empty claim word */
 #define RING_MAX_CAPACITY (1u << 20)
 #define RING_MAX_MSG (1u << 24)
+#define RING_FD_SEATS 256u /* seats that may arm a pollable descriptor on a ring */
 
 struct shmkit__slot {
 	_Atomic uint64_t seq;
@@ -56,6 +57,9 @@ struct shmkit__ring_sh {
 	_Atomic uint64_t slots_reclaimed;    /* unpublished slots of dead producers skipped */
 	_Atomic uint64_t lost_dead_consumer; /* messages taken by consumers that died */
 	_Atomic uint64_t skipped;            /* positions that carried no message */
+	/* Seats whose handle armed its pollable descriptor for this ring's messages (bit k:
+	 * seat k; see shmkit__ring_fd_arm). */
+	_Alignas(SHMKIT__CACHELINE) _Atomic uint64_t fd_armed[RING_FD_SEATS / 64];
 };
 
 /* Process-local view of a ring: validated layout and a cached head for the capacity check. */
@@ -64,6 +68,7 @@ struct shmkit__ring {
 	unsigned char *slots;
 	uint64_t mask;
 	uint32_t nslots, capacity, max_size, slot_size;
+	uint64_t dev, ino; /* the region file's identity: where armed descriptors are reached */
 };
 
 /* A participant's claim words and waiting flag, in shared memory (queue participant table or
@@ -139,6 +144,13 @@ int shmkit__ring_commit(struct shmkit__ring *r, struct shmkit__who *w, size_t le
 int shmkit__ring_peek(struct shmkit__ring *r, struct shmkit__who *w, const void **msg,
 		      int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
 int shmkit__ring_release(struct shmkit__ring *r, struct shmkit__who *w);
+
+/* Pollable descriptors (notify.c). Arm seat's descriptor to be notified of the next message
+ * (or EOF) on r, after its owner found nothing: call, then look at the ring once more, since a
+ * message published before the arming notifies nobody. The heavy fence inside pairs with the
+ * light one of every put. disarm: the handle goes away. */
+void shmkit__ring_fd_arm(struct shmkit__ring *r, uint32_t seat);
+void shmkit__ring_fd_disarm(struct shmkit__ring *r, uint32_t seat);
 
 /* Latch closed (no more puts) and wake every consumer so they see EOF once drained. */
 void shmkit__ring_close(struct shmkit__ring *r);

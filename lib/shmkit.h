@@ -286,6 +286,19 @@ int shmkit_queue_peek_try(shmkit_queue *q, const void **msg);
 int shmkit_queue_peek_timeout(shmkit_queue *q, const void **msg, int64_t timeout_ns);
 int shmkit_queue_release(shmkit_queue *q);
 
+/* A file descriptor for poll/epoll/select (libuv's uv_poll_t, asyncio's add_reader), owned by
+ * the handle (do not close it; shmkit_queue_close does; the same one on every call). Level-
+ * triggered: it is readable whenever a get on this handle may not block (a message is queued,
+ * or EOF), and may also be readable spuriously: at first, once a second (so that the next _try
+ * call looks for dead peers, as a sleeper would), and after another consumer took the message.
+ * On readiness call the _try forms (get_try, get_many_try, peek_try) until one returns -EAGAIN:
+ * that return is what empties and re-arms the descriptor; nothing else does (a blocking get
+ * does not). Producers may be any processes, also ones that never saw the descriptor; they pay
+ * for it only while it is armed (one datagram each time, to a socket the handle binds in
+ * /dev/shm with the object's permission bits, removed at close). Returns the descriptor, or
+ * -EUSERS (no seat), -ENOTSUP, or another negative errno. A fork child gets its own. */
+int shmkit_queue_fd(shmkit_queue *q);
+
 /* JoinableQueue: mark one message got by this handle as processed. -EINVAL when called more
  * often than messages were got; -ENOTSUP on a queue created without SHMKIT_JOINABLE. */
 int shmkit_queue_task_done(shmkit_queue *q);
@@ -329,6 +342,11 @@ int shmkit_pipe_send_timeout(shmkit_pipe *p, const void *msg, size_t len, int64_
 int shmkit_pipe_recv(shmkit_pipe *p, void *buf, size_t size);
 int shmkit_pipe_recv_try(shmkit_pipe *p, void *buf, size_t size);
 int shmkit_pipe_recv_timeout(shmkit_pipe *p, void *buf, size_t size, int64_t timeout_ns);
+/* A pollable descriptor for the attached end's incoming messages, as shmkit_queue_fd: level-
+ * triggered, readable when a recv may not block (a message, or EOF once the peer closed or
+ * died), spuriously too; recv_try returning -EAGAIN empties and re-arms it. Owned by the
+ * handle. -EBADF when not attached or the end only sends (simplex end 0). */
+int shmkit_pipe_fd(shmkit_pipe *p);
 
 /* ------------------------------------------------------------------------------------------- */
 /* Event, Condition, Barrier.                                                                  */
@@ -345,8 +363,13 @@ int shmkit_event_unlink(const char *name);
 int shmkit_event_set(shmkit_event *e);
 /* Reset the flag. */
 int shmkit_event_clear(shmkit_event *e);
-/* 1 if set, 0 if not. */
+/* 1 if set, 0 if not (and, on a handle with a descriptor, 0 also re-arms it). */
 int shmkit_event_is_set(shmkit_event *e);
+/* A pollable descriptor, owned by the handle: level-triggered, readable while the flag is set
+ * (and spuriously at first, or when it was cleared again since); shmkit_event_is_set()
+ * returning 0 empties and re-arms it. Any process's set() wakes it. -ENOLCK for an event
+ * created by an older shmkit (no seats), -EUSERS when 64 handles already have one. */
+int shmkit_event_fd(shmkit_event *e);
 /* Block until the flag is set; 0 once it is. */
 int shmkit_event_wait(shmkit_event *e);
 int shmkit_event_wait_timeout(shmkit_event *e, int64_t timeout_ns);
