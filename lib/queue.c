@@ -348,6 +348,8 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 		shmkit__ring_resolve_gets(&h->ring, atomic_load(&pt->get_pos),
 					  atomic_load(&pt->get_cnt), head0, claimed_by_live, &lc);
 		shmkit__ring_forget_waiter(&h->ring, atomic_load(&pt->waiting));
+		/* A descriptor it armed: nobody is left to notify. */
+		shmkit__ring_fd_disarm(&h->ring, (uint32_t)i);
 		atomic_store(&pt->role, 0);
 		atomic_store(&pt->waiting, 0);
 		atomic_store(&pt->owed, 0); /* what it owed join() died with it */

@@ -11,7 +11,9 @@
  *
  * Crash safety: before its CAS, a producer stores the position it is claiming in its own
  * claim word (put_pos), and a consumer likewise (get_pos), and each clears it once the slot is
- * published or released. So a slot stuck between claim and publish belongs to whoever still
+ * published or released. A batch claims k positions with one CAS and stores k (put_cnt,
+ * get_cnt) before the position; a loan is a claim held across calls (reserve to commit, peek
+ * to release). So a slot stuck between claim and publish belongs to whoever still
  * names it; when nobody alive does, its owner died there and the slot may be resolved: an
  * unpublished one is published empty (RING_SKIP, so no partial message is ever seen), an
  * unreleased one is released and its message counted as lost. Only dead owners are resolved
