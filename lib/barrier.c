@@ -32,9 +32,14 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
+#include "proc.h"
+#include "region.h"
+#include "wait.h"
 
-#define PARTIES_MAX 1024u
+#define PARTIES_MAX SHMKIT_BARRIER_PARTIES_MAX
 #define STILL_WAITING (-EINPROGRESS) /* judge(): not decided yet */
 
 struct barrier_region {
@@ -189,7 +194,7 @@ static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t ge
 {
 	struct barrier_region *br = b->br;
 	int32_t nb_pid;
-	uint32_t nb_seat;
+	uint32_t nb_seat, nb_gen;
 	uint32_t count, nb;
 	bool wake;
 	int r, slept;
@@ -231,11 +236,12 @@ static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t ge
 		nb = (index + 1) % count;
 		nb_pid = atomic_load_explicit(&br->waiting[nb].pid, memory_order_relaxed);
 		nb_seat = (uint32_t)br->waiting[nb].seat;
+		nb_gen = br->waiting[nb].seat_gen;
 		seen = atomic_load_explicit(&br->word, memory_order_relaxed);
 		unlock_wake(b, wake);
 		/* The lease query happens without the lock; a death is confirmed under it again,
 		 * against the same generation and the same entry, before breaking. */
-		if (nb == index || shmkit__seat_alive(&b->r, nb_seat))
+		if (nb == index || shmkit__seat_alive_gen(&b->r, nb_seat, nb_gen))
 			continue;
 		wake = false;
 		if ((r = lock_state(b, &wake)) < 0)
@@ -279,7 +285,8 @@ static int barrier_wait(struct shmkit_barrier *b, int64_t deadline)
 	/* Those who arrived before us must still be there: a dead party's arrival must not
 	 * count towards ours. */
 	for (i = 0; i < index; i++)
-		dead += !shmkit__seat_alive(&b->r, (uint32_t)br->waiting[i].seat);
+		dead += !shmkit__seat_alive_gen(&b->r, (uint32_t)br->waiting[i].seat,
+						br->waiting[i].seat_gen);
 	if (dead) {
 		break_locked(br);
 		unlock_wake(b, true);
@@ -289,6 +296,7 @@ static int barrier_wait(struct shmkit_barrier *b, int64_t deadline)
 	atomic_store_explicit(&br->waiting[index].start, start, memory_order_relaxed);
 	atomic_store_explicit(&br->waiting[index].pid, pid, memory_order_relaxed);
 	br->waiting[index].seat = seat;
+	br->waiting[index].seat_gen = shmkit__seat_gen(&b->r, (uint32_t)seat);
 	if (index + 1 == b->parties) {
 		/* The last arrival releases its generation and opens the next one. */
 		br->gen++;
@@ -312,11 +320,21 @@ SHMKIT__API int shmkit_barrier_wait(shmkit_barrier *b)
 	return barrier_wait(b, SHMKIT__FOREVER);
 }
 
+SHMKIT__API int shmkit_barrier_wait_try(shmkit_barrier *b)
+{
+	/* Arrive and do not wait: the last arrival passes; any other breaks the barrier, as a
+	 * wait that times out does (Python's wait(timeout=0)). */
+	int r = barrier_wait(b, 0);
+
+	return r == -ETIMEDOUT ? -EAGAIN : r;
+}
+
 SHMKIT__API int shmkit_barrier_wait_timeout(shmkit_barrier *b, int64_t timeout_ns)
 {
-	if (timeout_ns < 0)
-		return -EINVAL;
-	return barrier_wait(b, shmkit__deadline(timeout_ns));
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : barrier_wait(b, deadline);
 }
 
 SHMKIT__API int shmkit_barrier_reset(shmkit_barrier *b)

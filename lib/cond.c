@@ -20,7 +20,11 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
+#include "region.h"
+#include "wait.h"
 
 struct cond_region {
 	struct shmkit__hdr hdr;
@@ -190,11 +194,21 @@ SHMKIT__API int shmkit_cond_wait(shmkit_cond *c)
 	return cond_wait(c, SHMKIT__FOREVER);
 }
 
+SHMKIT__API int shmkit_cond_wait_try(shmkit_cond *c)
+{
+	/* A wait of no time: the lock is let go and taken back, so a notifier waiting for it
+	 * gets its turn, as Python's wait(0) does; -EAGAIN when nothing notified meanwhile. */
+	int r = cond_wait(c, 0);
+
+	return r == -ETIMEDOUT ? -EAGAIN : r;
+}
+
 SHMKIT__API int shmkit_cond_wait_timeout(shmkit_cond *c, int64_t timeout_ns)
 {
-	if (timeout_ns < 0)
-		return -EINVAL;
-	return cond_wait(c, shmkit__deadline(timeout_ns));
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : cond_wait(c, deadline);
 }
 
 /* Every wait shares one deadline, so wake-ups that find the predicate still false do not
@@ -203,11 +217,13 @@ SHMKIT__API int shmkit_cond_wait_timeout(shmkit_cond *c, int64_t timeout_ns)
 SHMKIT__API int shmkit_cond_wait_for(shmkit_cond *c, int (*pred)(void *arg), void *arg,
 				     int64_t timeout_ns)
 {
-	int64_t deadline = shmkit__deadline(timeout_ns);
+	int64_t deadline;
 	int r;
 
-	if (!pred)
+	/* As every timed call: negative is an error; INT64_MAX is forever. */
+	if (!pred || timeout_ns < 0)
 		return -EINVAL;
+	deadline = shmkit__deadline(timeout_ns);
 	if (!shmkit__lk_held(&c->r))
 		return -EPERM;
 	for (;;) {

@@ -3,7 +3,12 @@
 
 #include <string.h>
 
-#include "internal.h"
+#include "common.h"
+
+SHMKIT__API const char *shmkit_version(void)
+{
+	return SHMKIT_VERSION;
+}
 
 SHMKIT__API const char *shmkit_strerror(int err)
 {

@@ -24,10 +24,15 @@
 #include "config.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "lease.h"
 #include "notify.h"
+#include "proc.h"
+#include "region.h"
+#include "wait.h"
 
 #define EV_SET 1u
 #define EV_SLEEPERS 2u
@@ -51,7 +56,10 @@ struct shmkit_event {
 	struct shmkit__region r;
 	_Atomic uint32_t *word;
 	_Atomic uint64_t *fd_armed;
-	bool has_fd; /* shmkit_event_fd made `note` (in fork generation note.gen) */
+	/* Event handles may be shared by threads: fd_mu orders the making and dropping of the
+	 * descriptor; once made, its fields only are read. */
+	pthread_mutex_t fd_mu;
+	_Atomic bool has_fd; /* shmkit_event_fd made `note` (in fork generation note.gen) */
 	struct shmkit__notify note;
 };
 
@@ -59,6 +67,7 @@ static void bind(struct shmkit_event *e)
 {
 	e->word = &((struct event_region *)e->r.hdr)->word;
 	e->fd_armed = &((struct event_region *)e->r.hdr)->fd_armed;
+	pthread_mutex_init(&e->fd_mu, NULL);
 }
 
 SHMKIT__API int shmkit_event_create(const char *name, unsigned mode, shmkit_event **out)
@@ -116,8 +125,7 @@ SHMKIT__API int shmkit_event_open(const char *name, shmkit_event **out)
 
 static bool fd_ours(const shmkit_event *e)
 {
-	return e->has_fd && e->note.gen == shmkit__fork_generation() && e->r.seat >= 0 &&
-	       e->r.seat < 64;
+	return e->has_fd && e->note.gen == shmkit__fork_generation() && e->note.seat < 64;
 }
 
 static void fd_drop(shmkit_event *e)
@@ -125,12 +133,12 @@ static void fd_drop(shmkit_event *e)
 	if (!e->has_fd)
 		return;
 	if (fd_ours(e))
-		atomic_fetch_and(e->fd_armed, ~(1ULL << e->r.seat));
+		atomic_fetch_and(e->fd_armed, ~(1ULL << e->note.seat));
 	shmkit__notify_close(&e->note);
 	e->has_fd = false;
 }
 
-SHMKIT__API int shmkit_event_fd(shmkit_event *e)
+static int event_fd(shmkit_event *e)
 {
 	int seat, rc;
 
@@ -147,6 +155,18 @@ SHMKIT__API int shmkit_event_fd(shmkit_event *e)
 	/* Readable to begin with: the first is_set() that finds it clear arms it. */
 	shmkit__notify_self(&e->note);
 	return e->note.epfd;
+}
+
+SHMKIT__API int shmkit_event_fd(shmkit_event *e)
+{
+	int rc;
+
+	if (!e)
+		return -EINVAL;
+	pthread_mutex_lock(&e->fd_mu);
+	rc = event_fd(e);
+	pthread_mutex_unlock(&e->fd_mu);
+	return rc;
 }
 
 /* Wake every armed descriptor (after a set). */
@@ -170,6 +190,7 @@ SHMKIT__API int shmkit_event_close(shmkit_event *e)
 	if (!e)
 		return 0;
 	fd_drop(e);
+	pthread_mutex_destroy(&e->fd_mu);
 	shmkit__region_close(&e->r);
 	free(e);
 	return 0;
@@ -211,7 +232,7 @@ SHMKIT__API int shmkit_event_is_set(shmkit_event *e)
 		return 0;
 	/* Clear, and this handle polls a descriptor: empty it, arm it, look once more. */
 	shmkit__notify_drain(&e->note);
-	atomic_fetch_or(e->fd_armed, 1ULL << e->r.seat);
+	atomic_fetch_or(e->fd_armed, 1ULL << e->note.seat);
 	return atomic_load(e->word) & EV_SET ? 1 : 0;
 }
 
@@ -243,6 +264,11 @@ static int event_wait(shmkit_event *e, int64_t deadline)
 SHMKIT__API int shmkit_event_wait(shmkit_event *e)
 {
 	return event_wait(e, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_event_wait_try(shmkit_event *e)
+{
+	return shmkit_event_is_set(e) ? 0 : -EAGAIN;
 }
 
 SHMKIT__API int shmkit_event_wait_timeout(shmkit_event *e, int64_t timeout_ns)

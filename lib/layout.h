@@ -48,7 +48,11 @@ struct shmkit__seat {
 	_Atomic int32_t pid;      /* its pid in its own pid namespace: for display only */
 	_Atomic uint64_t start;   /* its start time (/proc), for display only */
 	_Atomic uint64_t ns;      /* its pid namespace inode, 0 unknown: for display only */
-	_Atomic uint64_t waiting; /* 1 while it sleeps on the region's lock */
+	_Atomic uint32_t waiting; /* 1 while it sleeps on the region's lock */
+	/* Bumped by each process that takes the seat: who records a seat (a pipe end, a barrier
+	 * party, a queue entry) records its gen too, so a seat taken again after its holder
+	 * died does not make that holder look alive. */
+	_Atomic uint32_t gen;
 };
 _Static_assert(sizeof(struct shmkit__seat) == 32, "seat size is part of the layout");
 /* Leases (lease.c) are OFD locks on single bytes of the region's file, far past its end: part
@@ -61,23 +65,26 @@ enum { SHMKIT__SEAT_FREE = 0, SHMKIT__SEAT_TAKEN = 0x53454154 /* "SEAT" */ };
 /*
  * The lock behind Lock, RLock, Value, Array, Condition and the internal state locks. Not a
  * pthread mutex: glibc's robust mutex names its holder by thread id, and thread ids repeat
- * across pid namespaces (see lk.c).
+ * across pid namespaces (see mutex.c).
  */
 struct shmkit__lk {
 	_Atomic uint32_t word;         /* futex: holder seat + 1 | SHMKIT__LK_* bits; 0 free */
 	uint32_t depth;                /* recursion depth, written by the holder only */
 	_Atomic int32_t holder;        /* pid of the holder (display), 0 when free */
-	_Atomic int32_t holder_tid;    /* its thread id, meaningful with the seat in word only */
-	_Atomic uint64_t holder_tgid;  /* its thread's global id, for the deadlock detector */
+	_Atomic int32_t holder_tid;    /* its thread id in its own process, for display */
+	_Atomic uint64_t holder_tgid;  /* its thread's global id (proc.c): who holds it, for
+					  recursion, release and the deadlock detector */
 	_Atomic uint64_t owner_deaths; /* acquisitions that recovered from a dead holder */
 };
 
-/* A process's identity that survives pid reuse: pid plus its start time (see proc.c). For
- * display: liveness comes from leases. */
+/* Who arrived (a barrier party): pid plus start time for display, and the seat whose lease
+ * says whether it lives. */
 struct shmkit__ident {
 	_Atomic int32_t pid; /* 0: free */
 	int32_t seat;        /* the seat whose lease says whether it lives */
 	_Atomic uint64_t start;
+	uint32_t seat_gen;   /* that seat's gen when it arrived */
+	uint32_t reserved;
 };
 
 #endif /* SHMKIT_LAYOUT_H */

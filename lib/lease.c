@@ -39,7 +39,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "lease.h"
+#include "mutex.h"
+#include "proc.h"
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct shmkit__region *registry;
@@ -131,7 +133,11 @@ static void registry_child(void)
 
 	for (r = registry; r; r = r->next) {
 		reopen_own(r);
-		r->seat = -1; /* the parent's seat: the child takes its own when it needs one */
+		/* The parent's seat: the child takes its own when it needs one (the generation in
+		 * seat_word already says so); a taker in another thread of the parent may have
+		 * held seat_mu, which in the child nobody will release. */
+		atomic_store_explicit(&r->seat_word, 0, memory_order_relaxed);
+		pthread_mutex_init(&r->seat_mu, NULL);
 	}
 	pthread_mutex_unlock(&registry_mu);
 }
@@ -185,20 +191,44 @@ int shmkit__region_lookup(uint64_t dev, uint64_t ino, int (*fn)(struct shmkit__r
 
 /* ---- seats ---------------------------------------------------------------------------- */
 
+int shmkit__seat_mine(const struct shmkit__region *r)
+{
+	/* Acquire: pairs with the release store in take_seat, so a thread that sees the seat
+	 * sees it fully taken. */
+	uint64_t w = atomic_load_explicit(&((struct shmkit__region *)r)->seat_word,
+					  memory_order_acquire);
+
+	if (!w || (unsigned)(w >> 32) != shmkit__fork_generation())
+		return -1;
+	return (int)(uint32_t)w - 1;
+}
+
 bool shmkit__seat_alive(const struct shmkit__region *r, uint32_t k)
 {
 	if (k >= r->nseats)
 		return false;
-	if ((int)k == r->seat && r->seat_gen == shmkit__fork_generation())
+	if ((int)k == shmkit__seat_mine(r))
 		return true; /* our own description: GETLK would not report our own lock */
 	return shmkit__lease_held(r->fd, SHMKIT__LEASE_BASE + k);
+}
+
+uint32_t shmkit__seat_gen(const struct shmkit__region *r, uint32_t k)
+{
+	return k < r->nseats ? atomic_load_explicit(&r->seats[k].gen, memory_order_relaxed) : 0;
+}
+
+bool shmkit__seat_alive_gen(const struct shmkit__region *r, uint32_t k, uint32_t gen)
+{
+	/* The lease first: a seat taken again after a death has a new gen, and whoever took it
+	 * bumped gen before it could be seen alive through this seat. */
+	return shmkit__seat_alive(r, k) && shmkit__seat_gen(r, k) == gen;
 }
 
 int shmkit__seat_freeze(struct shmkit__region *r, uint32_t k)
 {
 	if (k >= r->nseats || r->fd < 0 || r->rdonly)
 		return -EINVAL;
-	if ((int)k == r->seat && r->seat_gen == shmkit__fork_generation())
+	if ((int)k == shmkit__seat_mine(r))
 		return -EBUSY; /* ours: alive, and never to be released by a recovery */
 	return shmkit__lease_take(r->fd, SHMKIT__LEASE_BASE + k);
 }
@@ -220,8 +250,11 @@ static int take_seat(struct shmkit__region *r, uint32_t k)
 	/* The lease is ours: whoever sat here before is gone. What it left behind is cleaned up
 	 * now, by us alone (nobody else can take the seat while we hold it). */
 	reused = atomic_load_explicit(&s->state, memory_order_acquire) != SHMKIT__SEAT_FREE;
-	r->seat = (int)k;
-	r->seat_gen = shmkit__fork_generation();
+	/* Release: pairs with the acquire load in shmkit__seat_mine. Published before the lock
+	 * is reclaimed, which asks whose seat k is. */
+	atomic_store_explicit(&r->seat_word,
+			      ((uint64_t)shmkit__fork_generation() << 32) | (k + 1),
+			      memory_order_release);
 	if (r->lk)
 		shmkit__lk_reclaim_seat(r, k);
 	shmkit__self(&pid, &start);
@@ -229,23 +262,23 @@ static int take_seat(struct shmkit__region *r, uint32_t k)
 	atomic_store_explicit(&s->start, start, memory_order_relaxed);
 	atomic_store_explicit(&s->ns, shmkit__pidns(), memory_order_relaxed);
 	atomic_store_explicit(&s->waiting, 0, memory_order_relaxed);
+	/* We hold the lease: nobody else writes gen now. */
+	atomic_store_explicit(&s->gen, atomic_load_explicit(&s->gen, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 	atomic_store_explicit(&s->state, SHMKIT__SEAT_TAKEN, memory_order_release);
-	if (r->seat_reclaim)
-		r->seat_reclaim(r, k, r->seat_reclaim_arg);
+	/* What else the dead occupant left (a queue entry's claims, a pipe end) is its kind's to
+	 * clean, which each does when it first uses the seat (queue.c: ensure_part). */
 	(void)reused;
 	return (int)k;
 }
 
-int shmkit__seat_take(struct shmkit__region *r)
+static int take_free(struct shmkit__region *r)
 {
 	uint32_t i, k, first;
-	int pass;
+	int pass, seat;
 
-	if (shmkit__likely(r->seat >= 0 && r->seat_gen == shmkit__fork_generation()))
-		return r->seat;
-	r->seat = -1;
-	if (r->fd < 0 || r->rdonly || !r->nseats)
-		return -ENOLCK;
+	if ((seat = shmkit__seat_mine(r)) >= 0)
+		return seat; /* another thread took it while we waited */
 	/* Start at a place of our own, so processes arriving together do not all contend for
 	 * seat 0; take a free-looking seat first, a dead one's only when none is free. */
 	first = (uint32_t)shmkit__pid() % r->nseats;
@@ -262,16 +295,32 @@ int shmkit__seat_take(struct shmkit__region *r)
 	return -EUSERS;
 }
 
+int shmkit__seat_take(struct shmkit__region *r)
+{
+	int seat;
+
+	if (shmkit__likely((seat = shmkit__seat_mine(r)) >= 0))
+		return seat;
+	if (r->fd < 0 || r->rdonly || !r->nseats)
+		return -ENOLCK;
+	/* Threads sharing a handle (a Lock's may be shared) take one seat between them. */
+	pthread_mutex_lock(&r->seat_mu);
+	seat = take_free(r);
+	pthread_mutex_unlock(&r->seat_mu);
+	return seat;
+}
+
 void shmkit__seat_leave(struct shmkit__region *r)
 {
 	struct shmkit__seat *s;
+	int seat = shmkit__seat_mine(r);
 
-	if (r->seat < 0 || r->seat_gen != shmkit__fork_generation())
+	if (seat < 0)
 		return;
-	s = &r->seats[r->seat];
+	s = &r->seats[seat];
 	atomic_store_explicit(&s->waiting, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->state, SHMKIT__SEAT_FREE, memory_order_release);
 	/* Published free first, lease last: whoever takes the lease finds the seat clean. */
-	shmkit__seat_thaw(r, (uint32_t)r->seat);
-	r->seat = -1;
+	shmkit__seat_thaw(r, (uint32_t)seat);
+	atomic_store_explicit(&r->seat_word, 0, memory_order_relaxed);
 }

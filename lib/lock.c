@@ -1,9 +1,13 @@
-/* Lock and RLock objects: a region holding one lock (lk.c) and its seats. */
+/* Lock and RLock objects: a region holding one lock (mutex.c) and its seats. */
 #include "config.h"
 
 #include <stdlib.h>
 
-#include "internal.h"
+#include "deadlock.h"
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
+#include "wait.h"
 
 struct lock_region {
 	struct shmkit__hdr hdr;

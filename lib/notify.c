@@ -38,8 +38,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "common.h"
 #include "notify.h"
+#include "proc.h"
+#include "region.h"
 
 #define NOTIFY_DIR "/dev/shm"
 #define NOTIFY_PREFIX ".shmkit-fd-"
@@ -101,6 +103,7 @@ int shmkit__notify_open(const struct shmkit__region *r, uint32_t seat, bool slic
 			goto fail_errno;
 	}
 	n->gen = shmkit__fork_generation();
+	n->seat = seat;
 	return 0;
 
 fail_errno:

@@ -14,6 +14,7 @@ struct shmkit__notify {
 	int tfd;                 /* slice timer, -1 without */
 	bool bound;              /* addr is ours to unlink at close */
 	unsigned gen;            /* fork generation that made it */
+	uint32_t seat;           /* the handle's seat it was made for */
 	struct sockaddr_un addr;
 };
 

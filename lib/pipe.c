@@ -25,9 +25,10 @@ struct pipe_end {
 	_Atomic uint64_t get_pos;
 	_Atomic uint32_t waiting;
 	_Atomic uint32_t seat; /* the holder's seat: its lease says whether it lives */
+	_Atomic uint32_t seat_gen; /* and that seat's gen when it attached */
 	_Atomic uint32_t put_cnt; /* positions claimed from put_pos; 0: one (ring.h) */
 	_Atomic uint32_t get_cnt;
-	uint8_t pad[16];
+	uint8_t pad[12];
 };
 _Static_assert(sizeof(struct pipe_end) == 64, "one end per cache line");
 
@@ -181,7 +182,7 @@ static void recover(void *arg)
 		return;
 	pe = &h->p->end[peer];
 	if (atomic_load(&pe->state) == END_ATTACHED &&
-	    !shmkit__seat_alive(&h->r, atomic_load(&pe->seat))) {
+	    !shmkit__seat_alive_gen(&h->r, atomic_load(&pe->seat), atomic_load(&pe->seat_gen))) {
 		/* The peer is the only other participant: nobody alive claims what it did. */
 		if (peer < h->nrings)
 			shmkit__ring_resolve_puts(&h->ring[peer], atomic_load(&pe->put_pos),
@@ -220,10 +221,14 @@ SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
 		atomic_store(&pe->start, start);
 		atomic_store(&pe->pid, pid);
 		atomic_store(&pe->seat, (uint32_t)seat);
+		atomic_store(&pe->seat_gen, shmkit__seat_gen(&h->r, (uint32_t)seat));
 		atomic_store(&pe->state, END_ATTACHED);
 		break;
 	case END_ATTACHED:
-		rc = shmkit__seat_alive(&h->r, atomic_load(&pe->seat)) ? -EBUSY : -EPIPE;
+		rc = shmkit__seat_alive_gen(&h->r, atomic_load(&pe->seat),
+					    atomic_load(&pe->seat_gen))
+			     ? -EBUSY
+			     : -EPIPE;
 		break;
 	default:
 		rc = -EPIPE;
@@ -251,24 +256,25 @@ static void fd_drop(shmkit_pipe *h)
 
 	if (!h->has_fd)
 		return;
-	if (r && h->note.gen == shmkit__fork_generation() && h->r.seat >= 0)
-		shmkit__ring_fd_disarm(r, (uint32_t)h->r.seat);
+	if (r && h->note.gen == shmkit__fork_generation())
+		shmkit__ring_fd_disarm(r, h->note.seat);
 	shmkit__notify_close(&h->note);
 	h->has_fd = false;
 }
 
 SHMKIT__API int shmkit_pipe_fd(shmkit_pipe *h)
 {
-	int rc;
+	int rc, seat;
 
 	if (!ring_for(h, 1))
 		return -EBADF; /* not attached, or an end that only sends */
 	if (h->has_fd && h->note.gen == shmkit__fork_generation())
 		return h->note.epfd;
 	fd_drop(h);
-	if (h->r.seat < 0 || (uint32_t)h->r.seat >= RING_FD_SEATS)
+	seat = shmkit__seat_mine(&h->r);
+	if (seat < 0 || (uint32_t)seat >= RING_FD_SEATS)
 		return -EUSERS;
-	if ((rc = shmkit__notify_open(&h->r, (uint32_t)h->r.seat, true, &h->note)))
+	if ((rc = shmkit__notify_open(&h->r, (uint32_t)seat, true, &h->note)))
 		return rc;
 	h->has_fd = true;
 	shmkit__notify_self(&h->note); /* readable to begin with, see shmkit_queue_fd */
@@ -321,7 +327,7 @@ static int recv_(shmkit_pipe *h, void *buf, size_t size, int64_t deadline)
 	if (rc == -EAGAIN && h->has_fd && h->note.gen == shmkit__fork_generation()) {
 		/* As in queue.c: empty, arm, and look once more. */
 		shmkit__notify_drain(&h->note);
-		shmkit__ring_fd_arm(r, (uint32_t)h->r.seat);
+		shmkit__ring_fd_arm(r, h->note.seat);
 		rc = shmkit__ring_get(r, &h->who, buf, size, 0, NULL, NULL);
 	}
 	return rc;

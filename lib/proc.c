@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <fcntl.h>
-#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,7 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include <sys/random.h>
+
+#include "proc.h"
+#include "wait.h"
 
 _Atomic int32_t shmkit__self_pid;
 static _Atomic uint64_t self_start;
@@ -23,34 +25,20 @@ static _Atomic unsigned fork_gen;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 __thread int32_t shmkit__tls_tid __attribute__((tls_model("initial-exec")));
 
-int shmkit__membarrier_ok;
-
-/* Let sleepers' shmkit__heavy_fence() reach this process (see internal.h). */
-static void register_membarrier(void)
-{
-	shmkit__membarrier_ok =
-		syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
-}
 
 static void child_after_fork(void)
 {
 	shmkit__tls_tid = 0; /* the forking thread is the child's only one, with a new id */
-	atomic_store(&shmkit__self_pid, 0);
-	atomic_fetch_add(&fork_gen, 1);
-	register_membarrier(); /* a new mm: not known to be registered */
+	/* The child is single-threaded here: relaxed is enough. */
+	atomic_store_explicit(&shmkit__self_pid, 0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+	shmkit__fence_register(); /* a new mm: not known to be registered */
 }
 
 static void install_atfork(void)
 {
-	register_membarrier();
+	shmkit__fence_register();
 	pthread_atfork(NULL, NULL, child_after_fork);
-}
-
-void shmkit__heavy_fence(void)
-{
-	if (!shmkit__membarrier_ok ||
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
-		atomic_thread_fence(memory_order_seq_cst);
 }
 
 /* Read state and start time of pid; 0, or -ESRCH when it cannot be read. */
@@ -97,14 +85,15 @@ void shmkit__self(int32_t *pid, uint64_t *start)
 	me = atomic_load_explicit(&shmkit__self_pid, memory_order_acquire);
 	if (shmkit__likely(me)) {
 		*pid = me;
-		*start = atomic_load(&self_start);
+		*start = atomic_load_explicit(&self_start, memory_order_relaxed);
 		return;
 	}
 	me = (int32_t)getpid();
 	if (read_stat(me, &state, &st) < 0)
 		st = 0; /* no /proc: shown as unknown */
-	atomic_store(&self_start, st);
-	atomic_store(&shmkit__self_pid, me);
+	atomic_store_explicit(&self_start, st, memory_order_relaxed);
+	/* Release: pairs with the acquire load above, so whoever sees the pid sees the start. */
+	atomic_store_explicit(&shmkit__self_pid, me, memory_order_release);
 	*pid = me;
 	*start = st;
 }
@@ -118,16 +107,19 @@ uint64_t shmkit__pidns(void)
 	ssize_t n;
 
 	/* A fork child of an unshare(CLONE_NEWPID) caller lives in another namespace. */
-	if (atomic_load(&ns_gen) == atomic_load(&fork_gen))
-		return atomic_load(&ns);
+	/* A cache: racing threads compute the same value; relaxed throughout. */
+	if (atomic_load_explicit(&ns_gen, memory_order_relaxed) ==
+	    atomic_load_explicit(&fork_gen, memory_order_relaxed))
+		return atomic_load_explicit(&ns, memory_order_relaxed);
 	n = readlink("/proc/self/ns/pid", buf, sizeof(buf) - 1);
 	if (n > 0) {
 		buf[n] = '\0';
 		if (sscanf(buf, "pid:[%llu]", &ino) != 1)
 			ino = 0;
 	}
-	atomic_store(&ns, ino);
-	atomic_store(&ns_gen, atomic_load(&fork_gen));
+	atomic_store_explicit(&ns, ino, memory_order_relaxed);
+	atomic_store_explicit(&ns_gen, atomic_load_explicit(&fork_gen, memory_order_relaxed),
+			      memory_order_relaxed);
 	return ino;
 }
 
@@ -159,3 +151,22 @@ int32_t shmkit__pid_slow(void)
 	shmkit__self(&pid, &start);
 	return pid;
 }
+
+static __thread uint64_t tls_tgid;
+static __thread unsigned tls_tgid_gen;
+
+uint64_t shmkit__tgid(void)
+{
+	unsigned gen = shmkit__fork_generation();
+
+	if (shmkit__unlikely(!tls_tgid || tls_tgid_gen != gen)) {
+		uint64_t t = 0;
+
+		while (!t && getrandom(&t, sizeof(t), 0) != (ssize_t)sizeof(t))
+			;
+		tls_tgid = t ? t : 1;
+		tls_tgid_gen = gen;
+	}
+	return tls_tgid;
+}
+

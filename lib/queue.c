@@ -20,7 +20,7 @@
 #include "notify.h"
 #include "ring.h"
 
-#define NPARTS 256
+#define NPARTS ((int)SHMKIT_QUEUE_WRITERS_MAX)
 #define ROLE_WRITER 1u
 #define REAP_INTERVAL_NS (50 * 1000000LL)
 
@@ -31,10 +31,11 @@ struct part {
 	_Atomic uint64_t put_pos;
 	_Atomic uint64_t get_pos;
 	_Atomic uint32_t waiting;
-	_Atomic uint32_t put_cnt; /* positions claimed from put_pos (a batch); 0: one */
+	_Atomic uint32_t seat_gen; /* the gen of seat i its owner took (see lease.h) */
 	_Atomic uint64_t owed; /* joinable: got (or being got) and not yet task_done */
+	_Atomic uint32_t put_cnt; /* positions claimed from put_pos (a batch); 0: one */
 	_Atomic uint32_t get_cnt; /* positions claimed from get_pos; 0: one */
-	uint8_t pad[12];
+	uint8_t pad[8];
 };
 _Static_assert(sizeof(struct part) == 64, "one participant per cache line");
 
@@ -323,7 +324,10 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 		int32_t pid = atomic_load(&q->part[i].pid);
 		/* Entry i is its seat's: a seat whose lease nobody holds lost its process. */
 		alive[i] = pid == 0 ? -1
-				    : i == fresh ? 0 : (signed char)shmkit__seat_alive(&h->r, (uint32_t)i);
+				    : i == fresh ? 0
+						 : (signed char)shmkit__seat_alive_gen(
+							   &h->r, (uint32_t)i,
+							   atomic_load(&q->part[i].seat_gen));
 		any_dead |= alive[i] == 0;
 	}
 	if (!any_dead)
@@ -423,6 +427,7 @@ static int ensure_part(struct shmkit_queue *h)
 	atomic_store(&pt->put_cnt, 0);
 	atomic_store(&pt->get_cnt, 0);
 	atomic_store(&pt->start, start);
+	atomic_store(&pt->seat_gen, shmkit__seat_gen(&h->r, (uint32_t)seat));
 	atomic_store(&pt->pid, pid);
 	shmkit__lk_release(&h->r);
 	h->part = seat;
@@ -793,14 +798,17 @@ SHMKIT__API int shmkit_queue_join(shmkit_queue *h)
 	return join(h, SHMKIT__FOREVER);
 }
 
+SHMKIT__API int shmkit_queue_join_try(shmkit_queue *h)
+{
+	return join(h, 0);
+}
+
 SHMKIT__API int shmkit_queue_join_timeout(shmkit_queue *h, int64_t timeout_ns)
 {
-	int rc;
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	if (timeout_ns < 0)
-		return -EINVAL;
-	rc = join(h, shmkit__deadline(timeout_ns));
-	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+	return rc ? rc : shmkit__timed(join(h, deadline));
 }
 
 SHMKIT__API size_t shmkit_queue_size(shmkit_queue *h)
@@ -843,7 +851,8 @@ static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats
 	st->consumers_waiting = atomic_load(&q->ring.cons_waiting);
 	for (i = 0; i < NPARTS; i++)
 		st->participants += atomic_load(&q->part[i].pid) != 0 &&
-				    shmkit__seat_alive(r, (uint32_t)i);
+				    shmkit__seat_alive_gen(r, (uint32_t)i,
+							   atomic_load(&q->part[i].seat_gen));
 	st->eof = atomic_load(&q->ring.closed) != 0;
 	st->joinable = (r->hdr->flags & SHMKIT_JOINABLE) != 0;
 	st->put_total = atomic_load(&q->ring.tail) - atomic_load(&q->ring.skipped);

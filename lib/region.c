@@ -23,7 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "lease.h"
+#include "mutex.h"
+#include "proc.h"
+#include "region.h"
+#include "wait.h"
 
 /* How long open waits for a creator that is still initialising. */
 #define OPEN_WAIT_NS 1000000000LL
@@ -48,16 +52,6 @@ SHMKIT__API int shmkit_name_check(const char *name)
 	if (!strncmp(name, "/sem.", 5))
 		return -EINVAL;
 	return 0;
-}
-
-int shmkit__sem_name(const char *name, char *buf, size_t size)
-{
-	int n;
-
-	if (shmkit_name_check(name))
-		return -EINVAL;
-	n = snprintf(buf, size, "%s.sem", name);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 void *shmkit__handle_new(size_t size)
@@ -97,7 +91,7 @@ static void bind_common(struct shmkit__region *r, int fd, uint64_t seats_off, ui
 	r->lk = lk_off ? (struct shmkit__lk *)((char *)r->hdr + lk_off) : NULL;
 	r->lk_recursive = r->hdr->flags & SHMKIT_RECURSIVE;
 	r->fd = fd;
-	r->seat = -1;
+	pthread_mutex_init(&r->seat_mu, NULL);
 	r->obj_size = (size_t)seats_off;
 	r->nseats = nseats;
 	r->seats = (struct shmkit__seat *)((char *)r->hdr + r->obj_size);
@@ -122,7 +116,6 @@ int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_
 
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
-	r->seat = -1;
 	if (size < sizeof(struct shmkit__hdr) || nseats > SHMKIT__SEATS_MAX)
 		return -EINVAL;
 	if (mode == 0)
@@ -334,7 +327,6 @@ int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
-	r->seat = -1;
 	if ((err = shmkit_name_check(name)))
 		return err;
 	/* O_NONBLOCK: a FIFO someone made under the name must not block us in open. */

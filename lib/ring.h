@@ -28,12 +28,17 @@
 #ifndef SHMKIT_RING_H
 #define SHMKIT_RING_H
 
-#include "internal.h"
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
+#include "proc.h"
+#include "region.h"
+#include "wait.h"
 
 #define RING_SKIP (1ULL << 63)
 #define RING_NONE UINT64_MAX /* an empty claim word */
-#define RING_MAX_CAPACITY (1u << 20)
-#define RING_MAX_MSG (1u << 24)
+#define RING_MAX_CAPACITY SHMKIT_QUEUE_CAPACITY_MAX
+#define RING_MAX_MSG SHMKIT_MESSAGE_MAX
 #define RING_FD_SEATS 256u /* seats that may arm a pollable descriptor on a ring */
 
 struct shmkit__slot {

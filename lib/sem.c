@@ -31,7 +31,11 @@
 #include <unistd.h>
 #include <time.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
+#include "region.h"
+#include "wait.h"
 
 struct sem_region {
 	struct shmkit__hdr hdr; /* param[0]: initial value */
@@ -54,10 +58,21 @@ struct glibc_sem {
 	int32_t pad;
 };
 
+/* Derived name of an object's POSIX named semaphore: "<name>.sem"; buf holds NAME_MAX + 1. */
+static int sem_name(const char *name, char *buf, size_t size)
+{
+	int n;
+
+	if (shmkit_name_check(name))
+		return -EINVAL;
+	n = snprintf(buf, size, "%s.sem", name);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
 /* /dev/shm path of the named semaphore of object `name`. */
 static int sem_path(const char *name, char *semname, size_t ns, char *path, size_t np)
 {
-	int err = shmkit__sem_name(name, semname, ns);
+	int err = sem_name(name, semname, ns);
 
 	if (err)
 		return err;
@@ -109,7 +124,7 @@ SHMKIT__API int shmkit_sem_create(const char *name, unsigned initial, unsigned f
 
 	if (!out || (flags & ~SHMKIT_BOUNDED) || initial > SEM_VALUE_MAX || (mode & ~07777u))
 		return -EINVAL;
-	if (name && (err = shmkit__sem_name(name, semname, sizeof(semname))))
+	if (name && (err = sem_name(name, semname, sizeof(semname))))
 		return err;
 	if (!(s = shmkit__handle_new(sizeof(*s))))
 		return -ENOMEM;
@@ -212,7 +227,7 @@ SHMKIT__API int shmkit_sem_unlink(const char *name)
 	char semname[NAME_MAX + 1];
 	int err, err2;
 
-	if ((err = shmkit__sem_name(name, semname, sizeof(semname))))
+	if ((err = sem_name(name, semname, sizeof(semname))))
 		return err;
 	/* The semaphore first: a kill between the two leaves the region, which rm finds. */
 	err2 = sem_unlink(semname) < 0 ? -errno : 0;

@@ -24,9 +24,11 @@
  *  - Blocking calls come in three forms: blocking (`f`), non-blocking (`f_try`, -EAGAIN when it
  *    would block) and timed (`f_timeout`, -ETIMEDOUT once `timeout_ns` nanoseconds have passed
  *    on CLOCK_MONOTONIC). Signals do not restart the timeout.
- *  - A handle is used by one thread at a time; open one handle per thread. Handles survive
- *    fork: the child may keep using what the parent opened (it becomes a participant of its
- *    own; see "Liveness" below).
+ *  - Threads: a Queue or Pipe handle is used by one thread at a time (its claims are the
+ *    handle's); open one handle per thread. Lock, Value, Array, Semaphore, Event, Condition
+ *    and Barrier handles may be shared by threads: a lock belongs to the thread that took it,
+ *    through whichever handle. Handles survive fork: the child may keep using what the parent
+ *    opened (it becomes a participant of its own; see "Liveness" below).
  *  - Handles: every function taking a handle requires a valid one. NULL is accepted by the
  *    close functions only (they return 0); any other call with NULL, and any call with a handle
  *    already closed (double close included), is undefined behaviour, as with free(): the
@@ -59,7 +61,20 @@
 extern "C" {
 #endif
 
-#define SHMKIT_VERSION "0.1.0"
+#include "shmkit_version.h" /* SHMKIT_VERSION, written once in configure.ac */
+
+/* The version of the library actually loaded ("0.1.0"), which may be newer than the header a
+ * program was built with (SHMKIT_VERSION); never NULL. */
+const char *shmkit_version(void);
+
+/* Limits, for programs (and the shmkit tool) that check arguments before calling. */
+#define SHMKIT_QUEUE_CAPACITY_MAX (1u << 20) /* messages a queue or pipe direction holds */
+#define SHMKIT_MESSAGE_MAX (1u << 24)        /* bytes in one message */
+#define SHMKIT_QUEUE_WRITERS_MAX 256u        /* shmkit_queue_attr.writers; also live handles */
+#define SHMKIT_ARRAY_LEN_MAX (1u << 24)      /* cells in an Array */
+#define SHMKIT_BARRIER_PARTIES_MAX 1024u     /* parties of a Barrier */
+#define SHMKIT_USERS_MAX 1024u               /* live handles using one Lock, Value, Array,
+						Condition, Semaphore or Barrier */
 
 /* Longest name, "/" excluded. */
 #define SHMKIT_NAME_MAX 200
@@ -93,8 +108,8 @@ int shmkit_value_close(shmkit_value *v);
 int shmkit_value_unlink(const char *name);
 /* The current value (an atomic load). */
 int64_t shmkit_value_load(shmkit_value *v);
-/* Set the value (an atomic store). */
-void shmkit_value_store(shmkit_value *v, int64_t x);
+/* Set the value (an atomic store); 0. */
+int shmkit_value_store(shmkit_value *v, int64_t x);
 /* If the value equals *expected, set it to `desired` and return 0; otherwise store the value
  * seen in *expected and return -EAGAIN. Never blocks. */
 int shmkit_value_cas(shmkit_value *v, int64_t *expected, int64_t desired);
@@ -304,6 +319,7 @@ int shmkit_queue_fd(shmkit_queue *q);
 int shmkit_queue_task_done(shmkit_queue *q);
 /* Block until every message put has been task_done'd (or its consumer died). */
 int shmkit_queue_join(shmkit_queue *q);
+int shmkit_queue_join_try(shmkit_queue *q);
 int shmkit_queue_join_timeout(shmkit_queue *q, int64_t timeout_ns);
 
 /* Snapshots: messages queued, 1 if empty / full, else 0. */
@@ -372,6 +388,7 @@ int shmkit_event_is_set(shmkit_event *e);
 int shmkit_event_fd(shmkit_event *e);
 /* Block until the flag is set; 0 once it is. */
 int shmkit_event_wait(shmkit_event *e);
+int shmkit_event_wait_try(shmkit_event *e);
 int shmkit_event_wait_timeout(shmkit_event *e, int64_t timeout_ns);
 
 /* A Condition owns a recursive Lock (as Python's Condition() owns an RLock). */
@@ -385,9 +402,13 @@ shmkit_lock *shmkit_cond_lock(shmkit_cond *c);
  * Returns 0 (or SHMKIT_OWNER_DIED from reacquiring); the timed form returns -ETIMEDOUT, still
  * with the lock held. Wake-ups may be spurious: recheck the condition, or use wait_for. */
 int shmkit_cond_wait(shmkit_cond *c);
+/* Let go of the lock and take it back at once (waiters for the lock get their turn): 0 when
+ * notified meanwhile, else -EAGAIN, the lock held again either way. */
+int shmkit_cond_wait_try(shmkit_cond *c);
 int shmkit_cond_wait_timeout(shmkit_cond *c, int64_t timeout_ns);
 /* Wait until pred(arg) returns non-zero (checked with the lock held), at most timeout_ns
- * (negative: forever). 1 when the predicate became true, 0 when time ran out. */
+ * (INT64_MAX: forever; negative: -EINVAL, as every timed call). 1 when the predicate became
+ * true, 0 when time ran out. */
 int shmkit_cond_wait_for(shmkit_cond *c, int (*pred)(void *arg), void *arg,
 			 int64_t timeout_ns);
 /* Wake up to n waiters (at least n when n are waiting); the caller must hold the lock. */
@@ -404,6 +425,9 @@ int shmkit_barrier_unlink(const char *name);
  * (0..parties-1). -ECANCELED when the barrier is broken: a party timed out, died while
  * waiting, or reset was called while parties waited. A timed-out wait breaks the barrier. */
 int shmkit_barrier_wait(shmkit_barrier *b);
+/* Arrive without waiting: the index when this arrival completes the barrier; otherwise the
+ * barrier breaks (as a timed-out wait breaks it) and the result is -EAGAIN. */
+int shmkit_barrier_wait_try(shmkit_barrier *b);
 int shmkit_barrier_wait_timeout(shmkit_barrier *b, int64_t timeout_ns);
 /* Return the barrier to its initial state; waiters then see -ECANCELED. */
 int shmkit_barrier_reset(shmkit_barrier *b);
@@ -427,6 +451,7 @@ enum shmkit_kind {
 	SHMKIT_KIND_EVENT = 7,
 	SHMKIT_KIND_COND = 8,
 	SHMKIT_KIND_BARRIER = 9,
+	SHMKIT_KIND_BLOCK = 10,
 };
 
 /* "value", "array", ... ; "unknown" for anything else. */
@@ -441,9 +466,9 @@ struct shmkit_info {
 	pid_t creator;   /* pid that created it */
 	unsigned flags;  /* SHMKIT_RECURSIVE, SHMKIT_BOUNDED, SHMKIT_JOINABLE, SHMKIT_SIMPLEX */
 	int64_t value;   /* value: the value; sem: its count; event: 1 if set; barrier: waiting */
-	uint64_t len;    /* array: cells; barrier: parties */
-	pid_t holder;    /* lock, value, array, cond: pid holding the lock, 0 if free (the
-			    holder's pid in its own pid namespace) */
+	uint64_t len;    /* array: cells; barrier: parties; block: data bytes */
+	pid_t holder;    /* lock, value, array, cond, block: pid holding the lock, 0 if free
+			    (the holder's pid in its own pid namespace) */
 	uint64_t owner_deaths; /* lock: acquisitions that recovered a dead holder */
 	uint32_t lock_waiters; /* processes sleeping on the lock */
 	/* The object the lock's holder is itself waiting for ("" when it is not waiting, or
@@ -461,6 +486,28 @@ int shmkit_info(const char *name, struct shmkit_info *info);
 int shmkit_remove(const char *name);
 /* Check a name without touching anything: 0 or -EINVAL. */
 int shmkit_name_check(const char *name);
+
+
+/* ------------------------------------------------------------------------------------------- */
+/* Block: a shared block of bytes with its own Lock (Python's SharedMemory, RawArray, and the  */
+/* ctypes-typed Value and Array of the Python binding).                                       */
+
+typedef struct shmkit_block shmkit_block;
+
+/* Create a block of `size` bytes (0..2^40), all zero, with a recursive Lock (an RLock, as a
+ * multiprocessing Value gets). The data is 64-byte aligned. -EINVAL for a bigger size;
+ * -ENOSPC when /dev/shm cannot hold it (reserved now, never SIGBUS later). */
+int shmkit_block_create(const char *name, size_t size, unsigned mode, shmkit_block **out);
+int shmkit_block_open(const char *name, shmkit_block **out);
+int shmkit_block_close(shmkit_block *b);
+int shmkit_block_unlink(const char *name);
+/* The first byte of the data, mapped in this process until close; never NULL. */
+void *shmkit_block_data(shmkit_block *b);
+/* Data bytes, as created (validated against the region's real size at open). */
+size_t shmkit_block_size(shmkit_block *b);
+/* The block's recursive Lock; owned by the block, valid until it is closed. Nothing in the
+ * library takes it: it protects the data only for callers that agree to take it. */
+shmkit_lock *shmkit_block_lock(shmkit_block *b);
 
 #ifdef __cplusplus
 }

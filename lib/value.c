@@ -6,9 +6,13 @@
 
 #include <stdlib.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
+#include "region.h"
+#include "wait.h"
 
-#define ARRAY_MAX (1u << 24)
+#define ARRAY_MAX SHMKIT_ARRAY_LEN_MAX
 
 struct cells_region {
 	struct shmkit__hdr hdr;
@@ -148,7 +152,11 @@ static int cell_cas(struct shmkit_array *a, size_t i, int64_t *expected, int64_t
 {
 	if (!expected)
 		return -EINVAL;
-	return atomic_compare_exchange_strong(&a->cell[i], expected, desired) ? 0 : -EAGAIN;
+	/* seq_cst like Python's: a shared Value is a lesson in visibility, not in orderings. */
+	return atomic_compare_exchange_strong_explicit(&a->cell[i], expected, desired,
+						       memory_order_seq_cst, memory_order_seq_cst)
+		       ? 0
+		       : -EAGAIN;
 }
 
 /* Array */
@@ -183,7 +191,7 @@ SHMKIT__API int shmkit_array_load(shmkit_array *a, size_t i, int64_t *out)
 {
 	if (i >= a->len || !out)
 		return i >= a->len ? -ERANGE : -EINVAL;
-	*out = atomic_load(&a->cell[i]);
+	*out = atomic_load_explicit(&a->cell[i], memory_order_seq_cst);
 	return 0;
 }
 
@@ -191,7 +199,7 @@ SHMKIT__API int shmkit_array_store(shmkit_array *a, size_t i, int64_t x)
 {
 	if (i >= a->len)
 		return -ERANGE;
-	atomic_store(&a->cell[i], x);
+	atomic_store_explicit(&a->cell[i], x, memory_order_seq_cst);
 	return 0;
 }
 
@@ -244,12 +252,13 @@ SHMKIT__API int shmkit_value_unlink(const char *name)
 
 SHMKIT__API int64_t shmkit_value_load(shmkit_value *v)
 {
-	return atomic_load(&v->a.cell[0]);
+	return atomic_load_explicit(&v->a.cell[0], memory_order_seq_cst);
 }
 
-SHMKIT__API void shmkit_value_store(shmkit_value *v, int64_t x)
+SHMKIT__API int shmkit_value_store(shmkit_value *v, int64_t x)
 {
-	atomic_store(&v->a.cell[0], x);
+	atomic_store_explicit(&v->a.cell[0], x, memory_order_seq_cst);
+	return 0;
 }
 
 SHMKIT__API int shmkit_value_cas(shmkit_value *v, int64_t *expected, int64_t desired)

@@ -1,5 +1,6 @@
 /*
- * The one place shmkit sleeps: futex words in shared memory with CLOCK_MONOTONIC deadlines.
+ * The one place shmkit sleeps: futex words in shared memory with CLOCK_MONOTONIC deadlines, and
+ * the fence that pairs wakers with sleepers.
  *
  * FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so a signal (EINTR) or a spurious
  * wake-up followed by another wait keeps the original deadline instead of restarting the
@@ -10,11 +11,12 @@
 
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "wait.h"
 
 int64_t shmkit__now(void)
 {
@@ -57,4 +59,20 @@ int shmkit__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline
 void shmkit__futex_wake(_Atomic uint32_t *word, int n)
 {
 	syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+int shmkit__membarrier_ok;
+
+/* Let sleepers' shmkit__heavy_fence() reach this process (see wait.h). */
+void shmkit__fence_register(void)
+{
+	shmkit__membarrier_ok =
+		syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+}
+
+void shmkit__heavy_fence(void)
+{
+	if (!shmkit__membarrier_ok ||
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
+		atomic_thread_fence(memory_order_seq_cst);
 }

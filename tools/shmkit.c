@@ -5,19 +5,32 @@
 #include <string.h>
 
 #include "util.h"
+#include "verbs/verbs.h"
 
 static const struct command commands[] = {
 	/* subcommands */
 	{ "race", cmd_race, "processes racing to add to one shared counter" },
 	{ "bank", cmd_bank, "deposits and withdrawals racing on one shared balance" },
-	{ "demo", cmd_demo, "the lessons: counter and bank races, bakery, dishes pipeline" },
+	{ "demo", cmd_demo, "the lessons as processes: races, Semaphore, deadlock, Condition, Event, queues, Pipe" },
 	{ "create", cmd_create, "create a named object (value, array, lock, sem, queue, ...)" },
 	{ "rm", cmd_rm, "remove named objects of any kind" },
 	{ "ls", cmd_ls, "list the objects in /dev/shm" },
 	{ "stat", cmd_stat, "show one object's kind, owner, mode and state" },
 	{ "top", cmd_top, "a live view of the objects: rates, depths, waiters, deaths" },
 	{ "produce", cmd_produce, "put messages (stdin lines or stamped) on a named queue" },
-	{ "consume", cmd_consume, "get messages from a named queue until EOF" },
+	{ "consume", cmd_consume, "get messages from a named queue until EOF (--exec: run a command "
+				  "on each)" },
+	/* shell verbs: shmkit KIND VERB NAME [ARGS] */
+	{ "lock", cmd_lock, "lock run NAME -- CMD: run a command holding a Lock (like flock)" },
+	{ "rlock", cmd_lock, "the same verbs for an RLock" },
+	{ "sem", cmd_sem, "sem acquire|release|value|run: a Semaphore (run: like parallel's sem)" },
+	{ "event", cmd_event, "event set|clear|wait|is-set: an Event" },
+	{ "cond", cmd_cond, "cond notify [--n N|--all] | wait: a Condition" },
+	{ "barrier", cmd_barrier, "barrier wait|reset|abort: a Barrier (wait prints the index)" },
+	{ "value", cmd_value, "value get|set|add|cas: a shared counter" },
+	{ "array", cmd_array, "array get|set|add|cas INDEX: shared counters" },
+	{ "pipe", cmd_pipe, "pipe send|recv --end 0|1: one end of a Pipe, lines on stdin/stdout" },
+	{ "queue", cmd_queue, "queue join: wait until every message is done (consume --exec)" },
 	{ "bench", cmd_bench, "measure queue, pipe, locks against pipe(2), unix sockets, mq" },
 	{ "torture", cmd_torture, "SIGKILL queue, lock and pipe users at random; check nothing is lost" },
 	{ NULL, NULL, NULL },

@@ -51,11 +51,14 @@ static void explain(const char *name, int err)
 		fprintf(stderr, "shmkit: %s: owned by uid %u with mode %04o, and you are uid %u\n",
 			name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
 			(unsigned)geteuid());
-	} else if (err == -EEXIST && S_ISREG(st.st_mode) &&
+	} else if ((err == -EEXIST || err == -EBADMSG) && S_ISREG(st.st_mode) &&
 		   (size_t)st.st_size < 128) {
 		fprintf(stderr, "shmkit: %s: the name holds an empty file, likely left by a create "
 				"that was killed: 'shmkit rm %s' frees it\n", name, name);
-	} else if (err == -EEXIST && !S_ISREG(st.st_mode)) {
+	} else if (err == -ENOTRECOVERABLE || (err == -EEXIST && S_ISREG(st.st_mode))) {
+		fprintf(stderr, "shmkit: %s: if it is a shmkit object whose creator died while "
+				"creating it, 'shmkit rm %s' frees the name\n", name, name);
+	} else if ((err == -EEXIST || err == -EBADMSG) && !S_ISREG(st.st_mode)) {
 		fprintf(stderr, "shmkit: %s: the name is taken by something that is not a shmkit "
 				"object (not a regular file); remove it by hand\n", name);
 	} else if (err == -EBUSY) {
@@ -72,6 +75,14 @@ int runtime_error(const char *what, int err)
 	if (name)
 		explain(name, err);
 	return 1;
+}
+
+int check_name(const char *cmd, const char *name)
+{
+	if (shmkit_name_check(name) == 0)
+		return 0;
+	return usage_error(cmd, "bad name '%s': want '/' then 1..%d of A-Z a-z 0-9 . _ - "
+				"(not /sem.*)", name, SHMKIT_NAME_MAX);
 }
 
 int bad_option(const char *cmd, int opt, char **argv)

@@ -45,6 +45,8 @@ bool parse_seconds(const char *s, int64_t *ns);
 double now_seconds(void);
 /* Print s as a JSON string literal, quotes included. */
 void json_string(FILE *f, const char *s);
+/* 0 when name is a valid object name, else the usage error naming it (EXIT_USAGE). */
+int check_name(const char *cmd, const char *name);
 /* The usual getopt_long epilogue for an unknown option or missing argument: prints the usage
  * error naming it and returns EXIT_USAGE. */
 int bad_option(const char *cmd, int opt, char **argv);

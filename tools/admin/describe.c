@@ -145,6 +145,10 @@ static void kind_fields(const struct shmkit_info *in, struct fields *fs)
 		add_int(fs, "parties", "parties", (int64_t)in->len);
 		add_int(fs, "waiting", "waiting", in->value);
 		break;
+	case SHMKIT_KIND_BLOCK:
+		add_int(fs, "len", "data bytes", (int64_t)in->len);
+		lock_fields(in, fs);
+		break;
 	default:
 		break;
 	}
@@ -271,6 +275,9 @@ void summary(const struct shmkit_info *in, char *buf, size_t size)
 	case SHMKIT_KIND_BARRIER:
 		snprintf(buf, size, "%lld/%llu waiting", (long long)in->value,
 			 (unsigned long long)in->len);
+		break;
+	case SHMKIT_KIND_BLOCK:
+		snprintf(buf, size, "%llu bytes, %s%s", (unsigned long long)in->len, held, deaths);
 		break;
 	default:
 		snprintf(buf, size, "-");

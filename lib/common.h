@@ -1,0 +1,49 @@
+/*
+ * What every lib/ file needs: the export marker, branch hints, the time constants every waiting
+ * part shares, and a CPU pause for spin loops. Private to the library. The private headers,
+ * one per layer, from the bottom:
+ *   common.h   this                     layout.h  what lives in shared memory
+ *   proc.h     this process and thread  wait.h    clocks, futexes, fences, deadlines
+ *   region.h   a mapped region          lease.h   seats: who is alive, from the kernel
+ *   mutex.h    the lock in a region     deadlock.h  the wait-for graph behind -EDEADLK
+ *   ring.h     the message ring         kinds.h   per-kind hooks for info and remove
+ */
+#ifndef SHMKIT_COMMON_H
+#define SHMKIT_COMMON_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layout.h"
+#include "shmkit.h"
+
+#define SHMKIT__API __attribute__((visibility("default")))
+#define SHMKIT__FOREVER INT64_MAX
+/* Internal state locks (registration, a barrier's count, a bounded semaphore's guard) are held
+ * for microseconds. Waiting this long means a stopped holder or a scribbled mutex: give up
+ * with -ETIMEDOUT rather than block for ever. */
+#define SHMKIT__STATE_LOCK_NS (5 * 1000000000LL)
+/* How long any sleeper sleeps at most before it looks for dead peers (and, in a lock, for a
+ * deadlock): a death is noticed within this, and an idle sleeper wakes once per slice. */
+#define SHMKIT__SLICE_NS (1000000000LL)
+
+#define shmkit__likely(x) __builtin_expect(!!(x), 1)
+#define shmkit__unlikely(x) __builtin_expect(!!(x), 0)
+
+/* One pause instruction for spin loops. */
+static inline void shmkit__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+#endif /* SHMKIT_COMMON_H */

@@ -1,0 +1,40 @@
+/*
+ * lease.c: seats, and liveness from kernel-held OFD locks on the region's file (see lease.c
+ * for the argument).
+ */
+#ifndef SHMKIT_LEASE_H
+#define SHMKIT_LEASE_H
+
+#include "region.h"
+
+#define SHMKIT__SEATS_DEFAULT SHMKIT_USERS_MAX /* seats of a region whose users are not counted */
+#define SHMKIT__SEATS_MAX 4096u
+/* 0 taken, -EAGAIN another description holds it, else -errno. */
+int shmkit__lease_take(int fd, uint64_t byte);
+void shmkit__lease_drop(int fd, uint64_t byte);
+/* 1 if another open file description holds the lease (or we cannot tell), 0 if free. */
+int shmkit__lease_held(int fd, uint64_t byte);
+void shmkit__region_track(struct shmkit__region *r);
+void shmkit__region_untrack(struct shmkit__region *r);
+/* Call fn on the region this process has mapped with that file identity; -ENOENT if none. */
+int shmkit__region_lookup(uint64_t dev, uint64_t ino,
+			  int (*fn)(struct shmkit__region *, void *), void *arg);
+/* This handle's seat (taken on first need, again in a fork child): index, or -EUSERS when
+ * every seat is held by a live process, -ENOLCK when this handle cannot hold leases. */
+int shmkit__seat_take(struct shmkit__region *r);
+/* This handle's seat in this process, or -1 before it took one. */
+int shmkit__seat_mine(const struct shmkit__region *r);
+/* Give the seat up (handle close). */
+void shmkit__seat_leave(struct shmkit__region *r);
+/* Whether seat k is held by a live process (ours included). */
+bool shmkit__seat_alive(const struct shmkit__region *r, uint32_t k);
+/* Seat k's gen (bumped by every taker), and whether seat k is held by the very taker that
+ * saw `gen`: what a recorded participant is judged by. */
+uint32_t shmkit__seat_gen(const struct shmkit__region *r, uint32_t k);
+bool shmkit__seat_alive_gen(const struct shmkit__region *r, uint32_t k, uint32_t gen);
+/* Take the lease of seat k, which must not be ours, so nobody can sit there while we clean
+ * up after its dead holder: 0, or -EAGAIN when someone alive holds it. thaw lets go. */
+int shmkit__seat_freeze(struct shmkit__region *r, uint32_t k);
+void shmkit__seat_thaw(struct shmkit__region *r, uint32_t k);
+
+#endif /* SHMKIT_LEASE_H */

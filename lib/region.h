@@ -1,0 +1,60 @@
+/*
+ * region.c: a mapped region (create, open and validate, close, unlink) and the process-local
+ * handle part every object embeds.
+ */
+#ifndef SHMKIT_REGION_H
+#define SHMKIT_REGION_H
+
+#include <pthread.h>
+
+#include "common.h"
+
+/* A mapped region, process-local. */
+struct shmkit__region {
+	struct shmkit__hdr *hdr; /* == base */
+	size_t size;             /* mapped bytes, from fstat at open or the size at create */
+	size_t obj_size;         /* bytes before the seat table: what the kind's checks compare */
+	char name[SHMKIT_NAME_MAX + 2];
+	bool named;
+	bool rdonly;
+	int fd;                  /* this handle's own open file description: it holds our leases */
+	uint64_t dev, ino;       /* the file's identity, for the deadlock detector */
+	struct shmkit__seat *seats; /* the seat table, nseats validated at open */
+	uint32_t nseats;
+	/* This handle's seat: (fork generation << 32) | (seat + 1), 0 before the first need; one
+	 * word so that threads sharing a handle read both at once. seat_mu orders the takers. */
+	_Atomic uint64_t seat_word;
+	pthread_mutex_t seat_mu;
+	struct shmkit__lk *lk;   /* the region's lock, if it has one (one at most) */
+	bool lk_recursive;
+	struct shmkit__region *next, *prev; /* every region this process has mapped (lease.c) */
+};
+
+/* Whether the object part of r (what precedes its seats) is what `size` bytes of object make:
+ * the seats start at the next cache line. */
+static inline bool shmkit__obj_size_is(const struct shmkit__region *r, size_t size)
+{
+	return r->obj_size == ((size + SHMKIT__CACHELINE - 1) & ~(size_t)(SHMKIT__CACHELINE - 1));
+}
+
+/* Create a region of `size` bytes for `kind`, header written with state INIT. The caller fills
+ * the object, then calls shmkit__region_ready(), or shmkit__region_abort() on failure. */
+int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_t size,
+			  uint32_t nseats, unsigned mode, struct shmkit__region *r);
+void shmkit__region_ready(struct shmkit__region *r);
+/* Creator: the region's one lock is `lk` (recursive when the region's flags say
+ * SHMKIT_RECURSIVE); initialises it and records where it is for every opener. */
+void shmkit__region_set_lock(struct shmkit__region *r, struct shmkit__lk *lk);
+void shmkit__region_abort(struct shmkit__region *r);
+/* Open and validate the header; kind 0 accepts any kind. The caller validates params. */
+int shmkit__region_open(const char *name, uint32_t kind, struct shmkit__region *r);
+/* The same, or with `inspect` mapped read-only and without waiting for a creator still at
+ * work (for looking at objects one may not write, or many of them, as `shmkit ls` does). */
+int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
+			     struct shmkit__region *r);
+void shmkit__region_close(struct shmkit__region *r);
+int shmkit__region_unlink(const char *name);
+/* Allocate a zeroed handle of `size` bytes. */
+void *shmkit__handle_new(size_t size);
+
+#endif /* SHMKIT_REGION_H */

@@ -1,0 +1,56 @@
+"""Pipe(duplex=True) -> (Connection, Connection), over a shmkit pipe.
+
+Each end is attached by the first process that uses it and belongs to that process until it
+closes or dies; the peer then reads EOFError (send raises BrokenPipeError). A Connection passed
+to a child (inherited, or pickled by name under spawn/forkserver) attaches there; the parent's
+copy must not have been used. poll() receives the next message early and keeps it. Each
+direction holds 256 messages of up to 4 KiB (2 MiB for a duplex pipe); bigger ones travel in a
+block of their own (see _spill.py).
+"""
+from . import _registry, _shmkit
+from ._spill import Spill
+
+DEFAULT_CAPACITY = 256
+DEFAULT_MAX_SIZE = 4096
+
+
+def _attach_conn(name, end, readable, writable):
+    return Connection(name, end, readable, writable)
+
+
+class Connection(Spill, _shmkit.Connection):
+    """multiprocessing.connection.Connection: send/recv (pickled), send_bytes/recv_bytes/
+    recv_bytes_into, poll(timeout=0.0), close(), closed/readable/writable."""
+
+    def __init__(self, name, end, readable=True, writable=True):
+        _shmkit.Connection.__init__(self, name, end, readable, writable)
+
+    def __reduce__(self):
+        return (_attach_conn, (self.name, self.end, self.readable, self.writable))
+
+    def fileno(self):
+        raise OSError("a shmkit Connection has no file descriptor")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return "<shmkit.Connection %s end %d%s>" % (self.name, self.end,
+                                                    " closed" if self.closed else "")
+
+
+def Pipe(duplex=True, *, name=None, capacity=DEFAULT_CAPACITY, max_size=DEFAULT_MAX_SIZE,
+         mode=0o600):
+    if name is None:
+        name = _registry.new_name("pipe")
+        _registry.own(name)
+    else:
+        _registry.check_name(name)
+    _shmkit.create_pipe(name, capacity, max_size, not duplex, mode)
+    if duplex:
+        return Connection(name, 0), Connection(name, 1)
+    # simplex: end 0 only sends, end 1 only receives; multiprocessing returns (reader, writer)
+    return Connection(name, 1, True, False), Connection(name, 0, False, True)

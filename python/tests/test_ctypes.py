@@ -1,0 +1,135 @@
+"""Value, Array, RawValue, RawArray for every typecode, and SharedMemory."""
+import ctypes
+import os
+import pickle
+
+import pytest
+
+import helpers
+import shmkit
+
+SAMPLES = {"c": b"x", "u": "y", "b": -5, "B": 250, "h": -300, "H": 60000, "i": -70000,
+           "I": 4000000000, "l": -(2 ** 40), "L": 2 ** 40, "q": -(2 ** 62), "Q": 2 ** 63,
+           "f": 1.5, "d": 2.25}
+
+
+@pytest.mark.parametrize("tc", sorted(SAMPLES))
+def test_every_typecode(tc):
+    x = SAMPLES[tc]
+    v = shmkit.Value(tc, x)
+    assert v.value == x
+    rv = shmkit.RawValue(tc, x)
+    assert rv.value == x
+    again = pickle.loads(pickle.dumps(v))
+    again.value = x
+    assert v.value == x
+    arr = shmkit.Array(tc, 3)
+    arr[1] = x
+    assert arr[1] == x and len(arr) == 3
+    raw = shmkit.RawArray(tc, [x, x])
+    assert raw[0] == x and raw[1] == x
+    assert pickle.loads(pickle.dumps(raw))[1] == x
+
+
+def test_value_api():
+    v = shmkit.Value("i", 7)
+    assert isinstance(v.get_obj(), ctypes.c_int)
+    with v:
+        v.value += 1
+    assert v.get_lock().acquire() and v.value == 8
+    v.get_lock().release()
+    plain = shmkit.Value("d", lock=False)
+    assert isinstance(plain, ctypes.c_double) and plain.value == 0.0
+    mine = shmkit.RLock()
+    v2 = shmkit.Value("i", 1, lock=mine)
+    assert v2.get_lock() is mine
+    with pytest.raises(AttributeError):
+        shmkit.Value("i", lock="nope")
+
+
+def test_array_slices_and_strings():
+    a = shmkit.Array("i", range(10))
+    assert a[2:5] == [2, 3, 4] and a[:] == list(range(10))
+    a[0:3] = [9, 9, 9]
+    assert a[:4] == [9, 9, 9, 3]
+    s = shmkit.Array("c", b"hello")
+    assert s.value == b"hello" and s.raw == b"hello"
+    s.value = b"hi"
+    assert s.value == b"hi"
+
+
+def test_buffer_protocol_shares_memory():
+    np = pytest.importorskip("numpy")
+    a = shmkit.Array("d", 4)
+    view = np.frombuffer(a, dtype=np.float64)
+    view[2] = 3.5
+    assert a[2] == 3.5
+    m = memoryview(a)
+    assert m.format == "d" and m.itemsize == 8 and m.shape == (4,)
+    a[0] = 1.25
+    assert m[0] == 1.25
+    raw = shmkit.RawArray("i", 3)
+    np.frombuffer(raw, dtype=np.int32)[1] = 77
+    assert raw[1] == 77
+
+
+def test_children_see_the_cells(ctx):
+    a = shmkit.Array("i", 16)
+    r = shmkit.RawArray("h", 8)
+    ps = [ctx.Process(target=helpers.array_fill, args=(a, 5)),
+          ctx.Process(target=helpers.raw_fill, args=(r, -3))]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join(60)
+        assert p.exitcode == 0
+    assert a[:] == [5] * 16 and list(r) == [-3] * 8
+
+
+def test_locked_increments_are_exact(ctx):
+    v = shmkit.Value("q", 0)
+    ps = [ctx.Process(target=helpers.add_locked, args=(v, 5000)) for _ in range(2)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join(120)
+        assert p.exitcode == 0
+    assert v.value == 10000
+
+
+def test_shared_memory(ctx, uname):
+    shm = shmkit.SharedMemory(create=True, size=100)
+    assert shm.size == 100 and len(shm.buf) == 100
+    p = ctx.Process(target=helpers.shm_write, args=(shm.name, b"hello"))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0
+    assert bytes(shm.buf[:5]) == b"hello"
+    other = shmkit.SharedMemory(shm.name)  # attaching never unlinks later
+    other.close()
+    assert bytes(shm.buf[:5]) == b"hello"
+    name = uname("shm")
+    named = shmkit.SharedMemory(name[1:], create=True, size=8)
+    with pytest.raises(FileExistsError):
+        shmkit.SharedMemory(name, create=True, size=8)
+    m = named.buf
+    named.close()
+    with pytest.raises(ValueError):
+        m[0]  # released by close
+    named.unlink()
+    with pytest.raises(FileNotFoundError):
+        shmkit.SharedMemory(name)
+    with pytest.raises(ValueError):
+        shmkit.SharedMemory(create=True, size=0)
+    q = shmkit.Queue()
+    with pytest.raises(shmkit.WrongKindError):
+        shmkit.SharedMemory(q.name)
+
+
+def test_block_close_with_exports():
+    shm = shmkit.SharedMemory(create=True, size=8)
+    extra = shm.buf[2:4]
+    with pytest.raises(BufferError):
+        shm.close()
+    extra.release()
+    shm.close()
