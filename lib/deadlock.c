@@ -25,20 +25,24 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "deadlock.h"
 #include "lease.h"
 #include "mutex.h"
 #include "proc.h"
+#include "wait.h"
 
 #define WFG_RECORDS 512u
 #define WFG_DEPTH 64 /* longest chain followed */
 #define WFG_GUARD_BYTE 0 /* OFD lock byte that serialises publish-and-look between processes */
+#define WFG_GUARD_WAIT_NS (20 * 1000000LL) /* the longest a look waits for that guard */
 
 struct wfg_rec {
 	_Atomic uint32_t seq;  /* odd while its owner rewrites it (a seqlock) */
@@ -114,6 +118,20 @@ static bool graph_open(void)
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		goto off_fd;
+	/* Leases go on a description no mapping references (see region.c's lease_fd): a fork
+	 * child inherits the mapping, and would keep our records "alive" after we die. */
+	{
+		struct stat a;
+		int lfd = shm_open(name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+
+		if (lfd >= 0 && fstat(lfd, &a) == 0 && a.st_ino == st.st_ino &&
+		    a.st_dev == st.st_dev) {
+			close(fd);
+			fd = lfd;
+		} else if (lfd >= 0) {
+			close(lfd);
+		}
+	}
 	if (graph.hdr) { /* a fork child: the registry gave it a description of its own */
 		munmap(graph.hdr, graph.size);
 		shmkit__region_untrack(&graph);
@@ -140,7 +158,7 @@ static int my_record(void)
 {
 	unsigned gen = shmkit__fork_generation();
 	struct wfg_rec *rec = records();
-	uint32_t i;
+	uint32_t i, seq;
 
 	if (tls_rec >= 0 && tls_rec_gen == gen)
 		return tls_rec;
@@ -155,6 +173,12 @@ static int my_record(void)
 		    atomic_load_explicit(&rec[i].pid, memory_order_relaxed) == shmkit__pid() &&
 		    atomic_load_explicit(&rec[i].tgid, memory_order_relaxed) != shmkit__tgid())
 			continue;
+		/* A holder killed inside publish() left seq odd; left so, the record would read
+		 * as "being rewritten" whenever it is stable, for every later owner, and no
+		 * cycle through it would ever be seen. The lease makes us its only writer. */
+		seq = atomic_load_explicit(&rec[i].seq, memory_order_relaxed);
+		if (seq & 1)
+			atomic_store_explicit(&rec[i].seq, seq + 1, memory_order_release);
 		/* Relaxed: the record is ours (its lease says so); readers validate what they
 		 * read with the record's seqlock and its lease. */
 		atomic_store_explicit(&rec[i].ino, 0, memory_order_relaxed);
@@ -168,17 +192,27 @@ static int my_record(void)
 	return -1;
 }
 
-static void guard(bool on)
+/* Take (or let go of) the guard that serialises publish-and-look between processes. Taking it
+ * never waits long: its holder may be stopped (SIGSTOP, a debugger) while it holds it, and a
+ * lock waiter must not wait on a stranger. false when it stayed busy: the caller skips the
+ * look this time and tries again at its next one (a lock waiter looks every 200 ms). */
+static bool guard(bool on)
 {
 	struct flock fl;
+	int64_t give_up = shmkit__now() + WFG_GUARD_WAIT_NS;
 
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = on ? F_WRLCK : F_UNLCK;
 	fl.l_whence = SEEK_SET;
 	fl.l_start = WFG_GUARD_BYTE;
 	fl.l_len = 1;
-	while (fcntl(graph.fd, on ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0 && errno == EINTR)
-		;
+	while (fcntl(graph.fd, F_OFD_SETLK, &fl) < 0) {
+		if (!on || (errno != EAGAIN && errno != EACCES && errno != EINTR) ||
+		    shmkit__now() >= give_up)
+			return false;
+		sched_yield();
+	}
+	return true;
 }
 
 /* A consistent copy of record i, or false when it is free or not waiting. */
@@ -282,7 +316,10 @@ int shmkit__wfg_enter(struct shmkit__region *r, uint64_t holder)
 		return 0;
 	}
 	rec = &records()[i];
-	guard(true);
+	if (!guard(true)) {
+		pthread_mutex_unlock(&wfg_mu);
+		return 0; /* busy: no look this time, and nothing published half-way */
+	}
 	publish(rec, r, holder);
 	for (depth = 0; depth < WFG_DEPTH && cur; depth++) {
 		if (cur == me) {

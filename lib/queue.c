@@ -774,8 +774,13 @@ static int join(shmkit_queue *h, int64_t deadline)
 		if (!unfinished(h))
 			return 0;
 		now = shmkit__now();
-		if (now >= deadline)
+		if (now >= deadline) {
+			/* As in the ring's wait: short timed calls must see dead consumers too. */
+			recover(h);
+			if (!unfinished(h))
+				return 0;
 			return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
+		}
 		if (!next_recover)
 			next_recover = now + SHMKIT__SLICE_NS;
 		until = deadline < next_recover ? deadline : next_recover;
@@ -885,5 +890,19 @@ int shmkit__queue_info(const struct shmkit__region *r, struct shmkit_info *info)
 		return err;
 	fill_stats(r, &info->queue);
 	info->flags = r->hdr->flags;
+	return 0;
+}
+
+/*
+ * A relay's confession. A process that takes messages from a queue and forwards them elsewhere
+ * (shmkit bridge) may die holding some it already got: the queue handed them over, so only the
+ * relay's successor, learning from the far side what never arrived, can say how many. It
+ * records them here, in the figure the queue keeps for consumers that died holding a message,
+ * so the loss shows in stats instead of vanishing.
+ */
+SHMKIT__API int shmkit_queue_count_lost(shmkit_queue *q, uint64_t n)
+{
+	/* Relaxed: a statistic, read as a snapshot like the reaper's own increments. */
+	atomic_fetch_add_explicit(&q->q->ring.lost_dead_consumer, n, memory_order_relaxed);
 	return 0;
 }

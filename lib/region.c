@@ -83,14 +83,55 @@ static void write_header(struct shmkit__region *r, uint32_t kind, uint32_t flags
 }
 
 /* Process-local bookkeeping every handle has, from a mapped and validated region. */
+/*
+ * The descriptor that holds this handle's leases must not be the one its mapping was made
+ * through: a mapping keeps its open file description alive, and a fork child inherits the
+ * mapping, so leases on that description would outlive the process that took them for as long
+ * as any child of it lives (a dead lock holder's child would keep the holder "alive"). So the
+ * region is mapped through `fd` and the leases go on a second description of the same file,
+ * which no mapping references and which a fork child replaces (lease.c). `creating`: the
+ * creator's lease, taken on `fd` the moment the name existed, moves to the new description.
+ * Without /proc (and for an anonymous region, without a name to open again) the mapping's own
+ * description has to serve, and a fork child then keeps its parent's leases.
+ */
+static int lease_fd(struct shmkit__region *r, int fd, bool creating)
+{
+	int flags = (r->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK;
+	struct stat a, b;
+	char path[64];
+	int lfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	lfd = open(path, flags);
+	if (lfd < 0 && r->named)
+		lfd = shm_open(r->name, flags, 0);
+	if (lfd >= 0 && (fstat(lfd, &a) < 0 || fstat(fd, &b) < 0 || a.st_dev != b.st_dev ||
+			 a.st_ino != b.st_ino)) {
+		close(lfd); /* the name now holds another file */
+		lfd = -1;
+	}
+	if (lfd < 0)
+		return fd;
+	if (creating) {
+		if (shmkit__lease_take(lfd, SHMKIT__LEASE_CREATOR) < 0) {
+			close(lfd);
+			return fd;
+		}
+		shmkit__lease_drop(fd, SHMKIT__LEASE_CREATOR);
+	}
+	close(fd); /* the mapping keeps its description */
+	return lfd;
+}
+
 static void bind_common(struct shmkit__region *r, int fd, uint64_t seats_off, uint32_t nseats,
-			uint32_t lk_off)
+			uint32_t lk_off, bool creating)
 {
 	struct stat st;
 
 	r->lk = lk_off ? (struct shmkit__lk *)((char *)r->hdr + lk_off) : NULL;
 	r->lk_recursive = r->hdr->flags & SHMKIT_RECURSIVE;
-	r->fd = fd;
+	r->fd = lease_fd(r, fd, creating);
+	fd = r->fd;
 	pthread_mutex_init(&r->seat_mu, NULL);
 	r->obj_size = (size_t)seats_off;
 	r->nseats = nseats;
@@ -164,7 +205,7 @@ int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_
 		snprintf(r->name, sizeof(r->name), "%s", name);
 	}
 	write_header(r, kind, flags, off, nseats);
-	bind_common(r, fd, off, nseats, 0);
+	bind_common(r, fd, off, nseats, 0, name != NULL);
 	return 0;
 
 fail_errno:
@@ -356,7 +397,7 @@ int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 		err = -EBADMSG;
 		goto fail;
 	}
-	bind_common(r, fd, seats_off, nseats, lk_off);
+	bind_common(r, fd, seats_off, nseats, lk_off, false);
 	return 0;
 fail:
 	close(fd);

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include "kinds.h"
 #include "lease.h"
 #include "region.h"
@@ -19,6 +21,29 @@
  * initialising it can still be removed. 0 when the file is a shmkit region; -ENODATA when it
  * is what a create killed before writing the header leaves (shorter than a header, or no
  * magic yet) and nobody is creating it now; -EBUSY when a live creator is still at it. */
+#define CREATE_GAP_NS (100 * 1000000LL)
+
+/* Whether a creator holds the lease of fd's file, looking again a little later when the file
+ * is younger than CREATE_GAP_NS (a creator between making the name and taking its lease). */
+static bool fresh_lease_held(int fd, const struct stat *st)
+{
+	struct timespec now, nap;
+	int64_t age;
+
+	if (shmkit__lease_held(fd, SHMKIT__LEASE_CREATOR))
+		return true;
+	clock_gettime(CLOCK_REALTIME, &now); /* ctime is on the wall clock */
+	age = (int64_t)(now.tv_sec - st->st_ctim.tv_sec) * 1000000000LL +
+	      (now.tv_nsec - st->st_ctim.tv_nsec);
+	if (age >= 0 && age < CREATE_GAP_NS) {
+		nap.tv_sec = 0;
+		nap.tv_nsec = (long)(CREATE_GAP_NS - age);
+		nanosleep(&nap, NULL);
+		return shmkit__lease_held(fd, SHMKIT__LEASE_CREATOR);
+	}
+	return false;
+}
+
 static int read_header(const char *name, struct shmkit__hdr *h)
 {
 	struct stat st;
@@ -43,10 +68,14 @@ static int read_header(const char *name, struct shmkit__hdr *h)
 		err = -errno;
 	else if ((size_t)n != sizeof(*h) || h->magic == 0)
 		/* The creator takes its lease right after making the name, before anything
-		 * else: no lease means nobody will ever finish this one. */
-		err = shmkit__lease_held(fd, SHMKIT__LEASE_CREATOR) ? -EBUSY : -ENODATA;
+		 * else: no lease means nobody will ever finish this one -- unless we looked in
+		 * the microseconds between the two, which a name made a moment ago may be. */
+		err = fresh_lease_held(fd, &st) ? -EBUSY : -ENODATA;
 	else if (h->magic != SHMKIT__MAGIC)
 		err = -EBADMSG;
+	else if (atomic_load_explicit(&h->state, memory_order_relaxed) != SHMKIT__STATE_READY &&
+		 shmkit__lease_held(fd, SHMKIT__LEASE_CREATOR))
+		err = -EBUSY; /* a live creator is still at it: never pull it from under it */
 out:
 	close(fd);
 	return err;

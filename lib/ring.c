@@ -716,6 +716,14 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 	for (;;) {
 		now = shmkit__now();
 		if (now >= deadline) {
+			/* A caller that waits in short timed calls (an event loop, the Python
+			 * binding's interruptible slices) never sleeps a whole slice: look for
+			 * dead peers (throttled) before reporting the timeout, or it never would. */
+			if (recover) {
+				recover(arg);
+				if ((rc = try(r, w, io, n)) != -EAGAIN)
+					break;
+			}
 			rc = -ETIMEDOUT;
 			break;
 		}

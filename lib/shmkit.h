@@ -329,6 +329,10 @@ int shmkit_queue_full(shmkit_queue *q);
 uint32_t shmkit_queue_max_size(shmkit_queue *q);
 /* Fill *st; looks for dead participants first so the figures are current. */
 int shmkit_queue_stats(shmkit_queue *q, struct shmkit_queue_stats *st);
+/* Count n messages got from this queue as lost with a dead consumer (stats.lost_dead_consumer):
+ * for a relay (shmkit bridge) whose predecessor died holding messages it had got but not yet
+ * delivered, so the loss is counted, never silent. Returns 0; never blocks. */
+int shmkit_queue_count_lost(shmkit_queue *q, uint64_t n);
 
 /* ------------------------------------------------------------------------------------------- */
 /* Pipe (multiprocessing.Pipe): two connected ends; each end is attached by one process.      */

@@ -290,7 +290,8 @@ int shmkit__value_info(const struct shmkit__region *r, struct shmkit_info *info)
 	if (len == 0 || len > ARRAY_MAX || (r->hdr->kind == SHMKIT_KIND_VALUE && len != 1) ||
 	    !shmkit__obj_size_is(r, region_size(len)) || r->lk != &cr->lk)
 		return -EBADMSG;
-	info->len = len;
+	if (r->hdr->kind == SHMKIT_KIND_ARRAY)
+		info->len = len;
 	if (r->hdr->kind == SHMKIT_KIND_VALUE)
 		info->value = atomic_load_explicit(&cr->cell[0], memory_order_relaxed);
 	shmkit__lk_info(r, &cr->lk, info);

@@ -24,14 +24,7 @@ struct meet {
 /* Wait until *flag >= want, at most 30 s; false on timeout. */
 static bool await_flag(_Atomic int *flag, int want)
 {
-	int64_t end = tu_now_ns() + 30 * TU_NS_PER_S;
-
-	while (atomic_load(flag) < want) {
-		if (tu_now_ns() > end)
-			return false;
-		tu_sleep_ms(1);
-	}
-	return true;
+	return tu_await_at_least(flag, want, 30.0);
 }
 
 static shmkit_lock *child_lock(struct meet *m)
@@ -523,6 +516,56 @@ START_TEST(test_timeout_signals)
 }
 END_TEST
 
+/* A holder that dies while a child it forked lives on: the child inherited the holder's
+ * handle and mapping, but not its life. The lock comes back to the next acquirer, whether the
+ * child touched its handle or not (a lease on the mapping's own description would live as
+ * long as any mapping of it, the child's included). */
+struct forked_holder {
+	const char *name;
+	_Atomic int held;
+	_Atomic pid_t sleeper;
+};
+
+static int sleeper_child(void *arg)
+{
+	(void)arg;
+	tu_sleep_ms(60 * 1000);
+	return 0;
+}
+
+static int holder_forks(void *arg)
+{
+	struct forked_holder *f = arg;
+	shmkit_lock *l;
+
+	if (shmkit_lock_open(f->name, &l) || shmkit_lock_acquire(l) != 0)
+		return 1;
+	atomic_store(&f->sleeper, tu_fork(sleeper_child, NULL));
+	atomic_store(&f->held, 1);
+	for (;;)
+		pause();
+}
+
+START_TEST(test_owner_died_child_lives)
+{
+	char name[TU_NAME_SIZE];
+	shmkit_lock *l = make_lock(name, 0);
+	struct forked_holder *f = tu_shared(sizeof(*f));
+	pid_t holder;
+
+	f->name = name;
+	holder = tu_fork(holder_forks, f);
+	ck_assert(tu_await_at_least(&f->held, 1, 30));
+	ck_assert_int_eq(shmkit_lock_acquire_try(l), -EAGAIN);
+	tu_kill_child(holder);
+	/* The sleeper still maps the lock, inherited from the dead holder. */
+	ck_assert_int_eq(shmkit_lock_acquire_timeout(l, 30 * TU_NS_PER_S), SHMKIT_OWNER_DIED);
+	ck_assert_int_eq(shmkit_lock_release(l), 0);
+	kill(atomic_load(&f->sleeper), SIGKILL);
+	shmkit_lock_close(l);
+}
+END_TEST
+
 static Suite *lock_suite(void)
 {
 	Suite *s = suite_create("lock");
@@ -542,6 +585,7 @@ static Suite *lock_suite(void)
 	tcase_add_loop_test(tc, test_owner_died_loop, 0, 2);
 	tcase_add_test(tc, test_owner_died_other_process_next);
 	tcase_add_test(tc, test_owner_died_value_lock);
+	tcase_add_test(tc, test_owner_died_child_lives);
 
 	tc = tu_tcase(s, "signals", 60);
 	tcase_add_loop_test(tc, test_timeout_signals, 0, 2);

@@ -84,50 +84,6 @@ static const struct kind kinds[] = {
 };
 #define NKINDS ((int)(sizeof(kinds) / sizeof(kinds[0])))
 
-/* /dev/shm path of a region name, and of the named semaphore a sem object derives from it. */
-static const char *shm_path(char *buf, size_t size, const char *name)
-{
-	while (*name == '/')
-		name++;
-	snprintf(buf, size, "/dev/shm/%s", name);
-	return buf;
-}
-
-static const char *sem_path(char *buf, size_t size, const char *name)
-{
-	while (*name == '/')
-		name++;
-	snprintf(buf, size, "/dev/shm/sem.%s.sem", name);
-	return buf;
-}
-
-static bool exists(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0;
-}
-
-/* A file made by hand: `size` bytes of `fill`. Returns an open fd. */
-static int raw_file(const char *name, size_t size, int fill)
-{
-	char buf[4096];
-	size_t done;
-	int fd;
-
-	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
-	ck_assert_msg(fd >= 0, "shm_open %s: %s", name, strerror(errno));
-	memset(buf, fill, sizeof(buf));
-	for (done = 0; done < size;) {
-		size_t n = size - done < sizeof(buf) ? size - done : sizeof(buf);
-		ssize_t w = write(fd, buf, n);
-
-		ck_assert_msg(w > 0, "write: %s", strerror(errno));
-		done += (size_t)w;
-	}
-	return fd;
-}
-
 static struct shmkit__hdr *map_hdr(int fd)
 {
 	void *p = mmap(NULL, sizeof(struct shmkit__hdr), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -191,14 +147,15 @@ START_TEST(test_bad_names)
 		ck_assert_msg(err == -EINVAL, "%s open '%s': %d", k->tag, bad[i], err);
 		ck_assert_int_eq(k->unlink(bad[i]), -EINVAL);
 		if (bad[i][0] && strcmp(bad[i], "/") && strcmp(bad[i], "/.") && strcmp(bad[i], "/..")) {
-			ck_assert_msg(!exists(shm_path(path, sizeof(path), bad[i])), "%s exists", path);
-			ck_assert_msg(!exists(sem_path(spath, sizeof(spath), bad[i])), "%s exists",
-				      spath);
+			tu_shm_path(path, sizeof(path), bad[i]);
+			tu_sem_path(spath, sizeof(spath), bad[i]);
+			ck_assert_msg(!tu_exists(path), "%s exists", path);
+			ck_assert_msg(!tu_exists(spath), "%s exists", spath);
 		}
 	}
 	ck_assert_int_eq(shmkit_name_check(NULL), -EINVAL);
 	ck_assert_int_eq(k->open(NULL, &h), -EINVAL);
-	ck_assert_msg(!exists(shm_path(path, sizeof(path), base)), "%s exists", path);
+	ck_assert_msg(!tu_exists(tu_shm_path(path, sizeof(path), base)), "%s exists", path);
 }
 END_TEST
 
@@ -220,12 +177,12 @@ START_TEST(test_name_200_ok)
 	ck_assert_int_eq(shmkit_name_check(name), 0);
 	ck_assert_int_eq(k->create(name, 0, &h), 0);
 	ck_assert_ptr_nonnull(h);
-	ck_assert(exists(shm_path(path, sizeof(path), name)));
+	ck_assert(tu_exists(tu_shm_path(path, sizeof(path), name)));
 	ck_assert_int_eq(k->open(name, &h2), 0);
 	ck_assert_int_eq(k->close(h2), 0);
 	ck_assert_int_eq(k->close(h), 0);
 	ck_assert_int_eq(k->unlink(name), 0);
-	ck_assert(!exists(path));
+	ck_assert(!tu_exists(path));
 	ck_assert_int_eq(k->unlink(name), -ENOENT);
 }
 END_TEST
@@ -297,7 +254,7 @@ START_TEST(test_open_foreign)
 	int fd;
 
 	tu_name(name, "foreign");
-	fd = raw_file(name, 4096, 0xa5);
+	fd = tu_raw_file(name, 4096, 0xa5);
 	close(fd);
 	all_open_fail(name, -EBADMSG);
 }
@@ -310,7 +267,7 @@ START_TEST(test_open_foreign_short)
 	int fd;
 
 	tu_name(name, "short");
-	fd = raw_file(name, 10, 'x');
+	fd = tu_raw_file(name, 10, 'x');
 	close(fd);
 	t0 = tu_now_ns();
 	ck_assert_int_eq(shmkit_value_open(name, &(shmkit_value *){ NULL }), -EBADMSG);
@@ -325,7 +282,7 @@ START_TEST(test_open_empty)
 	int fd;
 
 	tu_name(name, "empty");
-	fd = raw_file(name, 0, 0);
+	fd = tu_raw_file(name, 0, 0);
 	close(fd);
 	ck_assert_int_eq(shmkit_lock_open(name, &l), -EBADMSG);
 	ck_assert_ptr_null(l);
@@ -471,7 +428,7 @@ START_TEST(test_open_all_zero)
 	int fd;
 
 	tu_name(name, "zero");
-	fd = raw_file(name, 4096, 0);
+	fd = tu_raw_file(name, 4096, 0);
 	close(fd);
 	t0 = tu_now_ns();
 	ck_assert_int_eq(shmkit_value_open(name, &v), -EBADMSG);
@@ -537,12 +494,9 @@ END_TEST
  * from the moment the name exists: stand in for one. The returned fd holds it until closed. */
 static int hold_creator_lease(const char *name)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
-			    .l_start = (off_t)SHMKIT__LEASE_CREATOR, .l_len = 1 };
-	int fd = shm_open(name, O_RDWR, 0);
+	int fd = tu_ofd_lock(name, SHMKIT__LEASE_CREATOR);
 
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	ck_assert_msg(fd >= 0, "lease: %s", strerror(-fd));
 	return fd;
 }
 
@@ -720,11 +674,11 @@ static void check_mode(const struct kind *k, mode_t mask, unsigned mode, unsigne
 	err = k->create(name, mode, &h);
 	umask(old);
 	ck_assert_int_eq(err, 0);
-	ck_assert_msg(file_mode(shm_path(path, sizeof(path), name)) == want,
+	ck_assert_msg(file_mode(tu_shm_path(path, sizeof(path), name)) == want,
 		      "%s mode %o umask %o: %o", k->tag, mode, (unsigned)mask,
 		      file_mode(path));
 	if (k->has_sem)
-		ck_assert_msg(file_mode(sem_path(path, sizeof(path), name)) == want,
+		ck_assert_msg(file_mode(tu_sem_path(path, sizeof(path), name)) == want,
 			      "sem of %s: %o", name, file_mode(path));
 	k->close(h);
 	ck_assert_int_eq(k->unlink(name), 0);
@@ -745,8 +699,8 @@ START_TEST(test_mode)
 	tu_name_kind(name, k->tag, k->unlink);
 	ck_assert_int_eq(k->create(name, 010000, &h), -EINVAL);
 	ck_assert_ptr_null(h);
-	ck_assert(!exists(shm_path(path, sizeof(path), name)));
-	ck_assert(!exists(sem_path(path, sizeof(path), name)));
+	ck_assert(!tu_exists(tu_shm_path(path, sizeof(path), name)));
+	ck_assert(!tu_exists(tu_sem_path(path, sizeof(path), name)));
 }
 END_TEST
 

@@ -22,25 +22,6 @@ static shmkit_sem *make_sem(char *name, unsigned initial, unsigned flags)
 	return s;
 }
 
-static const char *sem_file(char *buf, size_t size, const char *name)
-{
-	snprintf(buf, size, "/dev/shm/sem.%s.sem", name + 1);
-	return buf;
-}
-
-static const char *region_file(char *buf, size_t size, const char *name)
-{
-	snprintf(buf, size, "/dev/shm/%s", name + 1);
-	return buf;
-}
-
-static bool exists(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0;
-}
-
 /* _i: 0 named, 1 anonymous */
 START_TEST(test_basic)
 {
@@ -96,8 +77,8 @@ START_TEST(test_args)
 	ck_assert_int_eq(shmkit_sem_create(name, 0, 0, 0, NULL), -EINVAL);
 	ck_assert_int_eq(shmkit_sem_create(name, 0, 0, 0200000, &s), -EINVAL);
 	ck_assert_ptr_null(s);
-	ck_assert(!exists(region_file(path, sizeof(path), name)));
-	ck_assert(!exists(sem_file(path, sizeof(path), name)));
+	ck_assert(!tu_exists(tu_shm_path(path, sizeof(path), name)));
+	ck_assert(!tu_exists(tu_sem_path(path, sizeof(path), name)));
 	ck_assert_int_eq(shmkit_sem_open(name, NULL), -EINVAL);
 	ck_assert_int_eq(shmkit_sem_close(NULL), 0);
 	ck_assert_int_eq(shmkit_sem_create(NULL, SEM_VALUE_MAX, 0, 0, &s), 0);
@@ -395,13 +376,13 @@ START_TEST(test_unlink_removes_sem)
 	char name[TU_NAME_SIZE], spath[4096], rpath[4096];
 	shmkit_sem *s = make_sem(name, 1, 0), *s2;
 
-	sem_file(spath, sizeof(spath), name);
-	region_file(rpath, sizeof(rpath), name);
-	ck_assert_msg(exists(spath), "%s missing", spath);
-	ck_assert_msg(exists(rpath), "%s missing", rpath);
+	tu_sem_path(spath, sizeof(spath), name);
+	tu_shm_path(rpath, sizeof(rpath), name);
+	ck_assert_msg(tu_exists(spath), "%s missing", spath);
+	ck_assert_msg(tu_exists(rpath), "%s missing", rpath);
 	ck_assert_int_eq(shmkit_sem_unlink(name), 0);
-	ck_assert_msg(!exists(spath), "%s left behind", spath);
-	ck_assert_msg(!exists(rpath), "%s left behind", rpath);
+	ck_assert_msg(!tu_exists(spath), "%s left behind", spath);
+	ck_assert_msg(!tu_exists(rpath), "%s left behind", rpath);
 	/* an open handle keeps working after unlink */
 	ck_assert_int_eq(shmkit_sem_acquire_try(s), 0);
 	ck_assert_int_eq(shmkit_sem_release(s), 0);
@@ -426,13 +407,13 @@ START_TEST(test_unlink_partial)
 	ck_assert_int_eq(sem_unlink(semname), 0);
 	ck_assert_int_eq(shmkit_sem_open(name, &s), -ENOENT);
 	ck_assert_int_eq(shmkit_sem_unlink(name), 0);
-	ck_assert(!exists(region_file(rpath, sizeof(rpath), name)));
+	ck_assert(!tu_exists(tu_shm_path(rpath, sizeof(rpath), name)));
 
 	s = make_sem(name, 1, 0);
 	shmkit_sem_close(s);
 	ck_assert_int_eq(shm_unlink(name), 0);
 	ck_assert_int_eq(shmkit_sem_unlink(name), 0);
-	ck_assert(!exists(sem_file(spath, sizeof(spath), name)));
+	ck_assert(!tu_exists(tu_sem_path(spath, sizeof(spath), name)));
 	ck_assert_int_eq(shmkit_sem_unlink(name), -ENOENT);
 }
 END_TEST
@@ -451,7 +432,7 @@ START_TEST(test_create_sem_name_taken)
 	ck_assert(other != SEM_FAILED);
 	ck_assert_int_eq(shmkit_sem_create(name, 1, 0, 0, &s), -EEXIST);
 	ck_assert_ptr_null(s);
-	ck_assert_msg(!exists(region_file(rpath, sizeof(rpath), name)), "%s left behind", rpath);
+	ck_assert_msg(!tu_exists(tu_shm_path(rpath, sizeof(rpath), name)), "%s left behind", rpath);
 	/* and the other owner's semaphore is untouched */
 	ck_assert_int_eq(sem_getvalue(other, &v), 0);
 	ck_assert_int_eq(v, 7);

@@ -8,8 +8,9 @@
  * ASan and UBSan watch the first two, libFuzzer's -timeout the last.
  *
  * Built by `make fuzz` (clang -fsanitize=fuzzer,address,undefined, with the library's sources
- * compiled in, so the fuzzer sees their coverage) and not by `make check`; check_ring links
- * this file too and replays tests/fuzz/regressions/ through fuzz_region_one().
+ * compiled in, so the fuzzer sees their coverage) and not by `make check`;
+ * tests/check_fuzz_regressions links this file too and replays tests/fuzz/regressions/ through
+ * fuzz_region_one().
  *
  * Inputs shorter than a header or with a zero magic are dropped: open waits about a second for
  * a creator that may still be writing such a region, which would make each input slow. Nothing
@@ -38,7 +39,7 @@
 #include "internal.h"
 #include "shmkit.h"
 
-/* Also called by tests/check_ring.c. */
+/* Also called by tests/check_fuzz_regressions.c. */
 int fuzz_region_one(const char *name, const uint8_t *data, size_t size);
 int fuzz_region_seeds(const char *dir);
 

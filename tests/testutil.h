@@ -1,7 +1,7 @@
 /*
  * Helpers shared by the Check suites: unique object names removed at teardown, forked children
- * with bounded waits, monotonic time, shared scratch memory, and the skip for a missing
- * /dev/shm.
+ * with bounded waits, polling for another process's progress with a timeout, monotonic time,
+ * shared scratch memory, the /dev/shm paths behind a name, and the skip for a missing /dev/shm.
  *
  * Use: main() calls tu_skip_if_no_shm() and tu_init(); test cases come from tu_tcase() so
  * every name made with tu_name*() is removed after each test, passed or failed.
@@ -219,6 +219,73 @@ static inline int tu_wait_child(pid_t pid, double timeout_s)
 	return -1;
 }
 
+/* SIGKILL child pid and reap it (for a child a test kills on purpose, or gives up on). */
+static inline void tu_kill_child(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Poll pred(arg) every millisecond until it holds or timeout_s seconds pass; its last answer.
+ * For waiting on another process's progress: a bug then fails the test instead of hanging. */
+static inline bool tu_await(bool (*pred)(void *arg), void *arg, double timeout_s)
+{
+	int64_t deadline = tu_now_ns() + (int64_t)(timeout_s * TU_NS_PER_S);
+
+	while (!pred(arg)) {
+		if (tu_now_ns() >= deadline)
+			return pred(arg);
+		tu_sleep_ms(1);
+	}
+	return true;
+}
+
+struct tu__at_least {
+	_Atomic int *v;
+	int want;
+};
+
+static inline bool tu__reached(void *arg)
+{
+	struct tu__at_least *a = arg;
+
+	return atomic_load(a->v) >= a->want;
+}
+
+/* Wait at most timeout_s seconds until *v >= want (a counter other processes advance). */
+static inline bool tu_await_at_least(_Atomic int *v, int want, double timeout_s)
+{
+	struct tu__at_least a = { v, want };
+
+	return tu_await(tu__reached, &a, timeout_s);
+}
+
+/* Whether pid is asleep in the kernel now (state 'S' in /proc/PID/stat). */
+static inline bool tu__sleeping(void *arg)
+{
+	char path[64], buf[512], *p;
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)*(pid_t *)arg);
+	if ((f = fopen(path, "r"))) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	/* The command name in parentheses may hold anything: the state follows the last ')'. */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
+/* Wait at most timeout_s seconds until child pid sleeps in the kernel. Callers make sure the
+ * only place it can sleep at that point is the wait under test. */
+static inline bool tu_await_sleeping(pid_t pid, double timeout_s)
+{
+	return tu_await(tu__sleeping, &pid, timeout_s);
+}
+
 /* Wait for n children, each within timeout_s; the number that did not exit with status 0. */
 static inline int tu_wait_children(const pid_t *pids, int n, double timeout_s)
 {
@@ -228,6 +295,70 @@ static inline int tu_wait_children(const pid_t *pids, int n, double timeout_s)
 		if (tu_wait_child(pids[i], timeout_s) != 0)
 			bad++;
 	return bad;
+}
+
+/* The file behind a region name ("/dev/shm/NAME"), and behind the named semaphore a
+ * Semaphore object owns ("/dev/shm/sem.NAME.sem"), written into buf. */
+static inline const char *tu_shm_path(char *buf, size_t size, const char *name)
+{
+	while (*name == '/')
+		name++;
+	snprintf(buf, size, "/dev/shm/%s", name);
+	return buf;
+}
+
+static inline const char *tu_sem_path(char *buf, size_t size, const char *name)
+{
+	while (*name == '/')
+		name++;
+	snprintf(buf, size, "/dev/shm/sem.%s.sem", name);
+	return buf;
+}
+
+static inline bool tu_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+/* A file made by hand under a region name: `size` bytes of `fill`. Returns an open fd. */
+static inline int tu_raw_file(const char *name, size_t size, int fill)
+{
+	char buf[4096];
+	size_t done;
+	int fd;
+
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_msg(fd >= 0, "shm_open %s: %s", name, strerror(errno));
+	memset(buf, fill, sizeof(buf));
+	for (done = 0; done < size;) {
+		size_t n = size - done < sizeof(buf) ? size - done : sizeof(buf);
+		ssize_t w = write(fd, buf, n);
+
+		ck_assert_msg(w > 0, "write: %s", strerror(errno));
+		done += (size_t)w;
+	}
+	return fd;
+}
+
+/* Hold an OFD write lock on byte `byte` of the named region's file, as shmkit's leases are held
+ * (lib/lease.c; the bytes are in lib/layout.h): stands in for a live participant. The fd that
+ * holds it until closed, or -errno (no ck_assert: usable in a forked child). */
+static inline int tu_ofd_lock(const char *name, uint64_t byte)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)byte,
+			    .l_len = 1 };
+	int fd = shm_open(name, O_RDWR, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }
 
 /* Exit 77 (automake's "skipped") when POSIX shared memory cannot be created and mapped. */

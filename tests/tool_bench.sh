@@ -107,7 +107,7 @@ for r in res:
     want = {"throughput": ("msgs_per_s", "mb_per_s"), "rtt": ("p50_ns", "p99_ns", "p999_ns"),
             "counter": ("ops_per_s", "ns_per_op"), "lock": ("ns_per_op",),
             "sem": ("ns_per_op",), "idle": ("cpu_s",), "batch": ("msgs_per_s",),
-            "loan": ("msgs_per_s",),
+            "loan": ("msgs_per_s",), "bridge": ("msgs_per_s",),
             "wake": ("csw_per_msg",) if r.get("mode") == "herd" else ("p50_ns",)}.get(r.get("test"))
     if want is None:
         bad.append("%s: unknown test" % name)

@@ -32,6 +32,7 @@ static const struct command commands[] = {
 	{ "pipe", cmd_pipe, "pipe send|recv --end 0|1: one end of a Pipe, lines on stdin/stdout" },
 	{ "queue", cmd_queue, "queue join: wait until every message is done (consume --exec)" },
 	{ "bench", cmd_bench, "measure queue, pipe, locks against pipe(2), unix sockets, mq" },
+	{ "bridge", cmd_bridge, "forward a queue to another host over ZeroMQ, each message once" },
 	{ "torture", cmd_torture, "SIGKILL queue, lock and pipe users at random; check nothing is lost" },
 	{ NULL, NULL, NULL },
 };

@@ -32,32 +32,53 @@ static const char *name_in(const char *what)
 	return p && (p == what || p[-1] == ' ') && !shmkit_name_check(p) ? p : NULL;
 }
 
+/* Whether name holds a shmkit object its creator never finished (or none at all). */
+static bool leftover(const char *name)
+{
+	struct shmkit_info in;
+	int err = shmkit_info(name, &in);
+
+	return err == -ENOTRECOVERABLE || err == -EAGAIN;
+}
+
 /* Say why, when the bare errno would leave the user guessing: which mode or owner refused
- * them, what a leftover name is and how to free it. */
-static void explain(const char *name, int err)
+ * them (in place of the errno's text, on the error's own line), what a leftover name is and
+ * how to free it (on a line of its own). true when the reason was printed as the error. */
+static bool explain(const char *what, const char *name, int err)
 {
 	char path[SHMKIT_NAME_MAX + 16];
 	struct stat st;
 
 	snprintf(path, sizeof(path), "/dev/shm%s", name);
 	if (lstat(path, &st) < 0)
-		return;
+		return false;
 	if (err == -EACCES && st.st_uid != geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		fprintf(stderr, "shmkit: %s: owned by uid %u with mode %04o: shmkit refuses another "
-				"user's object that others may write (anyone could rewrite it under "
-				"you); ask its owner to recreate it with --mode 0644 or 0600\n",
-			name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
-	} else if (err == -EACCES) {
-		fprintf(stderr, "shmkit: %s: owned by uid %u with mode %04o, and you are uid %u\n",
-			name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
-			(unsigned)geteuid());
-	} else if ((err == -EEXIST || err == -EBADMSG) && S_ISREG(st.st_mode) &&
+		fprintf(stderr, "shmkit: %s: refused: mode %04o lets users other than its owner "
+				"(uid %u) write it, so anyone could rewrite it under you; ask its "
+				"owner to recreate it with --mode 0644 or 0600\n",
+			what, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
+		return true;
+	}
+	if (err == -EACCES) {
+		fprintf(stderr, "shmkit: %s: permission denied: owned by uid %u with mode %04o, and "
+				"you are uid %u\n", what, (unsigned)st.st_uid,
+			(unsigned)(st.st_mode & 07777), (unsigned)geteuid());
+		return true;
+	}
+	if (err == -EAGAIN) {
+		fprintf(stderr, "shmkit: %s: still being created by a live process (try again "
+				"once it has finished)\n", what);
+		return true;
+	}
+	fprintf(stderr, "shmkit: %s: %s\n", what, shmkit_strerror(err));
+	if ((err == -EEXIST || err == -EBADMSG) && S_ISREG(st.st_mode) &&
 		   (size_t)st.st_size < 128) {
 		fprintf(stderr, "shmkit: %s: the name holds an empty file, likely left by a create "
 				"that was killed: 'shmkit rm %s' frees it\n", name, name);
-	} else if (err == -ENOTRECOVERABLE || (err == -EEXIST && S_ISREG(st.st_mode))) {
-		fprintf(stderr, "shmkit: %s: if it is a shmkit object whose creator died while "
-				"creating it, 'shmkit rm %s' frees the name\n", name, name);
+	} else if (err == -ENOTRECOVERABLE ||
+		   (err == -EEXIST && S_ISREG(st.st_mode) && leftover(name))) {
+		fprintf(stderr, "shmkit: %s: its creator died while creating it: 'shmkit rm %s' "
+				"frees the name\n", name, name);
 	} else if ((err == -EEXIST || err == -EBADMSG) && !S_ISREG(st.st_mode)) {
 		fprintf(stderr, "shmkit: %s: the name is taken by something that is not a shmkit "
 				"object (not a regular file); remove it by hand\n", name);
@@ -65,15 +86,15 @@ static void explain(const char *name, int err)
 		fprintf(stderr, "shmkit: %s: a live process is still creating it; try again once it "
 				"has finished\n", name);
 	}
+	return true;
 }
 
 int runtime_error(const char *what, int err)
 {
 	const char *name = name_in(what);
 
-	fprintf(stderr, "shmkit: %s: %s\n", what, shmkit_strerror(err));
-	if (name)
-		explain(name, err);
+	if (!name || !explain(what, name, err))
+		fprintf(stderr, "shmkit: %s: %s\n", what, shmkit_strerror(err));
 	return 1;
 }
 

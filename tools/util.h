@@ -29,6 +29,7 @@ int cmd_produce(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_torture(int argc, char **argv);
+int cmd_bridge(int argc, char **argv);
 
 /* "shmkit: <cmd>: <message>" on stderr, then the hint to use --help; returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -135,6 +135,20 @@ static bool fd_socket_live(const char *file)
 }
 
 /* Fill e for the file `file` in SHM_DIR; false when it is none of ls's business. */
+/* Whether a regular file's first 8 bytes (where a region's magic goes last) are zero. */
+static bool zero_magic(int dirfd, const char *file)
+{
+	uint64_t magic = 1;
+	int fd = openat(dirfd, file, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	if (pread(fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+		magic = 1;
+	close(fd);
+	return magic == 0;
+}
+
 static bool classify(int dirfd, const char *file, struct entry *e)
 {
 	char region[NAME_MAX + 2];
@@ -179,6 +193,15 @@ static bool classify(int dirfd, const char *file, struct entry *e)
 		e->what = LEFTOVER;
 		e->kind = "file";
 		snprintf(e->state, sizeof(e->state), "empty file (a create that never finished?)");
+		return true;
+	}
+	if (zero_magic(dirfd, file)) {
+		/* What a create leaves when killed between reserving the pages and writing the
+		 * header (or one still at it): shmkit_info would call it foreign. */
+		e->what = LEFTOVER;
+		e->kind = "file";
+		snprintf(e->state, sizeof(e->state), "no header yet: a create still at work, or "
+			 "one that never finished (rm frees it)");
 		return true;
 	}
 	err = shmkit_info(e->name, &e->info);

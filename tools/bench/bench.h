@@ -12,6 +12,7 @@
  *   rtt.c           round-trip latency (ping-pong)
  *   sync.c          counters, Lock, Semaphore
  *   idle.c          CPU used by consumers blocked on an empty queue, and how often they wake
+ *   bridge/bench.c  64 B through two bridges over loopback against bare ZeroMQ
  *   out.c           the result list, the table and the JSON
  *   bulk.c          batches, loans and wake-ups (rows batch, loan, wake)
  */
@@ -35,6 +36,7 @@ enum bench_test {
 	BENCH_BATCH,
 	BENCH_LOAN,
 	BENCH_WAKE,
+	BENCH_BRIDGE,
 	BENCH_NTESTS
 };
 
@@ -214,5 +216,8 @@ int bench_idle(const struct bench_opts *o);
 int bench_batch(const struct bench_opts *o);
 int bench_loan(const struct bench_opts *o);
 int bench_wake(const struct bench_opts *o);
+/* 64 B through two shmkit bridges on loopback vs bare ZeroMQ PUSH/PULL (tools/bridge/bench.c;
+ * rows marked unsupported when built without libzmq). */
+int bench_bridge(const struct bench_opts *o);
 
 #endif

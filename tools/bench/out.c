@@ -24,6 +24,7 @@ static const char *const test_names[BENCH_NTESTS] = {
 	[BENCH_THROUGHPUT] = "throughput", [BENCH_RTT] = "rtt",   [BENCH_COUNTER] = "counter",
 	[BENCH_LOCK] = "lock",             [BENCH_SEM] = "sem",   [BENCH_IDLE] = "idle",
 	[BENCH_BATCH] = "batch",           [BENCH_LOAN] = "loan", [BENCH_WAKE] = "wake",
+	[BENCH_BRIDGE] = "bridge",
 };
 
 const char *bench_test_name(enum bench_test t)
@@ -114,6 +115,8 @@ static double main_figure(const struct bench_result *r)
 		return r->ns_per_op;
 	case BENCH_IDLE:
 		return r->cpu_s;
+	case BENCH_BRIDGE:
+		return r->msgs_per_s;
 	default:
 		return NAN;
 	}
@@ -144,7 +147,12 @@ static double ratio(const struct bench_result *r)
 
 	if (!has_figures(r) || !strcmp(r->transport, "shmkit"))
 		return NAN;
-	if (!strcmp(r->transport, "shmkit-pipe")) {
+	if (r->test == BENCH_BRIDGE) { /* the bridge against bare ZeroMQ */
+		if (strcmp(r->transport, "bridge") || !(ref = find(r, "zmq", NULL)))
+			return NAN;
+		a = main_figure(r);
+		b = main_figure(ref);
+	} else if (!strcmp(r->transport, "shmkit-pipe")) {
 		if (!(ref = find(r, "pipe", NULL)))
 			return NAN;
 		a = main_figure(r);
@@ -391,6 +399,27 @@ static void table_wake(void)
 	}
 }
 
+static void table_bridge(void)
+{
+	char a[40], c[16];
+	size_t i;
+
+	printf("\nBetween hosts: 64 B messages over loopback TCP, one producer, one consumer (ratio = "
+	       "bridge msgs/s /\nbare ZeroMQ's, >= 0.5 is the target)\n");
+	printf("%-8s  %14s  %7s  %s\n", "transport", "msgs/s", "ratio", "how");
+	for (i = 0; i < nrows; i++) {
+		const struct bench_result *r = &rows[i];
+
+		if (r->test != BENCH_BRIDGE)
+			continue;
+		printf("%-8s  ", r->transport);
+		if (no_figures(r))
+			continue;
+		printf("%14s  %7s  %s\n", num(a, sizeof(a), r->msgs_per_s, 0), ratio_str(c, sizeof(c), r),
+		       r->note);
+	}
+}
+
 void bench_print_table(const struct bench_opts *o)
 {
 	const struct bench_machine *m = &bench_machine;
@@ -434,6 +463,8 @@ void bench_print_table(const struct bench_opts *o)
 				       "(ratio = loan / copy, >= 1.5\nis the target)");
 	if (any(BENCH_WAKE))
 		table_wake();
+	if (any(BENCH_BRIDGE))
+		table_bridge();
 }
 
 /* ------------------------------------------------------------------------------------------- */

@@ -32,11 +32,13 @@ static int open_queue(const char *cmd, const char *name, shmkit_queue **q)
 
 static void produce_usage(FILE *f)
 {
-	fprintf(f, "Usage: shmkit produce NAME [--count N [--size B]] [--json]\n"
+	fprintf(f, "Usage: shmkit produce NAME [--count N [--size B] [--id ID]] [--json]\n"
 		   "Attach to queue NAME as a writer and put messages; detach when done.\n"
 		   "  -n, --count N   put N generated messages stamped with a producer id, a\n"
 		   "                  sequence number and a checksum (for consume --verify)\n"
 		   "  -s, --size B    bytes per generated message (%zu..max, default 64)\n"
+		   "  -i, --id ID     producer id stamped in the messages (default: the pid; give\n"
+		   "                  distinct ids to producers in different pid namespaces)\n"
 		   "  -j, --json      print a summary object (sent, producer, digest, seconds)\n"
 		   "Without --count, each line of standard input becomes one message (without\n"
 		   "its newline); a line longer than the queue's maximum is an error and nothing\n"
@@ -78,9 +80,9 @@ int cmd_produce(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'n' }, { "size", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },        { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "id", required_argument, NULL, 'i' },    { NULL, 0, NULL, 0 },
 	};
-	uint64_t count = 0, size = 64, i, digest = 0;
+	uint64_t count = 0, size = 64, i, digest = 0, id = 0;
 	bool have_count = false, json = false;
 	unsigned char *msg;
 	shmkit_queue *q;
@@ -89,8 +91,13 @@ int cmd_produce(int argc, char **argv)
 	double t0;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, ":n:s:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":n:s:i:jh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'i':
+			if (!parse_u64(optarg, 1, UINT32_MAX, &id))
+				return usage_error("produce", "bad --id '%s': want 1..%u", optarg,
+						   UINT32_MAX);
+			break;
 		case 'n':
 			if (!parse_u64(optarg, 0, UINT64_MAX / 2, &count))
 				return usage_error("produce", "bad --count '%s'", optarg);
@@ -137,7 +144,10 @@ int cmd_produce(int argc, char **argv)
 		shmkit_queue_close(q);
 		return runtime_error(what, -ENOMEM);
 	}
-	producer = (uint32_t)getpid();
+	/* The pid by default: what `consume --verify` and the stamp's readers (the Python
+	 * binding's stamp.py) expect. Producers in different pid namespaces can share a pid
+	 * (each container's pid 1): give those distinct --id values. */
+	producer = id ? (uint32_t)id : (uint32_t)getpid();
 	t0 = now_seconds();
 	for (i = 0; i < count; i++) {
 		stamp_fill(msg, size, producer, i);

@@ -1,0 +1,436 @@
+/*
+ * check_deadlock: lock-order cycles between processes are reported as -EDEADLK instead of
+ * hanging (issue 12): two processes taking two locks in opposite order, three in a ring, a
+ * cycle through a Condition's lock, and the same with anonymous locks inherited over fork.
+ * In each, exactly one acquire (the one that would close the cycle) returns -EDEADLK, the
+ * others proceed once it backs off, and while the cycle stood `shmkit_info` named what the
+ * other holder waits for. The detector keeps working when a process of the same user holds
+ * its guard (stopped inside it) or died inside it. And no false report: 200 processes
+ * contending one lock.
+ */
+#include "config.h"
+
+#include "testutil.h"
+
+#define MAXP 3
+#define WAIT_S 60.0
+#define RC_UNSET 999 /* no acquire result yet */
+
+/* What the children of one cycle share. */
+struct cycle {
+	_Atomic int have[MAXP];  /* child i holds its first lock */
+	_Atomic int rc[MAXP];    /* what its second acquire returned */
+	_Atomic int named_ok;    /* the -EDEADLK child saw the cycle in shmkit_info */
+	_Atomic int others_blocked; /* ... and nobody else got through before it backed off */
+	_Atomic int info_rc;
+	char waits_for[MAXP][TU_NAME_SIZE];
+};
+
+struct cycle_arg {
+	struct cycle *sh;
+	int i, n;
+	shmkit_lock *first, *second;
+	const char *first_name, *second_name; /* NULL when anonymous */
+};
+
+/* Spin-sleep until *flag, at most WAIT_S. */
+static int await_flag(_Atomic int *flag)
+{
+	int64_t end = tu_now_ns() + (int64_t)(WAIT_S * TU_NS_PER_S);
+
+	while (!atomic_load(flag)) {
+		if (tu_now_ns() > end)
+			return -1;
+		tu_sleep_ms(1);
+	}
+	return 0;
+}
+
+/* Take the first lock, wait until everyone holds theirs, take the second. On -EDEADLK, look
+ * at what the holder of the second lock is shown waiting for, then back off. */
+static int cycle_child(void *p)
+{
+	struct cycle_arg *a = p;
+	struct cycle *sh = a->sh;
+	int k, rc;
+
+	if (shmkit_lock_acquire(a->first) != 0)
+		return 10;
+	atomic_store(&sh->have[a->i], 1);
+	for (k = 0; k < a->n; k++)
+		if (await_flag(&sh->have[k]))
+			return 11;
+	rc = shmkit_lock_acquire(a->second);
+	atomic_store(&sh->rc[a->i], rc);
+	if (rc == -EDEADLK) {
+		if (a->second_name) {
+			struct shmkit_info info;
+			int ir = shmkit_info(a->second_name, &info);
+
+			atomic_store(&sh->info_rc, ir);
+			snprintf(sh->waits_for[a->i], TU_NAME_SIZE, "%s", info.holder_waits_for);
+			/* Its holder waits for a lock the cycle holds: ours, or (three in a ring)
+			 * the next one's. Any name of the cycle but its own will do. */
+			atomic_store(&sh->named_ok, ir == 0 && info.holder_waits_for[0] &&
+							    strcmp(info.holder_waits_for,
+								   a->second_name) != 0);
+		}
+		/* The others stay blocked meanwhile: nobody may get through. */
+		tu_sleep_ms(100);
+		atomic_store(&sh->others_blocked, 1);
+		for (k = 0; k < a->n; k++)
+			if (k != a->i && atomic_load(&sh->rc[k]) != RC_UNSET)
+				atomic_store(&sh->others_blocked, 0);
+		return shmkit_lock_release(a->first) == 0 ? 0 : 12;
+	}
+	if (rc != 0)
+		return 13;
+	if (shmkit_lock_release(a->second) || shmkit_lock_release(a->first))
+		return 14;
+	return 0;
+}
+
+/* Run n children, child i taking locks[i] then locks[(i+1) % n]; check the outcome. */
+static void run_cycle(int n, shmkit_lock **locks, const char **names)
+{
+	struct cycle *sh = tu_shared(sizeof(*sh));
+	struct cycle_arg args[MAXP];
+	pid_t pids[MAXP];
+	int i, deadlk = 0, ok = 0;
+
+	for (i = 0; i < n; i++)
+		atomic_store(&sh->rc[i], RC_UNSET);
+	for (i = 0; i < n; i++) {
+		args[i] = (struct cycle_arg){ sh, i, n, locks[i], locks[(i + 1) % n],
+					      names ? names[i] : NULL,
+					      names ? names[(i + 1) % n] : NULL };
+		pids[i] = tu_fork(cycle_child, &args[i]);
+	}
+	for (i = 0; i < n; i++) {
+		int st = tu_wait_child(pids[i], 2 * WAIT_S);
+
+		ck_assert_msg(st == 0, "child %d: status %d (-1: hung)", i, st);
+	}
+	for (i = 0; i < n; i++) {
+		int rc = atomic_load(&sh->rc[i]);
+
+		if (rc == -EDEADLK)
+			deadlk++;
+		else if (rc == 0)
+			ok++;
+	}
+	ck_assert_msg(deadlk == 1 && ok == n - 1, "%d of %d got -EDEADLK, %d proceeded", deadlk, n,
+		      ok);
+	ck_assert_msg(atomic_load(&sh->others_blocked),
+		      "another acquire returned before the -EDEADLK one backed off");
+	if (names)
+		ck_assert_msg(atomic_load(&sh->named_ok),
+			      "shmkit_info did not name the cycle: rc %d, waits for '%s' '%s' '%s'",
+			      atomic_load(&sh->info_rc), sh->waits_for[0], sh->waits_for[1],
+			      sh->waits_for[2]);
+}
+
+static void named_cycle(int n)
+{
+	char buf[MAXP][TU_NAME_SIZE];
+	const char *names[MAXP];
+	shmkit_lock *locks[MAXP];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		names[i] = tu_name_kind(buf[i], "dl", shmkit_lock_unlink);
+		ck_assert_int_eq(shmkit_lock_create(names[i], 0, 0600, &locks[i]), 0);
+	}
+	run_cycle(n, locks, names);
+	for (i = 0; i < n; i++)
+		shmkit_lock_close(locks[i]);
+}
+
+START_TEST(two_named)
+{
+	named_cycle(2);
+}
+END_TEST
+
+START_TEST(three_named)
+{
+	named_cycle(3);
+}
+END_TEST
+
+START_TEST(two_anonymous)
+{
+	shmkit_lock *locks[2];
+
+	ck_assert_int_eq(shmkit_lock_create(NULL, 0, 0600, &locks[0]), 0);
+	ck_assert_int_eq(shmkit_lock_create(NULL, 0, 0600, &locks[1]), 0);
+	run_cycle(2, locks, NULL);
+	shmkit_lock_close(locks[0]);
+	shmkit_lock_close(locks[1]);
+}
+END_TEST
+
+START_TEST(three_anonymous)
+{
+	shmkit_lock *locks[3];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(shmkit_lock_create(NULL, SHMKIT_RECURSIVE, 0600, &locks[i]), 0);
+	run_cycle(3, locks, NULL);
+	for (i = 0; i < 3; i++)
+		shmkit_lock_close(locks[i]);
+}
+END_TEST
+
+/* A Condition's lock (an RLock owned by the Condition) and a plain Lock, taken in opposite
+ * orders: the cycle forms through the Condition. */
+START_TEST(through_condition)
+{
+	char cb[TU_NAME_SIZE], lb[TU_NAME_SIZE];
+	const char *names[2];
+	shmkit_cond *c;
+	shmkit_lock *locks[2];
+
+	names[0] = tu_name_kind(cb, "dlc", shmkit_cond_unlink);
+	names[1] = tu_name_kind(lb, "dll", shmkit_lock_unlink);
+	ck_assert_int_eq(shmkit_cond_create(names[0], 0600, &c), 0);
+	ck_assert_int_eq(shmkit_lock_create(names[1], 0, 0600, &locks[1]), 0);
+	locks[0] = shmkit_cond_lock(c);
+	run_cycle(2, locks, names);
+	shmkit_lock_close(locks[1]);
+	shmkit_cond_close(c);
+}
+END_TEST
+
+/* The same through an anonymous Condition inherited over fork. */
+START_TEST(through_anonymous_condition)
+{
+	shmkit_cond *c;
+	shmkit_lock *locks[2];
+
+	ck_assert_int_eq(shmkit_cond_create(NULL, 0600, &c), 0);
+	ck_assert_int_eq(shmkit_lock_create(NULL, 0, 0600, &locks[1]), 0);
+	locks[0] = shmkit_cond_lock(c);
+	run_cycle(2, locks, NULL);
+	shmkit_lock_close(locks[1]);
+	shmkit_cond_close(c);
+}
+END_TEST
+
+/* ---- records left by processes killed inside the detector --------------------------------- */
+
+/* The graph's layout as lib/wfg.c has it: 512 records of 256 bytes, each starting with a
+ * seqlock word, record i leased through byte 2^52 + i. */
+#define WFG_RECORDS 512
+#define WFG_REC_SIZE 256
+#define WFG_LEASE_BASE (1ULL << 52)
+
+/* A process SIGKILLed inside the detector's publish leaves its record's seqlock odd. Make
+ * every free record so, as a long torture run does, then form a cycle: the new owners of
+ * those records must still be seen. */
+/* Make every free record's seqlock odd (odd = 1) or even again (odd = 0); how many. */
+static int set_free_records_parity(int odd)
+{
+	char graph[64];
+	struct flock fl;
+	unsigned char *map;
+	int fd, i, n = 0;
+
+	snprintf(graph, sizeof(graph), "/dev/shm/.shmkit-wfg.%u", (unsigned)geteuid());
+	fd = open(graph, O_RDWR | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "no wait-for graph at %s: %s", graph, strerror(errno));
+	map = mmap(NULL, WFG_RECORDS * WFG_REC_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert(map != MAP_FAILED);
+	for (i = 0; i < WFG_RECORDS; i++) {
+		_Atomic uint32_t *seq = (_Atomic uint32_t *)(map + (size_t)i * WFG_REC_SIZE);
+
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		fl.l_start = (off_t)(WFG_LEASE_BASE + (uint64_t)i);
+		fl.l_len = 1;
+		if (fcntl(fd, F_OFD_GETLK, &fl) < 0 || fl.l_type != F_UNLCK)
+			continue; /* someone's live record: not ours to touch */
+		if ((atomic_load(seq) & 1) != (uint32_t)odd)
+			atomic_fetch_add(seq, 1);
+		n++;
+	}
+	munmap(map, WFG_RECORDS * WFG_REC_SIZE);
+	close(fd);
+	return n;
+}
+
+/* A process SIGKILLed inside the detector's publish leaves its record's seqlock odd. Make
+ * every free record so, as a long torture run does, then form a cycle: the new owners of
+ * those records must still be seen. The graph is shared by every process of this user, other
+ * builds of shmkit included, so the records are made even again afterwards. */
+START_TEST(records_of_killed_lookers)
+{
+	named_cycle(2); /* makes the graph exist */
+	ck_assert_msg(set_free_records_parity(1) >= 3, "fewer than 3 free records");
+	named_cycle(3);
+	set_free_records_parity(0);
+}
+END_TEST
+
+/* ---- a process stopped inside the detector ----------------------------------------------- */
+
+struct guard_arg {
+	const char *name;
+	_Atomic int rc;
+};
+
+static int timed_acquirer(void *p)
+{
+	struct guard_arg *a = p;
+	shmkit_lock *l;
+
+	if (shmkit_lock_open(a->name, &l))
+		return 10;
+	atomic_store(&a->rc, shmkit_lock_acquire_timeout(l, 300 * TU_NS_PER_MS));
+	return 0;
+}
+
+/* The detector serialises its look through the per-user graph file; a process of the same
+ * user stopped (SIGSTOP, a debugger) while it looks, or one simply locking that file, stands
+ * for it here by holding the graph's guard byte. A timed acquire must still time out. */
+START_TEST(stopped_inside_detector)
+{
+	char buf[TU_NAME_SIZE], graph[64];
+	const char *name = tu_name_kind(buf, "guard", shmkit_lock_unlink);
+	struct guard_arg *a = tu_shared(sizeof(*a));
+	struct flock fl;
+	shmkit_lock *l;
+	pid_t pid;
+	int fd, st;
+
+	ck_assert_int_eq(shmkit_lock_create(name, 0, 0600, &l), 0);
+	ck_assert_int_eq(shmkit_lock_acquire(l), 0);
+	a->name = name;
+	atomic_store(&a->rc, RC_UNSET);
+	/* A first waiter makes the graph exist. */
+	pid = tu_fork(timed_acquirer, a);
+	ck_assert_int_eq(tu_wait_child(pid, 60), 0);
+	ck_assert_int_eq(atomic_load(&a->rc), -ETIMEDOUT);
+
+	snprintf(graph, sizeof(graph), "/dev/shm/.shmkit-wfg.%u", (unsigned)geteuid());
+	fd = open(graph, O_RDWR | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "no wait-for graph at %s: %s", graph, strerror(errno));
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 1;
+	ck_assert_int_eq(fcntl(fd, F_OFD_SETLKW, &fl), 0);
+
+	atomic_store(&a->rc, RC_UNSET);
+	pid = tu_fork(timed_acquirer, a);
+	st = tu_wait_child(pid, 30);
+	close(fd);
+	ck_assert_msg(st == 0, "a 300 ms acquire was still blocked after 30 s (status %d)", st);
+	ck_assert_int_eq(atomic_load(&a->rc), -ETIMEDOUT);
+	ck_assert_int_eq(shmkit_lock_release(l), 0);
+	shmkit_lock_close(l);
+}
+END_TEST
+
+/* ---- no false report under contention ---------------------------------------------------- */
+
+#define CROWD 200
+#define ROUNDS 500
+
+struct crowd {
+	int64_t counter; /* plain memory: only ever touched under the lock */
+	_Atomic int deadlk, other_err;
+	_Atomic int ready, go;
+};
+
+struct crowd_arg {
+	struct crowd *sh;
+	const char *name;
+};
+
+static int crowd_child(void *p)
+{
+	struct crowd_arg *a = p;
+	shmkit_lock *l;
+	int i, k, rc;
+
+	if (shmkit_lock_open(a->name, &l))
+		return 10;
+	atomic_fetch_add(&a->sh->ready, 1);
+	if (await_flag(&a->sh->go))
+		return 11;
+	for (i = 0; i < ROUNDS; i++) {
+		rc = shmkit_lock_acquire(l);
+		if (rc == -EDEADLK) {
+			atomic_fetch_add(&a->sh->deadlk, 1);
+			continue;
+		}
+		if (rc != 0) {
+			atomic_fetch_add(&a->sh->other_err, 1);
+			continue;
+		}
+		/* A short critical section whose update a second holder would tear. */
+		{
+			int64_t v = a->sh->counter;
+
+			for (k = 0; k < 20; k++)
+				atomic_signal_fence(memory_order_seq_cst);
+			a->sh->counter = v + 1;
+		}
+		if (shmkit_lock_release(l))
+			atomic_fetch_add(&a->sh->other_err, 1);
+	}
+	shmkit_lock_close(l);
+	return 0;
+}
+
+START_TEST(no_false_report)
+{
+	char buf[TU_NAME_SIZE];
+	const char *name = tu_name_kind(buf, "crowd", shmkit_lock_unlink);
+	struct crowd *sh = tu_shared(sizeof(*sh));
+	struct crowd_arg arg = { sh, name };
+	static pid_t pids[CROWD];
+	shmkit_lock *l;
+	int i, bad;
+
+	ck_assert_int_eq(shmkit_lock_create(name, 0, 0600, &l), 0);
+	for (i = 0; i < CROWD; i++)
+		pids[i] = tu_fork(crowd_child, &arg);
+	while (atomic_load(&sh->ready) < CROWD)
+		tu_sleep_ms(5);
+	atomic_store(&sh->go, 1);
+	bad = tu_wait_children(pids, CROWD, 600);
+	ck_assert_msg(bad == 0, "%d of %d children failed or hung", bad, CROWD);
+	ck_assert_msg(atomic_load(&sh->deadlk) == 0, "%d false -EDEADLK", atomic_load(&sh->deadlk));
+	ck_assert_msg(atomic_load(&sh->other_err) == 0, "%d other errors",
+		      atomic_load(&sh->other_err));
+	ck_assert_msg(sh->counter == (int64_t)CROWD * ROUNDS, "counter %lld, want %lld",
+		      (long long)sh->counter, (long long)CROWD * ROUNDS);
+	shmkit_lock_close(l);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("deadlock");
+	TCase *tc;
+
+	tu_skip_if_no_shm();
+	tu_init();
+	tc = tu_tcase(s, "cycles", 240);
+	tcase_add_test(tc, two_named);
+	tcase_add_test(tc, three_named);
+	tcase_add_test(tc, two_anonymous);
+	tcase_add_test(tc, three_anonymous);
+	tcase_add_test(tc, through_condition);
+	tcase_add_test(tc, through_anonymous_condition);
+	tcase_add_test(tc, stopped_inside_detector);
+	tcase_add_test(tc, records_of_killed_lookers);
+	tc = tu_tcase(s, "crowd", 900);
+	tcase_add_test(tc, no_false_report);
+	return tu_run(s);
+}
