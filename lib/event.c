@@ -24,9 +24,13 @@
 #include "config.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "kinds.h"
+#include "lease.h"
+#include "notify.h"
+#include "proc.h"
 #include "region.h"
 #include "wait.h"
 
@@ -35,19 +39,35 @@
 #define EV_PULSE 4u
 #define EV_PULSE_MASK (~(EV_SET | EV_SLEEPERS))
 
+/* Seats: only handles that ask for a pollable descriptor take one (its bit in fd_armed and its
+ * socket's path are the seat's). */
+#define EVENT_SEATS 64u
+
 struct event_region {
 	struct shmkit__hdr hdr;
 	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t word; /* futex word, see above */
+	/* Seats whose pollable descriptor waits for the next set() (bit k: seat k). Set by the
+	 * waiter before it looks at word (seq_cst), read by set() after its exchange (seq_cst):
+	 * either set() sees the bit, or the waiter sees the flag. */
+	_Atomic uint64_t fd_armed;
 };
 
 struct shmkit_event {
 	struct shmkit__region r;
 	_Atomic uint32_t *word;
+	_Atomic uint64_t *fd_armed;
+	/* Event handles may be shared by threads: fd_mu orders the making and dropping of the
+	 * descriptor; once made, its fields only are read. */
+	pthread_mutex_t fd_mu;
+	_Atomic bool has_fd; /* shmkit_event_fd made `note` (in fork generation note.gen) */
+	struct shmkit__notify note;
 };
 
 static void bind(struct shmkit_event *e)
 {
 	e->word = &((struct event_region *)e->r.hdr)->word;
+	e->fd_armed = &((struct event_region *)e->r.hdr)->fd_armed;
+	pthread_mutex_init(&e->fd_mu, NULL);
 }
 
 SHMKIT__API int shmkit_event_create(const char *name, unsigned mode, shmkit_event **out)
@@ -59,14 +79,15 @@ SHMKIT__API int shmkit_event_create(const char *name, unsigned mode, shmkit_even
 		return -EINVAL;
 	if (!(e = shmkit__handle_new(sizeof(*e))))
 		return -ENOMEM;
-	err = shmkit__region_create(name, SHMKIT_KIND_EVENT, 0, sizeof(struct event_region), 0,
-				    mode, &e->r);
+	err = shmkit__region_create(name, SHMKIT_KIND_EVENT, 0, sizeof(struct event_region),
+				    EVENT_SEATS, mode, &e->r);
 	if (err) {
 		free(e);
 		return err;
 	}
 	bind(e);
 	atomic_store_explicit(e->word, 0, memory_order_relaxed);
+	atomic_store_explicit(e->fd_armed, 0, memory_order_relaxed);
 	shmkit__region_ready(&e->r);
 	*out = e;
 	return 0;
@@ -93,10 +114,74 @@ SHMKIT__API int shmkit_event_open(const char *name, shmkit_event **out)
 	return err;
 }
 
+static bool fd_ours(const shmkit_event *e)
+{
+	return e->has_fd && e->note.gen == shmkit__fork_generation() && e->note.seat < 64;
+}
+
+static void fd_drop(shmkit_event *e)
+{
+	if (!e->has_fd)
+		return;
+	if (fd_ours(e))
+		atomic_fetch_and(e->fd_armed, ~(1ULL << e->note.seat));
+	shmkit__notify_close(&e->note);
+	e->has_fd = false;
+}
+
+static int event_fd(shmkit_event *e)
+{
+	int seat, rc;
+
+	if (fd_ours(e))
+		return e->note.epfd;
+	fd_drop(e); /* a fork child's copy of its parent's */
+	if ((seat = shmkit__seat_take(&e->r)) < 0)
+		return seat; /* -ENOLCK also for an event made without seats */
+	if (seat >= 64)
+		return -EUSERS;
+	if ((rc = shmkit__notify_open(&e->r, (uint32_t)seat, false, &e->note)))
+		return rc;
+	e->has_fd = true;
+	/* Readable to begin with: the first is_set() that finds it clear arms it. */
+	shmkit__notify_self(&e->note);
+	return e->note.epfd;
+}
+
+SHMKIT__API int shmkit_event_fd(shmkit_event *e)
+{
+	int rc;
+
+	if (!e)
+		return -EINVAL;
+	pthread_mutex_lock(&e->fd_mu);
+	rc = event_fd(e);
+	pthread_mutex_unlock(&e->fd_mu);
+	return rc;
+}
+
+/* Wake every armed descriptor (after a set). */
+static void wake_fds(shmkit_event *e)
+{
+	uint64_t bits;
+	int b;
+
+	if (!atomic_load_explicit(e->fd_armed, memory_order_seq_cst))
+		return;
+	bits = atomic_exchange(e->fd_armed, 0);
+	while (bits) {
+		b = __builtin_ctzll(bits);
+		bits &= bits - 1;
+		shmkit__notify_send(e->r.dev, e->r.ino, (uint32_t)b);
+	}
+}
+
 SHMKIT__API int shmkit_event_close(shmkit_event *e)
 {
 	if (!e)
 		return 0;
+	fd_drop(e);
+	pthread_mutex_destroy(&e->fd_mu);
 	shmkit__region_close(&e->r);
 	free(e);
 	return 0;
@@ -104,6 +189,7 @@ SHMKIT__API int shmkit_event_close(shmkit_event *e)
 
 SHMKIT__API int shmkit_event_unlink(const char *name)
 {
+	shmkit__notify_reap_name(name); /* socket files of descriptors whose waiters died */
 	return shmkit__region_unlink(name);
 }
 
@@ -119,6 +205,7 @@ SHMKIT__API int shmkit_event_set(shmkit_event *e)
 	} while (!atomic_compare_exchange_weak(e->word, &old, new));
 	if (old & EV_SLEEPERS)
 		shmkit__futex_wake(e->word, INT_MAX);
+	wake_fds(e);
 	return 0;
 }
 
@@ -130,6 +217,13 @@ SHMKIT__API int shmkit_event_clear(shmkit_event *e)
 
 SHMKIT__API int shmkit_event_is_set(shmkit_event *e)
 {
+	if (atomic_load(e->word) & EV_SET)
+		return 1;
+	if (shmkit__likely(!fd_ours(e)))
+		return 0;
+	/* Clear, and this handle polls a descriptor: empty it, arm it, look once more. */
+	shmkit__notify_drain(&e->note);
+	atomic_fetch_or(e->fd_armed, 1ULL << e->note.seat);
 	return atomic_load(e->word) & EV_SET ? 1 : 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "notify.h"
 #include "ring.h"
 
 enum { END_FREE = 0, END_ATTACHED = 1, END_CLOSED = 2 };
@@ -25,7 +26,9 @@ struct pipe_end {
 	_Atomic uint32_t waiting;
 	_Atomic uint32_t seat; /* the holder's seat: its lease says whether it lives */
 	_Atomic uint32_t seat_gen; /* and that seat's gen when it attached */
-	uint8_t pad[20];
+	_Atomic uint32_t put_cnt; /* positions claimed from put_pos; 0: one (ring.h) */
+	_Atomic uint32_t get_cnt;
+	uint8_t pad[12];
 };
 _Static_assert(sizeof(struct pipe_end) == 64, "one end per cache line");
 
@@ -48,6 +51,8 @@ struct shmkit_pipe {
 	int end;      /* -1 until attached */
 	unsigned gen; /* fork generation of the attach */
 	int64_t last_check; /* when recover() last looked at the peer */
+	bool has_fd;        /* shmkit_pipe_fd made `note` (in fork generation note.gen) */
+	struct shmkit__notify note;
 };
 
 #define PEER_CHECK_NS (50 * 1000000LL)
@@ -70,9 +75,12 @@ static void bind(struct shmkit_pipe *h)
 
 	h->p = (struct pipe_region *)hd;
 	h->nrings = hd->flags & SHMKIT_SIMPLEX ? 1 : 2;
-	for (k = 0; k < h->nrings; k++)
+	for (k = 0; k < h->nrings; k++) {
 		shmkit__ring_bind(&h->ring[k], &h->p->ring[k],
 				  h->p->slots + k * shmkit__ring_bytes(cap, max), cap, max);
+		h->ring[k].dev = h->r.dev;
+		h->ring[k].ino = h->r.ino;
+	}
 	h->end = -1;
 }
 
@@ -130,6 +138,7 @@ SHMKIT__API int shmkit_pipe_open(const char *name, shmkit_pipe **out)
 
 SHMKIT__API int shmkit_pipe_unlink(const char *name)
 {
+	shmkit__notify_reap_name(name); /* socket files of descriptors whose waiters died */
 	return shmkit__region_unlink(name);
 }
 
@@ -160,10 +169,13 @@ static void recover(void *arg)
 	pe = &h->p->end[peer];
 	if (atomic_load(&pe->state) == END_ATTACHED &&
 	    !shmkit__seat_alive_gen(&h->r, atomic_load(&pe->seat), atomic_load(&pe->seat_gen))) {
+		/* The peer is the only other participant: nobody alive claims what it did. */
 		if (peer < h->nrings)
-			shmkit__ring_resolve_put(&h->ring[peer], atomic_load(&pe->put_pos));
+			shmkit__ring_resolve_puts(&h->ring[peer], atomic_load(&pe->put_pos),
+						  atomic_load(&pe->put_cnt), RING_NONE, NULL, NULL);
 		if (h->end < h->nrings)
-			shmkit__ring_resolve_get(&h->ring[h->end], atomic_load(&pe->get_pos));
+			shmkit__ring_resolve_gets(&h->ring[h->end], atomic_load(&pe->get_pos),
+						  atomic_load(&pe->get_cnt), RING_NONE, NULL, NULL);
 		atomic_store(&pe->state, END_CLOSED);
 		end_gone(h, peer);
 	}
@@ -214,15 +226,52 @@ SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
 	h->gen = shmkit__fork_generation();
 	h->who.put_pos = &pe->put_pos;
 	h->who.get_pos = &pe->get_pos;
+	h->who.put_cnt = &pe->put_cnt;
+	h->who.get_cnt = &pe->get_cnt;
 	h->who.waiting = &pe->waiting;
 	h->who.head_cache = 0;
+	h->who.loan_put = h->who.loan_get = RING_NONE;
 	return 0;
+}
+
+static struct shmkit__ring *ring_for(struct shmkit_pipe *h, int dir);
+
+static void fd_drop(shmkit_pipe *h)
+{
+	struct shmkit__ring *r = ring_for(h, 1);
+
+	if (!h->has_fd)
+		return;
+	if (r && h->note.gen == shmkit__fork_generation())
+		shmkit__ring_fd_disarm(r, h->note.seat);
+	shmkit__notify_close(&h->note);
+	h->has_fd = false;
+}
+
+SHMKIT__API int shmkit_pipe_fd(shmkit_pipe *h)
+{
+	int rc, seat;
+
+	if (!ring_for(h, 1))
+		return -EBADF; /* not attached, or an end that only sends */
+	if (h->has_fd && h->note.gen == shmkit__fork_generation())
+		return h->note.epfd;
+	fd_drop(h);
+	seat = shmkit__seat_mine(&h->r);
+	if (seat < 0 || (uint32_t)seat >= RING_FD_SEATS)
+		return -EUSERS;
+	if ((rc = shmkit__notify_open(&h->r, (uint32_t)seat, true, &h->note)))
+		return rc;
+	h->has_fd = true;
+	shmkit__notify_self(&h->note); /* readable to begin with, see shmkit_queue_fd */
+	return h->note.epfd;
 }
 
 SHMKIT__API int shmkit_pipe_close(shmkit_pipe *h)
 {
 	if (!h)
 		return 0;
+	fd_drop(h);
 	if (h->end >= 0 && h->gen == shmkit__fork_generation()) {
 		atomic_store(&h->p->end[h->end].state, END_CLOSED);
 		end_gone(h, h->end);
@@ -256,9 +305,18 @@ static int recv_(shmkit_pipe *h, void *buf, size_t size, int64_t deadline)
 {
 	struct shmkit__ring *r = ring_for(h, 1);
 
+	int rc;
+
 	if (!r)
 		return -EBADF;
-	return shmkit__ring_get(r, &h->who, buf, size, deadline, recover, h);
+	rc = shmkit__ring_get(r, &h->who, buf, size, deadline, recover, h);
+	if (rc == -EAGAIN && h->has_fd && h->note.gen == shmkit__fork_generation()) {
+		/* As in queue.c: empty, arm, and look once more. */
+		shmkit__notify_drain(&h->note);
+		shmkit__ring_fd_arm(r, h->note.seat);
+		rc = shmkit__ring_get(r, &h->who, buf, size, 0, NULL, NULL);
+	}
+	return rc;
 }
 
 SHMKIT__API int shmkit_pipe_send(shmkit_pipe *h, const void *msg, size_t len)

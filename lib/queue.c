@@ -15,7 +15,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
+#include "notify.h"
 #include "ring.h"
 
 #define NPARTS ((int)SHMKIT_QUEUE_WRITERS_MAX)
@@ -31,7 +33,9 @@ struct part {
 	_Atomic uint32_t waiting;
 	_Atomic uint32_t seat_gen; /* the gen of seat i its owner took (see lease.h) */
 	_Atomic uint64_t owed; /* joinable: got (or being got) and not yet task_done */
-	uint8_t pad[16];
+	_Atomic uint32_t put_cnt; /* positions claimed from put_pos (a batch); 0: one */
+	_Atomic uint32_t get_cnt; /* positions claimed from get_pos; 0: one */
+	uint8_t pad[8];
 };
 _Static_assert(sizeof(struct part) == 64, "one participant per cache line");
 
@@ -60,6 +64,8 @@ struct shmkit_queue {
 	bool writer;
 	bool joinable;
 	uint32_t expected;
+	bool has_fd;                /* shmkit_queue_fd made `note` (in fork generation note.gen) */
+	struct shmkit__notify note;
 };
 
 static size_t region_size(uint32_t capacity, uint32_t max_size)
@@ -84,6 +90,9 @@ static void bind(struct shmkit_queue *h)
 	h->joinable = hd->flags & SHMKIT_JOINABLE;
 	h->part = -1;
 	h->who.head_cache = 0;
+	h->who.loan_put = h->who.loan_get = RING_NONE;
+	h->ring.dev = h->r.dev;
+	h->ring.ino = h->r.ino;
 }
 
 SHMKIT__API int shmkit_queue_create(const char *name, const struct shmkit_queue_attr *attr,
@@ -146,7 +155,52 @@ SHMKIT__API int shmkit_queue_open(const char *name, shmkit_queue **out)
 
 SHMKIT__API int shmkit_queue_unlink(const char *name)
 {
+	shmkit__notify_reap_name(name); /* socket files of descriptors whose waiters died */
 	return shmkit__region_unlink(name);
+}
+
+/* ---- a descriptor for event loops (notify.c) --------------------------------------------- */
+
+static int ensure_part(struct shmkit_queue *h);
+
+static void fd_drop(shmkit_queue *h)
+{
+	if (!h->has_fd)
+		return;
+	if (h->note.gen == shmkit__fork_generation() && h->part >= 0)
+		shmkit__ring_fd_disarm(&h->ring, (uint32_t)h->part);
+	shmkit__notify_close(&h->note);
+	h->has_fd = false;
+}
+
+SHMKIT__API int shmkit_queue_fd(shmkit_queue *h)
+{
+	int rc;
+
+	if ((rc = ensure_part(h)))
+		return rc;
+	if (h->has_fd && h->note.gen == shmkit__fork_generation())
+		return h->note.epfd;
+	fd_drop(h); /* a fork child's copy of its parent's */
+	if ((uint32_t)h->part >= RING_FD_SEATS)
+		return -EUSERS;
+	if ((rc = shmkit__notify_open(&h->r, (uint32_t)h->part, true, &h->note)))
+		return rc;
+	h->has_fd = true;
+	/* Readable to begin with: the first _try call finds out and arms it. */
+	shmkit__notify_self(&h->note);
+	return h->note.epfd;
+}
+
+/* A _try call found nothing: empty the descriptor, arm it, and look once more, since what was
+ * put before the arming notified nobody. */
+static bool fd_rearm(shmkit_queue *h)
+{
+	if (shmkit__likely(!h->has_fd) || h->note.gen != shmkit__fork_generation())
+		return false;
+	shmkit__notify_drain(&h->note);
+	shmkit__ring_fd_arm(&h->ring, (uint32_t)h->part);
+	return true;
 }
 
 static void wake_joiners(struct queue_region *q)
@@ -211,17 +265,33 @@ static int admin_lock(struct shmkit_queue *h, int64_t deadline)
 	return rc < 0 ? rc : 0; /* a dead holder left nothing half-done that we rely on */
 }
 
-/* Does any live participant (other than entry `skip`) name position p in the claim word at
- * `off`? alive[] was filled by the caller. */
-static bool claimed_by_live(struct queue_region *q, const signed char *alive, size_t off,
-			    uint64_t p)
+/* Does any live participant name position q in the claim (word at `off`, count at `cnt_off`)?
+ * alive[] was filled by the caller. */
+struct live_claims {
+	struct shmkit_queue *h;
+	const signed char *alive;
+	size_t off, cnt_off;
+};
+
+static bool claimed_by_live(uint64_t q, void *arg)
 {
+	const struct live_claims *lc = arg;
+	struct queue_region *qr = lc->h->q;
+	uint64_t p, n;
 	int i;
 
-	for (i = 0; i < NPARTS; i++)
-		if (alive[i] == 1 &&
-		    atomic_load((_Atomic uint64_t *)((char *)&q->part[i] + off)) == p)
+	for (i = 0; i < NPARTS; i++) {
+		if (lc->alive[i] != 1)
+			continue;
+		p = atomic_load((_Atomic uint64_t *)((char *)&qr->part[i] + lc->off));
+		if (p == RING_NONE)
+			continue;
+		n = shmkit__ring_claim_n(&lc->h->ring,
+					 atomic_load((_Atomic uint32_t *)((char *)&qr->part[i] +
+									  lc->cnt_off)));
+		if (q >= p && q - p < n)
 			return true;
+	}
 	return false;
 }
 
@@ -231,6 +301,7 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 {
 	struct queue_region *q = h->q;
 	signed char alive[NPARTS];
+	struct live_claims lc = { h, alive, 0, 0 };
 	bool any_dead = false;
 	uint64_t tail0, head0;
 	int i;
@@ -254,29 +325,28 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 	head0 = atomic_load(&q->ring.head);
 	for (i = 0; i < NPARTS; i++) {
 		struct part *pt = &q->part[i];
-		uint64_t p;
 
 		if (alive[i] != 0)
 			continue;
-		p = atomic_load(&pt->put_pos);
-		if (p < tail0 && !claimed_by_live(q, alive, offsetof(struct part, put_pos), p))
-			shmkit__ring_resolve_put(&h->ring, p);
-		p = atomic_load(&pt->get_pos);
-		if (p < head0 && !claimed_by_live(q, alive, offsetof(struct part, get_pos), p))
-			shmkit__ring_resolve_get(&h->ring, p);
-		switch (atomic_load(&pt->waiting)) {
-		case 1:
-			shmkit__ring_unwait(&q->ring.cons_waiting);
-			break;
-		case 2:
-			shmkit__ring_unwait(&q->ring.prod_waiting);
-			break;
-		}
+		/* A batch's whole range, one message's position otherwise. */
+		lc.off = offsetof(struct part, put_pos);
+		lc.cnt_off = offsetof(struct part, put_cnt);
+		shmkit__ring_resolve_puts(&h->ring, atomic_load(&pt->put_pos),
+					  atomic_load(&pt->put_cnt), tail0, claimed_by_live, &lc);
+		lc.off = offsetof(struct part, get_pos);
+		lc.cnt_off = offsetof(struct part, get_cnt);
+		shmkit__ring_resolve_gets(&h->ring, atomic_load(&pt->get_pos),
+					  atomic_load(&pt->get_cnt), head0, claimed_by_live, &lc);
+		shmkit__ring_forget_waiter(&h->ring, atomic_load(&pt->waiting));
+		/* A descriptor it armed: nobody is left to notify. */
+		shmkit__ring_fd_disarm(&h->ring, (uint32_t)i);
 		atomic_store(&pt->role, 0);
 		atomic_store(&pt->waiting, 0);
 		atomic_store(&pt->owed, 0); /* what it owed join() died with it */
 		atomic_store(&pt->put_pos, RING_NONE);
 		atomic_store(&pt->get_pos, RING_NONE);
+		atomic_store(&pt->put_cnt, 0);
+		atomic_store(&pt->get_cnt, 0);
 		atomic_store(&pt->start, 0);
 		atomic_store(&pt->pid, 0);
 		atomic_fetch_add(&q->reaped, 1);
@@ -340,6 +410,8 @@ static int ensure_part(struct shmkit_queue *h)
 	atomic_store(&pt->owed, 0);
 	atomic_store(&pt->put_pos, RING_NONE);
 	atomic_store(&pt->get_pos, RING_NONE);
+	atomic_store(&pt->put_cnt, 0);
+	atomic_store(&pt->get_cnt, 0);
 	atomic_store(&pt->start, start);
 	atomic_store(&pt->seat_gen, shmkit__seat_gen(&h->r, (uint32_t)seat));
 	atomic_store(&pt->pid, pid);
@@ -348,8 +420,12 @@ static int ensure_part(struct shmkit_queue *h)
 	h->gen = gen;
 	h->who.put_pos = &pt->put_pos;
 	h->who.get_pos = &pt->get_pos;
+	h->who.put_cnt = &pt->put_cnt;
+	h->who.get_cnt = &pt->get_cnt;
 	h->who.waiting = &pt->waiting;
 	h->who.owed = h->joinable ? &pt->owed : NULL;
+	/* A fork child's inherited loans are the parent's to finish. */
+	h->who.loan_put = h->who.loan_get = RING_NONE;
 	return 0;
 }
 
@@ -406,7 +482,14 @@ SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
 
 	if (!h)
 		return 0;
+	fd_drop(h);
 	if (h->part >= 0 && h->gen == shmkit__fork_generation()) {
+		/* A loan never outlives its handle: a reserved slot is skipped, a peeked message
+		 * is released (consumed). */
+		if (h->who.loan_put != RING_NONE)
+			shmkit__ring_commit(&h->ring, &h->who, 0, true);
+		if (h->who.loan_get != RING_NONE)
+			shmkit__ring_release(&h->ring, &h->who);
 		shmkit_queue_detach_writer(h);
 		if (admin_lock(h, shmkit__deadline(SHMKIT__STATE_LOCK_NS)) == 0) {
 			pt = &h->q->part[h->part];
@@ -424,6 +507,17 @@ SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
 	return 0;
 }
 
+/* put's slow path: attach as a writer; -EBUSY while this handle's reserve loan is out (its
+ * claim word names the loaned slot and must keep naming it). */
+static int attach_for_put(shmkit_queue *h)
+{
+	if (h->gen == shmkit__fork_generation() && h->part >= 0 &&
+	    h->who.loan_put != RING_NONE)
+		return -EBUSY;
+	return h->writer && h->gen == shmkit__fork_generation() ? 0
+								: shmkit_queue_attach_writer(h);
+}
+
 static int put(shmkit_queue *h, const void *msg, size_t len, int64_t deadline)
 {
 	int rc;
@@ -431,8 +525,9 @@ static int put(shmkit_queue *h, const void *msg, size_t len, int64_t deadline)
 	/* Refused before attaching: a put that cannot succeed must not count as a writer. */
 	if (shmkit__unlikely(len > h->ring.max_size))
 		return -EMSGSIZE;
-	if (shmkit__unlikely(!h->writer || h->gen != shmkit__fork_generation())) {
-		if ((rc = shmkit_queue_attach_writer(h)))
+	if (shmkit__unlikely(!h->writer || h->gen != shmkit__fork_generation() ||
+			     h->who.loan_put != RING_NONE)) {
+		if ((rc = attach_for_put(h)))
 			return rc;
 	}
 	return shmkit__ring_put(&h->ring, &h->who, msg, len, deadline, recover, h);
@@ -444,7 +539,12 @@ static int get(shmkit_queue *h, void *buf, size_t size, int64_t deadline)
 
 	if (shmkit__unlikely((rc = ensure_part(h))))
 		return rc;
-	return shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, recover, h);
+	if (shmkit__unlikely(h->who.loan_get != RING_NONE))
+		return -EBUSY; /* a peek is out: the claim word names it */
+	rc = shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, recover, h);
+	if (rc == -EAGAIN && fd_rearm(h))
+		rc = shmkit__ring_get(&h->ring, &h->who, buf, size, 0, NULL, NULL);
+	return rc;
 }
 
 SHMKIT__API int shmkit_queue_put(shmkit_queue *h, const void *msg, size_t len)
@@ -483,6 +583,150 @@ SHMKIT__API int shmkit_queue_get_timeout(shmkit_queue *h, void *buf, size_t size
 	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
 	return rc ? rc : shmkit__timed(get(h, buf, size, deadline));
+}
+
+/* ---- batches ---------------------------------------------------------------------------- */
+
+static int put_many(shmkit_queue *h, const struct iovec *msgs, unsigned n, int64_t deadline)
+{
+	unsigned i;
+	int rc;
+
+	for (i = 0; msgs && i < n; i++)
+		if (msgs[i].iov_len > h->ring.max_size)
+			return -EMSGSIZE;
+	if ((rc = attach_for_put(h)))
+		return rc;
+	return shmkit__ring_put_many(&h->ring, &h->who, msgs, n, deadline, recover, h);
+}
+
+static int get_many(shmkit_queue *h, struct iovec *bufs, unsigned n, int64_t deadline)
+{
+	int rc;
+
+	if (shmkit__unlikely((rc = ensure_part(h))))
+		return rc;
+	if (h->who.loan_get != RING_NONE)
+		return -EBUSY;
+	rc = shmkit__ring_get_many(&h->ring, &h->who, bufs, n, deadline, recover, h);
+	if (rc == -EAGAIN && fd_rearm(h))
+		rc = shmkit__ring_get_many(&h->ring, &h->who, bufs, n, 0, NULL, NULL);
+	return rc;
+}
+
+SHMKIT__API int shmkit_queue_put_many(shmkit_queue *h, const struct iovec *msgs, unsigned n)
+{
+	return put_many(h, msgs, n, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_put_many_try(shmkit_queue *h, const struct iovec *msgs, unsigned n)
+{
+	return put_many(h, msgs, n, 0);
+}
+
+SHMKIT__API int shmkit_queue_put_many_timeout(shmkit_queue *h, const struct iovec *msgs,
+					      unsigned n, int64_t timeout_ns)
+{
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : shmkit__timed(put_many(h, msgs, n, deadline));
+}
+
+SHMKIT__API int shmkit_queue_get_many(shmkit_queue *h, struct iovec *bufs, unsigned n)
+{
+	return get_many(h, bufs, n, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_get_many_try(shmkit_queue *h, struct iovec *bufs, unsigned n)
+{
+	return get_many(h, bufs, n, 0);
+}
+
+SHMKIT__API int shmkit_queue_get_many_timeout(shmkit_queue *h, struct iovec *bufs, unsigned n,
+					      int64_t timeout_ns)
+{
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : shmkit__timed(get_many(h, bufs, n, deadline));
+}
+
+/* ---- loans ------------------------------------------------------------------------------ */
+
+static int reserve(shmkit_queue *h, void **buf, int64_t deadline)
+{
+	int rc;
+
+	if (!buf)
+		return -EINVAL;
+	if ((rc = attach_for_put(h)))
+		return rc;
+	return shmkit__ring_reserve(&h->ring, &h->who, buf, deadline, recover, h);
+}
+
+SHMKIT__API int shmkit_queue_reserve(shmkit_queue *h, void **buf)
+{
+	return reserve(h, buf, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_reserve_try(shmkit_queue *h, void **buf)
+{
+	return reserve(h, buf, 0);
+}
+
+SHMKIT__API int shmkit_queue_reserve_timeout(shmkit_queue *h, void **buf, int64_t timeout_ns)
+{
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : shmkit__timed(reserve(h, buf, deadline));
+}
+
+SHMKIT__API int shmkit_queue_commit(shmkit_queue *h, size_t len)
+{
+	if (h->part < 0 || h->gen != shmkit__fork_generation())
+		return -EINVAL;
+	return shmkit__ring_commit(&h->ring, &h->who, len, false);
+}
+
+static int peek(shmkit_queue *h, const void **msg, int64_t deadline)
+{
+	int rc;
+
+	if (!msg)
+		return -EINVAL;
+	if ((rc = ensure_part(h)))
+		return rc;
+	rc = shmkit__ring_peek(&h->ring, &h->who, msg, deadline, recover, h);
+	if (rc == -EAGAIN && fd_rearm(h))
+		rc = shmkit__ring_peek(&h->ring, &h->who, msg, 0, NULL, NULL);
+	return rc;
+}
+
+SHMKIT__API int shmkit_queue_peek(shmkit_queue *h, const void **msg)
+{
+	return peek(h, msg, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_peek_try(shmkit_queue *h, const void **msg)
+{
+	return peek(h, msg, 0);
+}
+
+SHMKIT__API int shmkit_queue_peek_timeout(shmkit_queue *h, const void **msg, int64_t timeout_ns)
+{
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : shmkit__timed(peek(h, msg, deadline));
+}
+
+SHMKIT__API int shmkit_queue_release(shmkit_queue *h)
+{
+	if (h->part < 0 || h->gen != shmkit__fork_generation())
+		return -EINVAL;
+	return shmkit__ring_release(&h->ring, &h->who);
 }
 
 SHMKIT__API int shmkit_queue_task_done(shmkit_queue *h)

@@ -260,6 +260,60 @@ int shmkit_queue_get(shmkit_queue *q, void *buf, size_t size);
 int shmkit_queue_get_try(shmkit_queue *q, void *buf, size_t size);
 int shmkit_queue_get_timeout(shmkit_queue *q, void *buf, size_t size, int64_t timeout_ns);
 
+/* Batches (one update of the queue's index per batch): put up to n messages, msgs[i] being
+ * message i; block while the queue is full, then put as many as fit at once (in order) and
+ * return how many (1..n; 0 when n is 0). -EMSGSIZE when any message exceeds max_size (nothing
+ * is queued). A producer that dies during a batch leaves its unpublished slots skipped. */
+struct iovec;
+int shmkit_queue_put_many(shmkit_queue *q, const struct iovec *msgs, unsigned n);
+int shmkit_queue_put_many_try(shmkit_queue *q, const struct iovec *msgs, unsigned n);
+int shmkit_queue_put_many_timeout(shmkit_queue *q, const struct iovec *msgs, unsigned n,
+				  int64_t timeout_ns);
+/* Get up to n messages: bufs[i].iov_base receives message i, bufs[i].iov_len is its size on
+ * entry and the message's length on return. Blocks while the queue is empty, then takes the
+ * messages ready now (at most n) and returns how many (>= 1). -EPIPE at EOF, -EMSGSIZE when
+ * the oldest message does not fit bufs[0] (a later one that does not fit its buffer ends the
+ * batch early and stays queued). A consumer that dies during a batch loses what it had taken
+ * (counted in lost_dead_consumer); nobody else waits for it. */
+int shmkit_queue_get_many(shmkit_queue *q, struct iovec *bufs, unsigned n);
+int shmkit_queue_get_many_try(shmkit_queue *q, struct iovec *bufs, unsigned n);
+int shmkit_queue_get_many_timeout(shmkit_queue *q, struct iovec *bufs, unsigned n,
+				  int64_t timeout_ns);
+
+/* Zero-copy loans. shmkit_queue_reserve claims the next free slot (blocking while the queue is
+ * full) and points *buf at its max_size bytes: write the message there, then
+ * shmkit_queue_commit publishes its first len bytes (-EMSGSIZE over max_size: the loan stays).
+ * shmkit_queue_peek claims the oldest message (blocking while the queue is empty) and points
+ * *msg at it in place, returning its length; shmkit_queue_release gives the slot back. One
+ * reserve and one peek at a time per handle: a second one, or a put/get on the handle while
+ * the loan of that side is out, gives -EBUSY; commit/release without a loan -EINVAL. Messages
+ * behind an open loan wait for it (the queue stays FIFO), so hold loans briefly. A loan never
+ * outlives its handle: close skips a reserved slot and releases a peeked message; a holder
+ * that dies is treated as a producer/consumer that died mid-message (the slot is skipped, the
+ * message counted in lost_dead_consumer). Errors otherwise as put / get (-EPIPE...). On a
+ * joinable queue a peek counts as a get (task_done it). */
+int shmkit_queue_reserve(shmkit_queue *q, void **buf);
+int shmkit_queue_reserve_try(shmkit_queue *q, void **buf);
+int shmkit_queue_reserve_timeout(shmkit_queue *q, void **buf, int64_t timeout_ns);
+int shmkit_queue_commit(shmkit_queue *q, size_t len);
+int shmkit_queue_peek(shmkit_queue *q, const void **msg);
+int shmkit_queue_peek_try(shmkit_queue *q, const void **msg);
+int shmkit_queue_peek_timeout(shmkit_queue *q, const void **msg, int64_t timeout_ns);
+int shmkit_queue_release(shmkit_queue *q);
+
+/* A file descriptor for poll/epoll/select (libuv's uv_poll_t, asyncio's add_reader), owned by
+ * the handle (do not close it; shmkit_queue_close does; the same one on every call). Level-
+ * triggered: it is readable whenever a get on this handle may not block (a message is queued,
+ * or EOF), and may also be readable spuriously: at first, once a second (so that the next _try
+ * call looks for dead peers, as a sleeper would), and after another consumer took the message.
+ * On readiness call the _try forms (get_try, get_many_try, peek_try) until one returns -EAGAIN:
+ * that return is what empties and re-arms the descriptor; nothing else does (a blocking get
+ * does not). Producers may be any processes, also ones that never saw the descriptor; they pay
+ * for it only while it is armed (one datagram each time, to a socket the handle binds in
+ * /dev/shm with the object's permission bits, removed at close). Returns the descriptor, or
+ * -EUSERS (no seat), -ENOTSUP, or another negative errno. A fork child gets its own. */
+int shmkit_queue_fd(shmkit_queue *q);
+
 /* JoinableQueue: mark one message got by this handle as processed. -EINVAL when called more
  * often than messages were got; -ENOTSUP on a queue created without SHMKIT_JOINABLE. */
 int shmkit_queue_task_done(shmkit_queue *q);
@@ -308,6 +362,11 @@ int shmkit_pipe_send_timeout(shmkit_pipe *p, const void *msg, size_t len, int64_
 int shmkit_pipe_recv(shmkit_pipe *p, void *buf, size_t size);
 int shmkit_pipe_recv_try(shmkit_pipe *p, void *buf, size_t size);
 int shmkit_pipe_recv_timeout(shmkit_pipe *p, void *buf, size_t size, int64_t timeout_ns);
+/* A pollable descriptor for the attached end's incoming messages, as shmkit_queue_fd: level-
+ * triggered, readable when a recv may not block (a message, or EOF once the peer closed or
+ * died), spuriously too; recv_try returning -EAGAIN empties and re-arms it. Owned by the
+ * handle. -EBADF when not attached or the end only sends (simplex end 0). */
+int shmkit_pipe_fd(shmkit_pipe *p);
 
 /* ------------------------------------------------------------------------------------------- */
 /* Event, Condition, Barrier.                                                                  */
@@ -324,8 +383,13 @@ int shmkit_event_unlink(const char *name);
 int shmkit_event_set(shmkit_event *e);
 /* Reset the flag. */
 int shmkit_event_clear(shmkit_event *e);
-/* 1 if set, 0 if not. */
+/* 1 if set, 0 if not (and, on a handle with a descriptor, 0 also re-arms it). */
 int shmkit_event_is_set(shmkit_event *e);
+/* A pollable descriptor, owned by the handle: level-triggered, readable while the flag is set
+ * (and spuriously at first, or when it was cleared again since); shmkit_event_is_set()
+ * returning 0 empties and re-arms it. Any process's set() wakes it. -ENOLCK for an event
+ * created by an older shmkit (no seats), -EUSERS when 64 handles already have one. */
+int shmkit_event_fd(shmkit_event *e);
 /* Block until the flag is set; 0 once it is. */
 int shmkit_event_wait(shmkit_event *e);
 int shmkit_event_wait_try(shmkit_event *e);

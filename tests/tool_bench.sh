@@ -1,6 +1,7 @@
 #!/bin/bash
 # tool_bench: `shmkit bench --quick --json` runs to the end and prints well-formed JSON in which
-# every transport (shmkit, shmkit-pipe, pipe, unix, mq) and every test has rows, and every
+# every transport (shmkit, shmkit-pipe, pipe, unix, mq) and every test (batch, loan and wake with
+# their ratios too) has rows, and every
 # figure is positive (CPU time and lost updates may be 0). Never checks speed. Also: usage
 # errors exit 2 naming the bad argument.
 set -u
@@ -81,14 +82,22 @@ for t in ("shmkit", "shmkit-pipe", "pipe", "unix", "mq"):
     for test in ("throughput", "rtt"):
         if not any(r.get("transport") == t and r.get("test") == test for r in measured):
             bad.append("no %s %s row" % (t, test))
-for test in ("counter", "lock", "sem", "idle"):
+for test in ("counter", "lock", "sem", "idle", "batch", "loan", "wake"):
     if not any(r.get("test") == test for r in measured):
         bad.append("no %s row" % test)
+# The new ways carry their ratio to the old one measured in the same run.
+for test, mode in (("batch", "batch32"), ("loan", "loan"), ("wake", "handoff")):
+    if not any(r.get("test") == test and r.get("mode") == mode and "ratio" in r
+               for r in measured):
+        bad.append("no %s %s row with a ratio" % (test, mode))
+if not any(r.get("test") == "wake" and "wakeups_per_msg" in r and "csw_per_msg" in r
+           for r in measured):
+    bad.append("no wake row with wakeups_per_msg and csw_per_msg")
 may_be_zero = {"cpu_s", "cpu_pct", "lost"}
 figures = {"msgs_per_s", "mb_per_s", "p50_ns", "p99_ns", "p999_ns", "msgs_per_s_min",
            "msgs_per_s_max", "p50_ns_min", "p50_ns_max", "ops_per_s", "ns_per_op",
            "handoffs_per_s", "cpu_s", "cpu_pct", "seconds", "lost", "size", "producers",
-           "consumers", "round_trips", "reps"}
+           "consumers", "round_trips", "reps", "ratio", "csw_per_msg", "wakeups_per_msg"}
 for r in res:
     name = "%s %s %s" % (r.get("transport"), r.get("test"), r.get("size", r.get("mode", "")))
     if "error" in r:
@@ -97,8 +106,9 @@ for r in res:
         continue
     want = {"throughput": ("msgs_per_s", "mb_per_s"), "rtt": ("p50_ns", "p99_ns", "p999_ns"),
             "counter": ("ops_per_s", "ns_per_op"), "lock": ("ns_per_op",),
-            "sem": ("ns_per_op",), "idle": ("cpu_s",),
-            "bridge": ("msgs_per_s",)}.get(r.get("test"))
+            "sem": ("ns_per_op",), "idle": ("cpu_s",), "batch": ("msgs_per_s",),
+            "loan": ("msgs_per_s",), "bridge": ("msgs_per_s",),
+            "wake": ("csw_per_msg",) if r.get("mode") == "herd" else ("p50_ns",)}.get(r.get("test"))
     if want is None:
         bad.append("%s: unknown test" % name)
         continue

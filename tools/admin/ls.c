@@ -18,7 +18,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "admin/describe.h"
@@ -114,6 +116,24 @@ static bool orphan_sem(int dirfd, const char *file, char *region, size_t size)
 	return fstatat(dirfd, region + 1, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
 }
 
+/* ".shmkit-fd-DEV-INO-SEAT": the socket a handle's pollable descriptor listens on (lib/notify.c).
+ * Whether a live handle still listens there (a datagram socket refuses a connect only when
+ * nobody is bound). */
+static bool fd_socket_live(const char *file)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int s, rc;
+
+	if ((size_t)snprintf(a.sun_path, sizeof(a.sun_path), SHM_DIR "/%s", file) >=
+	    sizeof(a.sun_path))
+		return false;
+	if ((s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return true;
+	rc = connect(s, (struct sockaddr *)&a, sizeof(a));
+	close(s);
+	return rc == 0 || errno != ECONNREFUSED;
+}
+
 /* Fill e for the file `file` in SHM_DIR; false when it is none of ls's business. */
 /* Whether a regular file's first 8 bytes (where a region's magic goes last) are zero. */
 static bool zero_magic(int dirfd, const char *file)
@@ -138,6 +158,15 @@ static bool classify(int dirfd, const char *file, struct entry *e)
 	snprintf(e->name, sizeof(e->name), "/%s", file);
 	if (fstatat(dirfd, file, &e->st, AT_SYMLINK_NOFOLLOW) < 0)
 		return false; /* gone since readdir */
+	if (!strncmp(file, ".shmkit-fd-", 11) && S_ISSOCK(e->st.st_mode)) {
+		if (fd_socket_live(file))
+			return false; /* a live handle's: part of its object */
+		e->what = LEFTOVER;
+		e->kind = "socket";
+		snprintf(e->state, sizeof(e->state), "pollable descriptor of a killed handle (rm "
+			 SHM_DIR "/%s)", file);
+		return true;
+	}
 	if (!strncmp(file, "sem.", 4)) {
 		if (!orphan_sem(dirfd, file, region, sizeof(region)))
 			return false; /* belongs to a live region, or is not shmkit's */

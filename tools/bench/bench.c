@@ -32,6 +32,9 @@ static void usage(FILE *f)
 		"  lock        acquire+release ns (vs pthread_mutex), contended hand-offs/s\n"
 		"  sem         release+acquire ns\n"
 		"  idle        CPU used by a consumer blocked on an empty queue\n"
+		"  batch       64 B put_many/get_many of 32 vs single put/get, 1->1 and 2->2\n"
+		"  loan        64 KiB reserve/commit + peek/release vs put/get, 1->1\n"
+		"  wake        context switches per message to 16 sleepers; hand-off latency vs futex\n"
 		"  bridge      64 B through two shmkit bridges on loopback vs bare ZeroMQ PUSH/PULL\n"
 		"\nOptions:\n"
 		"  -q, --quick     a short run (under 30 s): 64 and 4096 B, 1->1 and 2->2, fewer runs\n"
@@ -105,6 +108,8 @@ int cmd_bench(int argc, char **argv)
 		[BENCH_THROUGHPUT] = bench_throughput, [BENCH_RTT] = bench_rtt,
 		[BENCH_COUNTER] = bench_counter,       [BENCH_LOCK] = bench_lock,
 		[BENCH_SEM] = bench_sem,               [BENCH_IDLE] = bench_idle,
+		[BENCH_BATCH] = bench_batch,           [BENCH_LOAN] = bench_loan,
+		[BENCH_WAKE] = bench_wake,
 		[BENCH_BRIDGE] = bench_bridge,
 	};
 	struct bench_opts o = { 0 };
@@ -126,7 +131,8 @@ int cmd_bench(int argc, char **argv)
 		case 'o':
 			if (!parse_test(optarg, &t))
 				return usage_error("bench", "--only: unknown test '%s' (throughput, "
-							    "rtt, counter, lock, sem, idle, bridge)",
+							    "rtt, counter, lock, sem, idle, batch, "
+							    "loan, wake, bridge)",
 						   optarg);
 			o.tests |= 1u << t;
 			break;

@@ -14,6 +14,7 @@
  *   idle.c          CPU used by consumers blocked on an empty queue, and how often they wake
  *   bridge/bench.c  64 B through two bridges over loopback against bare ZeroMQ
  *   out.c           the result list, the table and the JSON
+ *   bulk.c          batches, loans and wake-ups (rows batch, loan, wake)
  */
 #ifndef SHMKIT_TOOLS_BENCH_H
 #define SHMKIT_TOOLS_BENCH_H
@@ -23,7 +24,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BENCH_PROCS_MAX 8 /* producers + consumers of the largest shape, 4 -> 4 */
+#define BENCH_PROCS_MAX 16 /* processes of one team: the 16 sleepers of the wake test */
 
 enum bench_test {
 	BENCH_THROUGHPUT,
@@ -32,6 +33,9 @@ enum bench_test {
 	BENCH_LOCK,
 	BENCH_SEM,
 	BENCH_IDLE,
+	BENCH_BATCH,
+	BENCH_LOAN,
+	BENCH_WAKE,
 	BENCH_BRIDGE,
 	BENCH_NTESTS
 };
@@ -85,6 +89,9 @@ struct bench_result {
 	double ops_per_s, ns_per_op, handoffs_per_s, lost;
 	double cpu_s, seconds, cpu_pct;
 	double lo, hi;         /* throughput msgs/s, rtt p50: the slowest and fastest run */
+	double ratio;          /* batch, loan, wake: this row against its reference in the run */
+	double csw_per_msg;    /* wake: consumers' context switches per message */
+	double wakeups_per_msg; /* wake: of them voluntary (sleeps that ended) */
 	unsigned reps;
 	char note[112];        /* how it was run, when that matters */
 	char unsupported[112]; /* why it could not run: then no figures */
@@ -206,6 +213,9 @@ int bench_counter(const struct bench_opts *o);
 int bench_lock(const struct bench_opts *o);
 int bench_sem(const struct bench_opts *o);
 int bench_idle(const struct bench_opts *o);
+int bench_batch(const struct bench_opts *o);
+int bench_loan(const struct bench_opts *o);
+int bench_wake(const struct bench_opts *o);
 /* 64 B through two shmkit bridges on loopback vs bare ZeroMQ PUSH/PULL (tools/bridge/bench.c;
  * rows marked unsupported when built without libzmq). */
 int bench_bridge(const struct bench_opts *o);

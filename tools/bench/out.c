@@ -23,6 +23,7 @@ static size_t nrows, caprows;
 static const char *const test_names[BENCH_NTESTS] = {
 	[BENCH_THROUGHPUT] = "throughput", [BENCH_RTT] = "rtt",   [BENCH_COUNTER] = "counter",
 	[BENCH_LOCK] = "lock",             [BENCH_SEM] = "sem",   [BENCH_IDLE] = "idle",
+	[BENCH_BATCH] = "batch",           [BENCH_LOAN] = "loan", [BENCH_WAKE] = "wake",
 	[BENCH_BRIDGE] = "bridge",
 };
 
@@ -41,6 +42,7 @@ void bench_result_init(struct bench_result *r, const char *transport, enum bench
 	r->ops_per_s = r->ns_per_op = r->handoffs_per_s = r->lost = NAN;
 	r->cpu_s = r->seconds = r->cpu_pct = NAN;
 	r->lo = r->hi = NAN;
+	r->ratio = r->csw_per_msg = r->wakeups_per_msg = NAN;
 }
 
 int bench_add(const struct bench_result *r)
@@ -351,6 +353,52 @@ static void table_idle(void)
 	}
 }
 
+/* Batch and loan: msgs/s of each way, the new way's ratio to the old one. */
+static void table_bulk(enum bench_test t, const char *title)
+{
+	char a[40], b[40], c[16];
+	size_t i;
+
+	printf("\n%s\n", title);
+	printf("%6s  %5s  %-8s  %13s  %10s  %7s  %s\n", "size", "shape", "mode", "msgs/s", "MB/s",
+	       "ratio", "how");
+	for (i = 0; i < nrows; i++) {
+		const struct bench_result *r = &rows[i];
+
+		if (r->test != t)
+			continue;
+		printf("%6u  %u->%-2u  %-8s  ", r->size, r->producers, r->consumers, r->mode);
+		if (no_figures(r))
+			continue;
+		snprintf(c, sizeof(c), isfinite(r->ratio) ? "%.2f" : "-", r->ratio);
+		printf("%13s  %10s  %7s  %s\n", num(a, sizeof(a), r->msgs_per_s, 0),
+		       num(b, sizeof(b), r->mb_per_s, 1), c, r->note);
+	}
+}
+
+static void table_wake(void)
+{
+	char a[40], b[40], d[40], c[16];
+	size_t i;
+
+	printf("\nWake-ups: consumers asleep on an empty queue, one message at a time\n");
+	printf("%-8s  %-8s  %5s  %10s  %8s  %8s  %7s  %s\n", "transport", "mode", "shape",
+	       "wakes/msg", "csw/msg", "p50 ns", "ratio", "how");
+	for (i = 0; i < nrows; i++) {
+		const struct bench_result *r = &rows[i];
+
+		if (r->test != BENCH_WAKE)
+			continue;
+		printf("%-8s  %-8s  %u->%-2u  ", r->transport, r->mode, r->producers, r->consumers);
+		if (no_figures(r))
+			continue;
+		snprintf(c, sizeof(c), isfinite(r->ratio) ? "%.2f" : "-", r->ratio);
+		printf("%10s  %8s  %8s  %7s  %s\n", num(d, sizeof(d), r->wakeups_per_msg, 2),
+		       num(a, sizeof(a), r->csw_per_msg, 2), num(b, sizeof(b), r->p50_ns, 0), c,
+		       r->note);
+	}
+}
+
 static void table_bridge(void)
 {
 	char a[40], c[16];
@@ -407,6 +455,14 @@ void bench_print_table(const struct bench_opts *o)
 		table_sync(BENCH_SEM, "Semaphore: release + acquire in one process");
 	if (any(BENCH_IDLE))
 		table_idle();
+	if (any(BENCH_BATCH))
+		table_bulk(BENCH_BATCH, "Batches: put_many/get_many of 32 against single put/get "
+					"(ratio = batch32 / single,\n>= 2 is the target)");
+	if (any(BENCH_LOAN))
+		table_bulk(BENCH_LOAN, "Loans: reserve/commit + peek/release against put/get "
+				       "(ratio = loan / copy, >= 1.5\nis the target)");
+	if (any(BENCH_WAKE))
+		table_wake();
 	if (any(BENCH_BRIDGE))
 		table_bridge();
 }
@@ -470,6 +526,9 @@ void bench_print_json(const struct bench_opts *o)
 			jnum("p50_ns_min", r->lo, 0);
 			jnum("p50_ns_max", r->hi, 0);
 		}
+		jnum("ratio", r->ratio, 3);
+		jnum("csw_per_msg", r->csw_per_msg, 3);
+		jnum("wakeups_per_msg", r->wakeups_per_msg, 3);
 		jcount("round_trips", r->round_trips);
 		jnum("ops_per_s", r->ops_per_s, 0);
 		jnum("ns_per_op", r->ns_per_op, 3);
