@@ -31,6 +31,23 @@
  * deadlock): a death is noticed within this, and an idle sleeper wakes once per slice. */
 #define SHMKIT__SLICE_NS (1000000000LL)
 
+/*
+ * Sequentially consistent, on purpose: for bookkeeping off the hot paths (registration,
+ * reaping, stats, pipe ends, under an admin lock or read as snapshots), where no weaker
+ * ordering is worth its argument and a reader should not have to make one. The hot paths
+ * (ring.c, mutex.c, the Event word) spell out their orderings with atomic_*_explicit.
+ */
+#define shmkit__sc_load(p) atomic_load_explicit((p), memory_order_seq_cst)
+#define shmkit__sc_store(p, v) atomic_store_explicit((p), (v), memory_order_seq_cst)
+#define shmkit__sc_fetch_add(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
+#define shmkit__sc_fetch_sub(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
+#define shmkit__sc_fetch_or(p, v) atomic_fetch_or_explicit((p), (v), memory_order_seq_cst)
+#define shmkit__sc_fetch_and(p, v) atomic_fetch_and_explicit((p), (v), memory_order_seq_cst)
+#define shmkit__sc_exchange(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
+#define shmkit__sc_cas(p, e, d)                                                              \
+	atomic_compare_exchange_strong_explicit((p), (e), (d), memory_order_seq_cst,          \
+						memory_order_seq_cst)
+
 #define shmkit__likely(x) __builtin_expect(!!(x), 1)
 #define shmkit__unlikely(x) __builtin_expect(!!(x), 0)
 

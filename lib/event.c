@@ -124,7 +124,7 @@ static void fd_drop(shmkit_event *e)
 	if (!e->has_fd)
 		return;
 	if (fd_ours(e))
-		atomic_fetch_and(e->fd_armed, ~(1ULL << e->note.seat));
+		shmkit__sc_fetch_and(e->fd_armed, ~(1ULL << e->note.seat));
 	shmkit__notify_close(&e->note);
 	e->has_fd = false;
 }
@@ -168,7 +168,7 @@ static void wake_fds(shmkit_event *e)
 
 	if (!atomic_load_explicit(e->fd_armed, memory_order_seq_cst))
 		return;
-	bits = atomic_exchange(e->fd_armed, 0);
+	bits = shmkit__sc_exchange(e->fd_armed, 0);
 	while (bits) {
 		b = __builtin_ctzll(bits);
 		bits &= bits - 1;
@@ -195,14 +195,15 @@ SHMKIT__API int shmkit_event_unlink(const char *name)
 
 SHMKIT__API int shmkit_event_set(shmkit_event *e)
 {
-	uint32_t old = atomic_load(e->word), new;
+	uint32_t old = atomic_load_explicit(e->word, memory_order_relaxed), new;
 
 	do {
 		/* Sleepers only sleep on a clear word, and the set that made it set woke them. */
 		if (old & EV_SET)
 			return 0;
 		new = ((old & EV_PULSE_MASK) + EV_PULSE) | EV_SET;
-	} while (!atomic_compare_exchange_weak(e->word, &old, new));
+	} while (!atomic_compare_exchange_weak_explicit(e->word, &old, new, memory_order_seq_cst,
+							 memory_order_relaxed));
 	if (old & EV_SLEEPERS)
 		shmkit__futex_wake(e->word, INT_MAX);
 	wake_fds(e);
@@ -211,25 +212,25 @@ SHMKIT__API int shmkit_event_set(shmkit_event *e)
 
 SHMKIT__API int shmkit_event_clear(shmkit_event *e)
 {
-	atomic_fetch_and(e->word, ~EV_SET);
+	atomic_fetch_and_explicit(e->word, ~EV_SET, memory_order_seq_cst);
 	return 0;
 }
 
 SHMKIT__API int shmkit_event_is_set(shmkit_event *e)
 {
-	if (atomic_load(e->word) & EV_SET)
+	if (atomic_load_explicit(e->word, memory_order_seq_cst) & EV_SET)
 		return 1;
 	if (shmkit__likely(!fd_ours(e)))
 		return 0;
 	/* Clear, and this handle polls a descriptor: empty it, arm it, look once more. */
 	shmkit__notify_drain(&e->note);
-	atomic_fetch_or(e->fd_armed, 1ULL << e->note.seat);
-	return atomic_load(e->word) & EV_SET ? 1 : 0;
+	shmkit__sc_fetch_or(e->fd_armed, 1ULL << e->note.seat);
+	return atomic_load_explicit(e->word, memory_order_seq_cst) & EV_SET ? 1 : 0;
 }
 
 static int event_wait(shmkit_event *e, int64_t deadline)
 {
-	uint32_t v = atomic_load(e->word), pulse = v & EV_PULSE_MASK;
+	uint32_t v = atomic_load_explicit(e->word, memory_order_acquire), pulse = v & EV_PULSE_MASK;
 	int r = 0;
 
 	for (;;) {
@@ -241,14 +242,16 @@ static int event_wait(shmkit_event *e, int64_t deadline)
 			return r;
 		if (!(v & EV_SLEEPERS)) {
 			/* A failed exchange reloads v: check it again before sleeping. */
-			if (!atomic_compare_exchange_weak(e->word, &v, v | EV_SLEEPERS))
+			if (!atomic_compare_exchange_weak_explicit(e->word, &v, v | EV_SLEEPERS,
+								   memory_order_seq_cst,
+								   memory_order_acquire))
 				continue;
 			v |= EV_SLEEPERS;
 		}
 		/* Returns 0 on a wake, a changed word or a signal: the loop rechecks with the
 		 * same deadline. */
 		r = shmkit__futex_wait(e->word, v, deadline);
-		v = atomic_load(e->word);
+		v = atomic_load_explicit(e->word, memory_order_acquire);
 	}
 }
 

@@ -167,16 +167,16 @@ static void recover(void *arg)
 	if (h->end < 0 || shmkit__lk_acquire(&h->r, 0, false) < 0)
 		return;
 	pe = &h->p->end[peer];
-	if (atomic_load(&pe->state) == END_ATTACHED &&
-	    !shmkit__seat_alive_gen(&h->r, atomic_load(&pe->seat), atomic_load(&pe->seat_gen))) {
+	if (shmkit__sc_load(&pe->state) == END_ATTACHED &&
+	    !shmkit__seat_alive_gen(&h->r, shmkit__sc_load(&pe->seat), shmkit__sc_load(&pe->seat_gen))) {
 		/* The peer is the only other participant: nobody alive claims what it did. */
 		if (peer < h->nrings)
-			shmkit__ring_resolve_puts(&h->ring[peer], atomic_load(&pe->put_pos),
-						  atomic_load(&pe->put_cnt), RING_NONE, NULL, NULL);
+			shmkit__ring_resolve_puts(&h->ring[peer], shmkit__sc_load(&pe->put_pos),
+						  shmkit__sc_load(&pe->put_cnt), RING_NONE, NULL, NULL);
 		if (h->end < h->nrings)
-			shmkit__ring_resolve_gets(&h->ring[h->end], atomic_load(&pe->get_pos),
-						  atomic_load(&pe->get_cnt), RING_NONE, NULL, NULL);
-		atomic_store(&pe->state, END_CLOSED);
+			shmkit__ring_resolve_gets(&h->ring[h->end], shmkit__sc_load(&pe->get_pos),
+						  shmkit__sc_load(&pe->get_cnt), RING_NONE, NULL, NULL);
+		shmkit__sc_store(&pe->state, END_CLOSED);
 		end_gone(h, peer);
 	}
 	shmkit__lk_release(&h->r);
@@ -202,17 +202,17 @@ SHMKIT__API int shmkit_pipe_attach(shmkit_pipe *h, int end)
 		return rc;
 	rc = 0;
 	pe = &h->p->end[end];
-	switch (atomic_load(&pe->state)) {
+	switch (shmkit__sc_load(&pe->state)) {
 	case END_FREE:
-		atomic_store(&pe->start, start);
-		atomic_store(&pe->pid, pid);
-		atomic_store(&pe->seat, (uint32_t)seat);
-		atomic_store(&pe->seat_gen, shmkit__seat_gen(&h->r, (uint32_t)seat));
-		atomic_store(&pe->state, END_ATTACHED);
+		shmkit__sc_store(&pe->start, start);
+		shmkit__sc_store(&pe->pid, pid);
+		shmkit__sc_store(&pe->seat, (uint32_t)seat);
+		shmkit__sc_store(&pe->seat_gen, shmkit__seat_gen(&h->r, (uint32_t)seat));
+		shmkit__sc_store(&pe->state, END_ATTACHED);
 		break;
 	case END_ATTACHED:
-		rc = shmkit__seat_alive_gen(&h->r, atomic_load(&pe->seat),
-					    atomic_load(&pe->seat_gen))
+		rc = shmkit__seat_alive_gen(&h->r, shmkit__sc_load(&pe->seat),
+					    shmkit__sc_load(&pe->seat_gen))
 			     ? -EBUSY
 			     : -EPIPE;
 		break;
@@ -273,7 +273,7 @@ SHMKIT__API int shmkit_pipe_close(shmkit_pipe *h)
 		return 0;
 	fd_drop(h);
 	if (h->end >= 0 && h->gen == shmkit__fork_generation()) {
-		atomic_store(&h->p->end[h->end].state, END_CLOSED);
+		shmkit__sc_store(&h->p->end[h->end].state, END_CLOSED);
 		end_gone(h, h->end);
 	}
 	shmkit__region_close(&h->r);
@@ -368,8 +368,8 @@ int shmkit__pipe_info(const struct shmkit__region *r, struct shmkit_info *info)
 		return err;
 	info->flags = r->hdr->flags;
 	for (k = 0; k < 2; k++) {
-		info->ends[k] = atomic_load(&p->end[k].state) == END_ATTACHED
-					? atomic_load(&p->end[k].pid)
+		info->ends[k] = shmkit__sc_load(&p->end[k].state) == END_ATTACHED
+					? shmkit__sc_load(&p->end[k].pid)
 					: 0;
 		if (k == 1 && (r->hdr->flags & SHMKIT_SIMPLEX))
 			break;
@@ -381,11 +381,11 @@ int shmkit__pipe_info(const struct shmkit__region *r, struct shmkit_info *info)
 		st[k]->capacity = ring.capacity;
 		st[k]->max_size = ring.max_size;
 		st[k]->depth = shmkit__ring_depth(&ring);
-		st[k]->eof = atomic_load(&p->ring[k].closed) != 0;
-		st[k]->put_total = atomic_load(&p->ring[k].tail);
-		st[k]->get_total = atomic_load(&p->ring[k].head);
-		st[k]->slots_reclaimed = atomic_load(&p->ring[k].slots_reclaimed);
-		st[k]->lost_dead_consumer = atomic_load(&p->ring[k].lost_dead_consumer);
+		st[k]->eof = shmkit__sc_load(&p->ring[k].closed) != 0;
+		st[k]->put_total = shmkit__sc_load(&p->ring[k].tail);
+		st[k]->get_total = shmkit__sc_load(&p->ring[k].head);
+		st[k]->slots_reclaimed = shmkit__sc_load(&p->ring[k].slots_reclaimed);
+		st[k]->lost_dead_consumer = shmkit__sc_load(&p->ring[k].lost_dead_consumer);
 	}
 	return 0;
 }

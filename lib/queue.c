@@ -222,7 +222,7 @@ static bool unfinished(struct shmkit_queue *h)
 	if (shmkit__ring_busy(&h->ring))
 		return true;
 	for (i = 0; i < NPARTS; i++)
-		if (atomic_load(&q->part[i].owed))
+		if (shmkit__sc_load(&q->part[i].owed))
 			return true;
 	return false;
 }
@@ -243,7 +243,7 @@ static uint32_t writers_attached(const struct queue_region *q)
 	int i;
 
 	for (i = 0; i < NPARTS; i++)
-		n += atomic_load(&q->part[i].pid) && (atomic_load(&q->part[i].role) & ROLE_WRITER);
+		n += shmkit__sc_load(&q->part[i].pid) && (shmkit__sc_load(&q->part[i].role) & ROLE_WRITER);
 	return n;
 }
 
@@ -251,7 +251,7 @@ static uint32_t writers_attached(const struct queue_region *q)
 static void maybe_eof(struct shmkit_queue *h)
 {
 	struct queue_region *q = h->q;
-	uint32_t total = atomic_load(&q->writers_total);
+	uint32_t total = shmkit__sc_load(&q->writers_total);
 
 	if (writers_attached(q) == 0 && total > 0 &&
 	    (h->expected == 0 || total >= h->expected))
@@ -283,11 +283,11 @@ static bool claimed_by_live(uint64_t q, void *arg)
 	for (i = 0; i < NPARTS; i++) {
 		if (lc->alive[i] != 1)
 			continue;
-		p = atomic_load((_Atomic uint64_t *)((char *)&qr->part[i] + lc->off));
+		p = shmkit__sc_load((_Atomic uint64_t *)((char *)&qr->part[i] + lc->off));
 		if (p == RING_NONE)
 			continue;
 		n = shmkit__ring_claim_n(&lc->h->ring,
-					 atomic_load((_Atomic uint32_t *)((char *)&qr->part[i] +
+					 shmkit__sc_load((_Atomic uint32_t *)((char *)&qr->part[i] +
 									  lc->cnt_off)));
 		if (q >= p && q - p < n)
 			return true;
@@ -307,13 +307,13 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 	int i;
 
 	for (i = 0; i < NPARTS; i++) {
-		int32_t pid = atomic_load(&q->part[i].pid);
+		int32_t pid = shmkit__sc_load(&q->part[i].pid);
 		/* Entry i is its seat's: a seat whose lease nobody holds lost its process. */
 		alive[i] = pid == 0 ? -1
 				    : i == fresh ? 0
 						 : (signed char)shmkit__seat_alive_gen(
 							   &h->r, (uint32_t)i,
-							   atomic_load(&q->part[i].seat_gen));
+							   shmkit__sc_load(&q->part[i].seat_gen));
 		any_dead |= alive[i] == 0;
 	}
 	if (!any_dead)
@@ -321,8 +321,8 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 	/* Before the scan: whoever claimed a position below these did so (claim word stored)
 	 * before we look, so the scan sees a live claimant. A position claimed after this may
 	 * belong to a live participant the scan already passed. */
-	tail0 = atomic_load(&q->ring.tail);
-	head0 = atomic_load(&q->ring.head);
+	tail0 = shmkit__sc_load(&q->ring.tail);
+	head0 = shmkit__sc_load(&q->ring.head);
 	for (i = 0; i < NPARTS; i++) {
 		struct part *pt = &q->part[i];
 
@@ -331,25 +331,25 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 		/* A batch's whole range, one message's position otherwise. */
 		lc.off = offsetof(struct part, put_pos);
 		lc.cnt_off = offsetof(struct part, put_cnt);
-		shmkit__ring_resolve_puts(&h->ring, atomic_load(&pt->put_pos),
-					  atomic_load(&pt->put_cnt), tail0, claimed_by_live, &lc);
+		shmkit__ring_resolve_puts(&h->ring, shmkit__sc_load(&pt->put_pos),
+					  shmkit__sc_load(&pt->put_cnt), tail0, claimed_by_live, &lc);
 		lc.off = offsetof(struct part, get_pos);
 		lc.cnt_off = offsetof(struct part, get_cnt);
-		shmkit__ring_resolve_gets(&h->ring, atomic_load(&pt->get_pos),
-					  atomic_load(&pt->get_cnt), head0, claimed_by_live, &lc);
-		shmkit__ring_forget_waiter(&h->ring, atomic_load(&pt->waiting));
+		shmkit__ring_resolve_gets(&h->ring, shmkit__sc_load(&pt->get_pos),
+					  shmkit__sc_load(&pt->get_cnt), head0, claimed_by_live, &lc);
+		shmkit__ring_forget_waiter(&h->ring, shmkit__sc_load(&pt->waiting));
 		/* A descriptor it armed: nobody is left to notify. */
 		shmkit__ring_fd_disarm(&h->ring, (uint32_t)i);
-		atomic_store(&pt->role, 0);
-		atomic_store(&pt->waiting, 0);
-		atomic_store(&pt->owed, 0); /* what it owed join() died with it */
-		atomic_store(&pt->put_pos, RING_NONE);
-		atomic_store(&pt->get_pos, RING_NONE);
-		atomic_store(&pt->put_cnt, 0);
-		atomic_store(&pt->get_cnt, 0);
-		atomic_store(&pt->start, 0);
-		atomic_store(&pt->pid, 0);
-		atomic_fetch_add(&q->reaped, 1);
+		shmkit__sc_store(&pt->role, 0);
+		shmkit__sc_store(&pt->waiting, 0);
+		shmkit__sc_store(&pt->owed, 0); /* what it owed join() died with it */
+		shmkit__sc_store(&pt->put_pos, RING_NONE);
+		shmkit__sc_store(&pt->get_pos, RING_NONE);
+		shmkit__sc_store(&pt->put_cnt, 0);
+		shmkit__sc_store(&pt->get_cnt, 0);
+		shmkit__sc_store(&pt->start, 0);
+		shmkit__sc_store(&pt->pid, 0);
+		shmkit__sc_fetch_add(&q->reaped, 1);
 	}
 	maybe_eof(h);
 	joiners_wake(q);
@@ -365,7 +365,7 @@ static void reap(struct shmkit_queue *h)
 static void reap_now(struct shmkit_queue *h)
 {
 	if (admin_lock(h, 0) == 0) {
-		atomic_store(&h->q->last_reap, shmkit__now());
+		shmkit__sc_store(&h->q->last_reap, shmkit__now());
 		reap(h);
 		shmkit__lk_release(&h->r);
 	}
@@ -374,7 +374,7 @@ static void reap_now(struct shmkit_queue *h)
 static void recover(void *arg)
 {
 	struct shmkit_queue *h = arg;
-	int64_t now = shmkit__now(), last = atomic_load(&h->q->last_reap);
+	int64_t now = shmkit__now(), last = shmkit__sc_load(&h->q->last_reap);
 
 	if (now - last < REAP_INTERVAL_NS && now >= last)
 		return;
@@ -403,18 +403,18 @@ static int ensure_part(struct shmkit_queue *h)
 		return rc;
 	pt = &q->part[seat];
 	/* We hold the seat's lease: whatever the entry still says, its owner is gone. */
-	if (atomic_load(&pt->pid))
+	if (shmkit__sc_load(&pt->pid))
 		reap_entries(h, seat);
-	atomic_store(&pt->role, 0);
-	atomic_store(&pt->waiting, 0);
-	atomic_store(&pt->owed, 0);
-	atomic_store(&pt->put_pos, RING_NONE);
-	atomic_store(&pt->get_pos, RING_NONE);
-	atomic_store(&pt->put_cnt, 0);
-	atomic_store(&pt->get_cnt, 0);
-	atomic_store(&pt->start, start);
-	atomic_store(&pt->seat_gen, shmkit__seat_gen(&h->r, (uint32_t)seat));
-	atomic_store(&pt->pid, pid);
+	shmkit__sc_store(&pt->role, 0);
+	shmkit__sc_store(&pt->waiting, 0);
+	shmkit__sc_store(&pt->owed, 0);
+	shmkit__sc_store(&pt->put_pos, RING_NONE);
+	shmkit__sc_store(&pt->get_pos, RING_NONE);
+	shmkit__sc_store(&pt->put_cnt, 0);
+	shmkit__sc_store(&pt->get_cnt, 0);
+	shmkit__sc_store(&pt->start, start);
+	shmkit__sc_store(&pt->seat_gen, shmkit__seat_gen(&h->r, (uint32_t)seat));
+	shmkit__sc_store(&pt->pid, pid);
 	shmkit__lk_release(&h->r);
 	h->part = seat;
 	h->gen = gen;
@@ -440,14 +440,14 @@ SHMKIT__API int shmkit_queue_attach_writer(shmkit_queue *h)
 		return 0;
 	if ((rc = admin_lock(h, shmkit__deadline(SHMKIT__STATE_LOCK_NS))))
 		return rc;
-	if (atomic_load(&q->ring.closed))
+	if (shmkit__sc_load(&q->ring.closed))
 		rc = -EPIPE;
-	else if (h->expected && atomic_load(&q->writers_total) >= h->expected)
+	else if (h->expected && shmkit__sc_load(&q->writers_total) >= h->expected)
 		rc = -EDQUOT; /* every writer the queue was made for has attached */
 	if (!rc) {
 		/* Total first: dying between the two is a writer that came and went. */
-		atomic_fetch_add(&q->writers_total, 1);
-		atomic_fetch_or(&q->part[h->part].role, ROLE_WRITER);
+		shmkit__sc_fetch_add(&q->writers_total, 1);
+		shmkit__sc_fetch_or(&q->part[h->part].role, ROLE_WRITER);
 		h->writer = true;
 	}
 	shmkit__lk_release(&h->r);
@@ -463,7 +463,7 @@ SHMKIT__API int shmkit_queue_detach_writer(shmkit_queue *h)
 		return 0;
 	if ((rc = admin_lock(h, shmkit__deadline(SHMKIT__STATE_LOCK_NS))))
 		return rc;
-	atomic_fetch_and(&q->part[h->part].role, ~ROLE_WRITER);
+	shmkit__sc_fetch_and(&q->part[h->part].role, ~ROLE_WRITER);
 	h->writer = false;
 	maybe_eof(h);
 	shmkit__lk_release(&h->r);
@@ -495,9 +495,9 @@ SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
 			pt = &h->q->part[h->part];
 			/* Messages got and not task_done'd by a handle that goes away would
 			 * keep join waiting forever. */
-			atomic_store(&pt->owed, 0);
-			atomic_store(&pt->start, 0);
-			atomic_store(&pt->pid, 0);
+			shmkit__sc_store(&pt->owed, 0);
+			shmkit__sc_store(&pt->start, 0);
+			shmkit__sc_store(&pt->pid, 0);
 			joiners_wake(h->q);
 			shmkit__lk_release(&h->r);
 		}
@@ -771,8 +771,8 @@ static int join(shmkit_queue *h, int64_t deadline)
 			next_recover = now + SHMKIT__SLICE_NS;
 		until = deadline < next_recover ? deadline : next_recover;
 		/* Announce, then recheck, then sleep: task_done's fence pairs with this. */
-		atomic_fetch_add(&q->joiners, 1);
-		seen = atomic_load(&q->join_word);
+		shmkit__sc_fetch_add(&q->joiners, 1);
+		seen = shmkit__sc_load(&q->join_word);
 		rc = !unfinished(h) ? 0 : shmkit__futex_wait(&q->join_word, seen, until);
 		shmkit__ring_unwait(&q->joiners);
 		if (rc < 0 && rc != -ETIMEDOUT)
@@ -837,26 +837,26 @@ static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats
 	st->depth = shmkit__ring_depth(&ring);
 	st->writers_expected = (uint32_t)r->hdr->param[2];
 	st->writers_attached = writers_attached(q);
-	st->writers_total = atomic_load(&q->writers_total);
-	st->producers_waiting = atomic_load(&q->ring.prod_waiting);
-	st->consumers_waiting = atomic_load(&q->ring.cons_waiting);
+	st->writers_total = shmkit__sc_load(&q->writers_total);
+	st->producers_waiting = shmkit__sc_load(&q->ring.prod_waiting);
+	st->consumers_waiting = shmkit__sc_load(&q->ring.cons_waiting);
 	for (i = 0; i < NPARTS; i++)
-		st->participants += atomic_load(&q->part[i].pid) != 0 &&
+		st->participants += shmkit__sc_load(&q->part[i].pid) != 0 &&
 				    shmkit__seat_alive_gen(r, (uint32_t)i,
-							   atomic_load(&q->part[i].seat_gen));
-	st->eof = atomic_load(&q->ring.closed) != 0;
+							   shmkit__sc_load(&q->part[i].seat_gen));
+	st->eof = shmkit__sc_load(&q->ring.closed) != 0;
 	st->joinable = (r->hdr->flags & SHMKIT_JOINABLE) != 0;
-	st->put_total = atomic_load(&q->ring.tail) - atomic_load(&q->ring.skipped);
-	st->get_total = atomic_load(&q->ring.head);
+	st->put_total = shmkit__sc_load(&q->ring.tail) - shmkit__sc_load(&q->ring.skipped);
+	st->get_total = shmkit__sc_load(&q->ring.head);
 	/* Skipped positions are not messages (those still queued make this a slight undercount). */
-	st->get_total -= st->get_total > atomic_load(&q->ring.skipped) ? atomic_load(&q->ring.skipped)
+	st->get_total -= st->get_total > shmkit__sc_load(&q->ring.skipped) ? shmkit__sc_load(&q->ring.skipped)
 								       : st->get_total;
 	for (i = 0; i < NPARTS; i++)
-		st->unfinished += atomic_load(&q->part[i].owed);
+		st->unfinished += shmkit__sc_load(&q->part[i].owed);
 	st->unfinished += st->joinable ? st->depth : 0;
-	st->slots_reclaimed = atomic_load(&q->ring.slots_reclaimed);
-	st->lost_dead_consumer = atomic_load(&q->ring.lost_dead_consumer);
-	st->participants_reaped = atomic_load(&q->reaped);
+	st->slots_reclaimed = shmkit__sc_load(&q->ring.slots_reclaimed);
+	st->lost_dead_consumer = shmkit__sc_load(&q->ring.lost_dead_consumer);
+	st->participants_reaped = shmkit__sc_load(&q->reaped);
 }
 
 SHMKIT__API int shmkit_queue_stats(shmkit_queue *h, struct shmkit_queue_stats *st)

@@ -148,6 +148,43 @@ static size_t seats_at(size_t size)
 	return (size + SHMKIT__CACHELINE - 1) & ~(size_t)(SHMKIT__CACHELINE - 1);
 }
 
+/*
+ * Make `name` exclusively, with the creator's lease already held when the name appears, so that
+ * `shmkit rm` can never mistake a live create for a dead one's leftover. The file is made
+ * nameless (O_TMPFILE in /dev/shm), leased, then linked under the name, which fails if the name
+ * is taken (exclusive, like O_EXCL). Where that cannot be done (no O_TMPFILE, no /proc), the
+ * name is made with O_EXCL and leased a moment later; rm then waits out a young nameless-
+ * looking file before judging it (remove.c).
+ */
+static int create_leased(const char *name)
+{
+	char path[SHMKIT_NAME_MAX + 16], self[64];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		if ((err = shmkit__lease_take(fd, SHMKIT__LEASE_CREATOR)) == 0 &&
+		    linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+			return fd;
+		err = err ? err : -errno;
+		close(fd);
+		if (err == -EEXIST || err == -ENOSPC || err == -EACCES || err == -EROFS)
+			return err;
+		/* No /proc, or linkat refused: the old way below. */
+	}
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if ((err = shmkit__lease_take(fd, SHMKIT__LEASE_CREATOR)) < 0) {
+		close(fd);
+		shm_unlink(name);
+		return err;
+	}
+	return fd;
+}
+
 int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_t size,
 			  uint32_t nseats, unsigned mode, struct shmkit__region *r)
 {
@@ -176,15 +213,9 @@ int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_
 		if (ftruncate(fd, (off_t)r->size) < 0)
 			goto fail_errno;
 	} else {
-		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return -errno;
-		/* From here on the name is ours: every failure removes it. First the creator's
-		 * lease, so that `shmkit rm` can tell this half-made object from a dead one's. */
-		if ((err = shmkit__lease_take(fd, SHMKIT__LEASE_CREATOR)) < 0) {
-			errno = -err;
-			goto fail_errno;
-		}
+		if ((fd = create_leased(name)) < 0)
+			return fd;
+		/* From here on the name is ours, and leased: every failure removes it. */
 		if (fchmod(fd, mode) < 0)
 			goto fail_errno;
 		/* Reserve the pages now: ENOSPC here beats SIGBUS on first touch later. */

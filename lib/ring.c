@@ -326,7 +326,7 @@ static inline int try_put_impl(struct shmkit__ring *r, struct shmkit__who *w, vo
 		return 0;
 	}
 	/* Atomic (relaxed) because a consumer reads len before it claims (see try_get). */
-	__atomic_store_n(&s->len, (uint32_t)len, __ATOMIC_RELAXED);
+	atomic_store_explicit(&s->len, (uint32_t)len, memory_order_relaxed);
 	memcpy(s->data, io, len);
 	atomic_store_explicit(&s->seq, p + 1, memory_order_release);
 	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
@@ -382,7 +382,7 @@ static inline int try_get_impl(struct shmkit__ring *r, struct shmkit__who *w, vo
 				 * the CAS below succeeds, nobody has reused the slot since. */
 				/* Read before the claim, so a consumer that loses the CAS may
 				 * race the next lap's producer here: an atomic read, discarded. */
-				len = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
+				len = atomic_load_explicit(&s->len, memory_order_relaxed);
 				rc = len > r->max_size ? -EBADMSG
 				     : !peek && len > size ? -EMSGSIZE
 							   : 0;
@@ -528,7 +528,7 @@ static int try_put_many(struct shmkit__ring *r, struct shmkit__who *w, void *io,
 	for (i = 0; i < k; i++) {
 		struct shmkit__slot *s = slot_at(r, p + i);
 
-		__atomic_store_n(&s->len, (uint32_t)b->iov[i].iov_len, __ATOMIC_RELAXED);
+		atomic_store_explicit(&s->len, (uint32_t)b->iov[i].iov_len, memory_order_relaxed);
 		memcpy(s->data, b->iov[i].iov_base, b->iov[i].iov_len);
 		/* Published one by one: a consumer need not wait for the whole batch. */
 		atomic_store_explicit(&s->seq, p + i + 1, memory_order_release);
@@ -577,7 +577,7 @@ static int try_get_many(struct shmkit__ring *r, struct shmkit__who *w, void *io,
 				continue;
 			if (j == b->n)
 				break;
-			len = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
+			len = atomic_load_explicit(&s->len, memory_order_relaxed);
 			if (len > r->max_size || len > b->iov[j].iov_len) {
 				rc = len > r->max_size ? -EBADMSG : -EMSGSIZE;
 				break;
@@ -627,7 +627,7 @@ static int try_get_many(struct shmkit__ring *r, struct shmkit__who *w, void *io,
 
 		seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
 		if (!(seq & RING_SKIP)) {
-			len = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
+			len = atomic_load_explicit(&s->len, memory_order_relaxed);
 			memcpy(b->iov[real].iov_base, s->data, len);
 			b->iov[real].iov_len = len;
 			real++;
@@ -672,7 +672,9 @@ void shmkit__ring_unwait(_Atomic uint32_t *count)
 {
 	uint32_t c = atomic_load_explicit(count, memory_order_relaxed);
 
-	while (c && !atomic_compare_exchange_weak(count, &c, c - 1))
+	/* Relaxed: a count for stat and for sizing wake-ups, never an ordering point. */
+	while (c && !atomic_compare_exchange_weak_explicit(count, &c, c - 1, memory_order_relaxed,
+							    memory_order_relaxed))
 		;
 }
 
@@ -868,7 +870,7 @@ int shmkit__ring_commit(struct shmkit__ring *r, struct shmkit__who *w, size_t le
 		wake_sleepers(r, &sh->not_empty, 1);
 		return 0;
 	}
-	__atomic_store_n(&s->len, (uint32_t)len, __ATOMIC_RELAXED);
+	atomic_store_explicit(&s->len, (uint32_t)len, memory_order_relaxed);
 	/* Release: the message written in place is seen by whoever acquires the seq. */
 	atomic_store_explicit(&s->seq, p + 1, memory_order_release);
 	atomic_store_explicit(w->put_pos, RING_NONE, memory_order_release);
@@ -923,7 +925,8 @@ int shmkit__ring_resolve_put(struct shmkit__ring *r, uint64_t p)
 	if (p == RING_NONE || atomic_load_explicit(&r->sh->tail, memory_order_seq_cst) <= p)
 		return 0; /* never claimed */
 	s = slot_at(r, p);
-	if (!atomic_compare_exchange_strong(&s->seq, &expect, (p + 1) | RING_SKIP))
+	/* seq_cst like the claims it resolves (a dead owner's; see the reaper). */
+	if (!shmkit__sc_cas(&s->seq, &expect, (p + 1) | RING_SKIP))
 		return 0; /* published (or long gone) */
 	atomic_fetch_add_explicit(&r->sh->slots_reclaimed, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->sh->skipped, 1, memory_order_relaxed);
@@ -940,13 +943,13 @@ int shmkit__ring_resolve_get(struct shmkit__ring *r, uint64_t p)
 		return 0; /* never taken */
 	s = slot_at(r, p);
 	expect = p + 1;
-	if (atomic_compare_exchange_strong(&s->seq, &expect, p + r->nslots)) {
+	if (shmkit__sc_cas(&s->seq, &expect, p + r->nslots)) {
 		atomic_fetch_add_explicit(&r->sh->lost_dead_consumer, 1, memory_order_relaxed);
 		wake_all(r, &r->sh->not_full);
 		return 2;
 	}
 	expect = (p + 1) | RING_SKIP;
-	if (atomic_compare_exchange_strong(&s->seq, &expect, p + r->nslots)) {
+	if (shmkit__sc_cas(&s->seq, &expect, p + r->nslots)) {
 		wake_all(r, &r->sh->not_full);
 		return 1;
 	}
@@ -984,7 +987,7 @@ unsigned shmkit__ring_resolve_gets(struct shmkit__ring *r, uint64_t p, uint32_t 
 
 bool shmkit__ring_busy(struct shmkit__ring *r)
 {
-	uint64_t h = atomic_load(&r->sh->head), t = atomic_load(&r->sh->tail), p;
+	uint64_t h = shmkit__sc_load(&r->sh->head), t = shmkit__sc_load(&r->sh->tail), p;
 
 	if (t - h > r->nslots)
 		return t > h; /* corrupt: busy unless plainly empty */

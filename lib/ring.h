@@ -43,7 +43,7 @@
 
 struct shmkit__slot {
 	_Atomic uint64_t seq;
-	uint32_t len;
+	_Atomic uint32_t len; /* read (relaxed) by a consumer before its claim: see try_get */
 	uint32_t reserved;
 	unsigned char data[];
 };
