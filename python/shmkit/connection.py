@@ -29,7 +29,10 @@ class Connection(Spill, _shmkit.Connection):
         return (_attach_conn, (self.name, self.end, self.readable, self.writable))
 
     def fileno(self):
-        raise OSError("a shmkit Connection has no file descriptor")
+        """A descriptor that is readable when recv() may not block (a message, or EOF), for
+        select, asyncio's add_reader and multiprocessing.connection.wait. Readiness can be
+        spurious (at first, once a second): confirm with poll(), or use shmkit's wait()."""
+        return self._fd()
 
     def __enter__(self):
         return self
@@ -40,6 +43,29 @@ class Connection(Spill, _shmkit.Connection):
     def __repr__(self):
         return "<shmkit.Connection %s end %d%s>" % (self.name, self.end,
                                                     " closed" if self.closed else "")
+
+
+def wait(object_list, timeout=None):
+    """multiprocessing.connection.wait for shmkit Connections (and anything with fileno()):
+    the objects ready to recv() without blocking, waiting at most `timeout` seconds (None:
+    for ever). A shmkit Connection's descriptor may be readable spuriously; it is reported
+    only once poll() confirms a message or EOF, and re-armed otherwise."""
+    import selectors
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        for obj in object_list:
+            sel.register(obj, selectors.EVENT_READ)
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = []
+            for key, _ in sel.select(left):
+                obj = key.fileobj
+                if not isinstance(obj, Connection) or obj.poll(0):
+                    ready.append(obj)
+            if ready or (deadline is not None and time.monotonic() >= deadline):
+                return ready
 
 
 def Pipe(duplex=True, *, name=None, capacity=DEFAULT_CAPACITY, max_size=DEFAULT_MAX_SIZE,

@@ -392,7 +392,25 @@ static PyObject *conn_max_size(ConnObject *self, void *c)
 
 #define KW METH_VARARGS | METH_KEYWORDS
 #define F(f) (PyCFunction)(void (*)(void))(f)
+/* The pipe end's pollable descriptor (shmkit_pipe_fd): what fileno() returns, for select,
+ * asyncio and multiprocessing.connection.wait. */
+static PyObject *conn_fd(ConnObject *self, PyObject *unused)
+{
+	int fd;
+
+	if (enter(self, 1) < 0) /* attaches the end here, as a recv would */
+		return NULL;
+	fd = shmkit_pipe_fd(self->p);
+	self->busy = 0;
+	if (fd < 0) {
+		errno = -fd;
+		return PyErr_SetFromErrno(PyExc_OSError);
+	}
+	return PyLong_FromLong(fd);
+}
+
 static PyMethodDef conn_methods[] = {
+	{ "_fd", F(conn_fd), METH_NOARGS, "_fd() -> the end's pollable descriptor" },
 	{ "send_bytes", F(conn_send_bytes), KW, "send_bytes(buf, offset=0, size=None)" },
 	{ "send", F(conn_send), METH_O, "send(obj)" },
 	{ "recv_bytes", F(conn_recv_bytes), KW, "recv_bytes(maxlength=None) -> bytes" },

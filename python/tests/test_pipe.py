@@ -102,3 +102,39 @@ def test_peer_killed_is_eof(ctx):
     assert p.exitcode == -signal.SIGKILL
     with pytest.raises(EOFError):
         a.recv()
+
+
+def _send_later(conn, delay):
+    time.sleep(delay)
+    conn.send("late")
+
+
+def test_fileno_and_wait(ctx):
+    """A Connection has a pollable fileno(): multiprocessing.connection.wait and shmkit's own
+    wait() see a message from another process; shmkit's wait() never reports a spurious
+    readiness, and times out when nothing comes."""
+    import multiprocessing.connection
+    import select
+
+    a, b = shmkit.Pipe()
+    assert isinstance(b.fileno(), int)
+    assert shmkit.connection.wait([b], timeout=0.2) == []
+    p = ctx.Process(target=_send_later, args=(a, 0.3))
+    p.start()
+    assert shmkit.connection.wait([b], timeout=30) == [b]
+    assert b.recv() == "late"
+    p.join(30)
+    # (the child used end a: it is closed now, as an end is one process's.) A second pipe:
+    # multiprocessing's own wait on the descriptor, readable when the message is there.
+    a, b = shmkit.Pipe()
+    a.send("now")
+    ready = multiprocessing.connection.wait([b], timeout=30)
+    assert ready == [b] and b.poll(0) and b.recv() == "now"
+    # The descriptor is a real one: select() can watch it with others.
+    a.send("sel")
+    r, _, _ = select.select([b.fileno()], [], [], 30)
+    assert r == [b.fileno()] and b.recv() == "sel"
+    a.close()
+    assert shmkit.connection.wait([b], timeout=30) == [b]
+    with pytest.raises(EOFError):
+        b.recv()
