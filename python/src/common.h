@@ -47,6 +47,12 @@ int sk_fast_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObje
 /* Pickle and unpickle with the fast C pickler. */
 PyObject *sk_pickle(PyObject *obj);
 PyObject *sk_unpickle(const char *buf, Py_ssize_t n);
+/* The pickle of a bytes object of n bytes without the pickler: its size (-1: too big, use
+ * sk_pickle), the bytes into out[0..size), and back: the payload of such a pickle and its
+ * length, or NULL when buf is anything else. */
+Py_ssize_t sk_pickle_bytes_size(Py_ssize_t n);
+void sk_pickle_bytes(char *out, const char *data, Py_ssize_t n);
+const char *sk_bytes_pickled(const char *buf, Py_ssize_t n, Py_ssize_t *len);
 
 /* Spill format: a message too big for a slot travels in a block; the slot carries this magic
  * and the block's name. */
