@@ -152,16 +152,21 @@ def _rebuild_sync(cls, name, spec, lock):
     return obj
 
 
-class Synchronized(_Synchronized):
-    @property
-    def value(self):
-        with self._lock:
-            return self._obj.value
+# ctypes' own simple types whose cells _shmkit.SyncValue reads and writes itself (by their
+# _type_ code); any other type (c_char, c_bool, a Structure, a subclass) goes through ctypes.
+_C_CELL_TYPES = {getattr(ctypes, n) for n in (
+    "c_byte", "c_ubyte", "c_short", "c_ushort", "c_int", "c_uint", "c_long", "c_ulong",
+    "c_longlong", "c_ulonglong", "c_float", "c_double")}
 
-    @value.setter
-    def value(self, v):
-        with self._lock:
-            self._obj.value = v
+
+class Synchronized(_Synchronized, _shmkit.SyncValue):
+    """.value is SyncValue's: read and written in C under the lock, as multiprocessing's
+    property does in Python (`with self._lock: return self._obj.value`)."""
+
+    def _setup(self, name, spec, lock):
+        _Synchronized._setup(self, name, spec, lock)
+        t = _ctype(spec[0])
+        self._set_value(t._type_ if t in _C_CELL_TYPES else "", self._lock)
 
 
 class SynchronizedArray(_Synchronized):

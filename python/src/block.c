@@ -1,16 +1,8 @@
 /* Block: a shared block of bytes exposed through the buffer protocol, so memoryview, ctypes
  * from_buffer and numpy.frombuffer see the shared bytes themselves, never a copy. */
-#include "common.h"
+#include "block.h"
 
 #include <string.h>
-
-typedef struct {
-	PyObject_HEAD
-	shmkit_block *b;
-	Py_ssize_t exports; /* buffers handed out and not yet released */
-	char fmt[16];       /* struct format of one item ("B" unless _set_format) */
-	Py_ssize_t itemsize, shape;
-} BlockObject;
 
 static int block_init(BlockObject *self, PyObject *args, PyObject *kw)
 {

@@ -23,7 +23,7 @@ extern PyObject *sk_Empty, *sk_Full, *sk_BrokenBarrierError;
 extern PyObject *sk_dumps, *sk_loads; /* pickle.dumps / pickle.loads */
 
 extern PyTypeObject sk_LockType, sk_SemType, sk_EventType, sk_CondType, sk_BarrierType;
-extern PyTypeObject sk_BlockType, sk_QueueType, sk_ConnType, sk_CValueType;
+extern PyTypeObject sk_BlockType, sk_QueueType, sk_ConnType, sk_CValueType, sk_SyncValueType;
 
 /* Raise the exception for shmkit result rc about `what` (an object name or an action; may be
  * NULL). Returns NULL so callers can `return sk_raise(...)`. */
@@ -38,6 +38,10 @@ int64_t sk_block_timeout(int block, PyObject *timeout);
  * timeout_ns (-1: forever) has passed. SK_PYERR when a signal handler raised. */
 int sk_block(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns);
 int64_t sk_now_ns(void);
+/* `with lock:` for a Lock object (sk_LockType or a subclass) without Python calls: 0, or -1
+ * with an exception set (as its __enter__/__exit__ would raise). */
+int sk_lock_enter(PyObject *lock);
+int sk_lock_exit(PyObject *lock);
 /* Lock object around a borrowed shmkit_lock kept alive by `owner`. */
 PyObject *sk_lock_borrowed(shmkit_lock *l, PyObject *owner, int recursive);
 /* Arguments of a METH_FASTCALL | METH_KEYWORDS method into out[0..n) by position or by

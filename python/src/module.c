@@ -397,7 +397,7 @@ PyMODINIT_FUNC PyInit__shmkit(void)
 	    add_type(m, &sk_EventType, "Event") || add_type(m, &sk_CondType, "Condition") ||
 	    add_type(m, &sk_BarrierType, "Barrier") || add_type(m, &sk_BlockType, "Block") ||
 	    add_type(m, &sk_QueueType, "Queue") || add_type(m, &sk_ConnType, "Connection") ||
-	    add_type(m, &sk_CValueType, "CValue"))
+	    add_type(m, &sk_CValueType, "CValue") || add_type(m, &sk_SyncValueType, "SyncValue"))
 		goto fail;
 	return m;
 fail:
