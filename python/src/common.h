@@ -37,6 +37,8 @@ int64_t sk_block_timeout(int block, PyObject *timeout);
  * released, checking signals between slices, until it returns anything but -ETIMEDOUT or
  * timeout_ns (-1: forever) has passed. SK_PYERR when a signal handler raised. */
 int sk_block(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns);
+/* The same without the first call: for a caller that has just tried (timeout_ns != 0). */
+int sk_block_asleep(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns);
 int64_t sk_now_ns(void);
 /* `with lock:` for a Lock object (sk_LockType or a subclass) without Python calls: 0, or -1
  * with an exception set (as its __enter__/__exit__ would raise). */

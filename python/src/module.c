@@ -70,11 +70,18 @@ int64_t sk_now_ns(void)
 
 int sk_block(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns)
 {
-	int64_t deadline, slice, left;
 	int rc = call(ctx, 0);
 
 	if (rc != -ETIMEDOUT || timeout_ns == 0)
 		return rc;
+	return sk_block_asleep(call, ctx, timeout_ns);
+}
+
+int sk_block_asleep(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns)
+{
+	int64_t deadline, slice, left;
+	int rc;
+
 	deadline = timeout_ns < 0 ? INT64_MAX : sk_now_ns() + timeout_ns;
 	for (;;) {
 		slice = SK_SLICE_NS;

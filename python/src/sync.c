@@ -112,8 +112,10 @@ static int acquire_impl(shmkit_lock *l, int64_t timeout_ns, int *owner_died)
 	 * answers False there; a blocking acquire keeps the error (it would never succeed). */
 	if (rc == -EDEADLK && timeout_ns == 0)
 		return 0;
+	/* Blocking: straight to sleeping (with the GIL released), where the library spins a
+	 * little first. A second try would ask the kernel again whether the holder lives. */
 	if (rc == -EAGAIN || rc == -EDEADLK)
-		rc = timeout_ns == 0 ? -ETIMEDOUT : sk_block(lock_call, l, timeout_ns);
+		rc = timeout_ns == 0 ? -ETIMEDOUT : sk_block_asleep(lock_call, l, timeout_ns);
 	if (rc == -ETIMEDOUT)
 		return 0;
 	if (rc < 0)
@@ -158,16 +160,19 @@ static PyObject *release_impl(shmkit_lock *l, int recursive)
 	Py_RETURN_NONE;
 }
 
-static PyObject *lock_acquire(LockObject *self, PyObject *args, PyObject *kw)
+/* METH_FASTCALL: argument parsing was half the time of an uncontended acquire(). */
+static PyObject *lock_acquire(LockObject *self, PyObject *const *args, Py_ssize_t nargs,
+			      PyObject *kwnames)
 {
-	static char *kwlist[] = { "block", "timeout", NULL };
-	PyObject *timeout = Py_None;
+	static const char *const names[] = { "block", "timeout" };
+	PyObject *a[2];
 	int block = 1, rc;
 	int64_t t;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|pO", kwlist, &block, &timeout))
+	if (sk_fast_args("acquire", args, nargs, kwnames, names, 2, 0, a) < 0 ||
+	    (a[0] && (block = PyObject_IsTrue(a[0])) < 0))
 		return NULL;
-	if ((t = sk_block_timeout(block, timeout)) == -2)
+	if ((t = sk_block_timeout(block, a[1] ? a[1] : Py_None)) == -2)
 		return NULL;
 	if ((rc = lock_acquire_impl(self, t)) < 0)
 		return NULL;
@@ -223,7 +228,7 @@ static PyObject *lock_recursive(LockObject *self, void *c)
 }
 
 static PyMethodDef lock_methods[] = {
-	{ "acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_VARARGS | METH_KEYWORDS,
+	{ "acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_FASTCALL | METH_KEYWORDS,
 	  "acquire(block=True, timeout=None) -> bool" },
 	{ "release", (PyCFunction)lock_release, METH_NOARGS, "release()" },
 	{ "__enter__", (PyCFunction)lock_enter, METH_NOARGS, NULL },
