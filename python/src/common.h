@@ -44,6 +44,9 @@ int64_t sk_now_ns(void);
  * with an exception set (as its __enter__/__exit__ would raise). */
 int sk_lock_enter(PyObject *lock);
 int sk_lock_exit(PyObject *lock);
+/* 1 when the calling thread certainly holds `lock` (a Lock object) already, else 0. */
+int sk_lock_held_here(PyObject *lock);
+int sk_sync_init(void);
 /* Lock object around a borrowed shmkit_lock kept alive by `owner`. */
 PyObject *sk_lock_borrowed(shmkit_lock *l, PyObject *owner, int recursive);
 /* Arguments of a METH_FASTCALL | METH_KEYWORDS method into out[0..n) by position or by

@@ -372,7 +372,7 @@ PyMODINIT_FUNC PyInit__shmkit(void)
 	if (!(sk_Empty = import_attr("queue", "Empty")) || !(sk_Full = import_attr("queue", "Full")) ||
 	    !(sk_BrokenBarrierError = import_attr("threading", "BrokenBarrierError")) ||
 	    !(sk_dumps = import_attr("pickle", "dumps")) ||
-	    !(sk_loads = import_attr("pickle", "loads")) || !(protocol5 = PyLong_FromLong(5)))
+	    !(sk_loads = import_attr("pickle", "loads")) || !(protocol5 = PyLong_FromLong(5)) || sk_sync_init() < 0)
 		goto fail;
 	sk_DeadlockError = PyErr_NewExceptionWithDoc(
 		"shmkit.DeadlockError",

@@ -2,6 +2,9 @@
 #include "common.h"
 
 #include <structmember.h>
+#include <pthread.h>
+#include <pythread.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------- */
 /* Lock                                                                                        */
@@ -12,6 +15,9 @@ typedef struct {
 	PyObject *owner; /* a borrowed lock's owner (Block, Condition, CValue), else NULL */
 	int recursive;
 	int owner_died; /* the last successful acquire recovered a dead holder */
+	/* Acquisitions through this object not yet released through it, and by which thread:
+	 * a hint for sk_lock_held_here, never trusted alone. */
+	unsigned long held_ident, held_count;
 } LockObject;
 
 static int lock_init(LockObject *self, PyObject *args, PyObject *kw)
@@ -135,7 +141,53 @@ static int acquire_impl(shmkit_lock *l, int64_t timeout_ns, int *owner_died)
 
 static int lock_acquire_impl(LockObject *self, int64_t timeout_ns)
 {
-	return acquire_impl(self->l, timeout_ns, &self->owner_died);
+	int rc = acquire_impl(self->l, timeout_ns, &self->owner_died);
+	unsigned long me;
+
+	if (rc == 1) {
+		me = PyThread_get_thread_ident();
+		if (self->held_count && self->held_ident == me) {
+			self->held_count++;
+		} else {
+			self->held_ident = me;
+			self->held_count = 1;
+		}
+	}
+	return rc;
+}
+
+/* This process's pid, kept across fork (getpid is a system call). */
+static pid_t my_pid;
+
+static void pid_after_fork(void)
+{
+	my_pid = getpid();
+}
+
+int sk_sync_init(void)
+{
+	my_pid = getpid();
+	return pthread_atfork(NULL, NULL, pid_after_fork) == 0 ? 0 : -1;
+}
+
+/* 1 when the calling thread certainly holds `lock`, an RLock object, so that taking it again
+ * around a Value's access would only add a level of recursion: this thread acquired it
+ * through this very object and has not released it through it, the library says a thread of
+ * this process holds it, and this interpreter has no other thread that could be that one.
+ * (Released through another handle and taken by another thread fails the last two.) 0 when
+ * unsure; the caller then acquires as usual. Reads only: no shared cache line is written. */
+int sk_lock_held_here(PyObject *lock)
+{
+	LockObject *o = (LockObject *)lock;
+	PyThreadState *ts;
+
+	if (!o->recursive || !o->l || !o->held_count ||
+	    o->held_ident != PyThread_get_thread_ident())
+		return 0;
+	if (shmkit_lock_holder(o->l) != my_pid)
+		return 0;
+	ts = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
+	return ts && !PyThreadState_Next(ts);
 }
 
 static PyObject *release_impl(shmkit_lock *l, int recursive)
@@ -181,7 +233,11 @@ static PyObject *lock_acquire(LockObject *self, PyObject *const *args, Py_ssize_
 
 static PyObject *lock_release(LockObject *self, PyObject *unused)
 {
-	return release_impl(self->l, self->recursive);
+	PyObject *r = release_impl(self->l, self->recursive);
+
+	if (r && self->held_count && self->held_ident == PyThread_get_thread_ident())
+		self->held_count--;
+	return r;
 }
 
 static PyObject *lock_enter(LockObject *self, PyObject *unused)

@@ -115,24 +115,33 @@ static void store_int(char code, void *p, unsigned long long x)
 	}
 }
 
-/* `with self.lock:` entry and exit; a Lock object of this module without Python calls. */
+/* `with self.lock:` entry and exit; a Lock object of this module without Python calls.
+ * 1: entered; 2: nothing to do, this thread holds the RLock already (`with v.get_lock():
+ * v.value += 1`), and taking it once more would only write its recursion depth, in the cache
+ * line every waiter is reading; -1: exception set. */
 static int enter(PyObject *lock)
 {
 	PyObject *r;
 
-	if (PyObject_TypeCheck(lock, &sk_LockType))
-		return sk_lock_enter(lock);
+	if (PyObject_TypeCheck(lock, &sk_LockType)) {
+		if (sk_lock_held_here(lock))
+			return 2;
+		return sk_lock_enter(lock) < 0 ? -1 : 1;
+	}
 	r = PyObject_CallMethod(lock, "__enter__", NULL);
 	Py_XDECREF(r);
-	return r ? 0 : -1;
+	return r ? 1 : -1;
 }
 
-/* Leave, keeping an exception raised inside (unless leaving raises one of its own). */
-static int leave(PyObject *lock)
+/* Leave what enter() returned `how` for, keeping an exception raised inside (unless leaving
+ * raises one of its own). */
+static int leave(PyObject *lock, int how)
 {
 	PyObject *et, *ev, *etb, *r;
 	int rc;
 
+	if (how == 2)
+		return 0;
 	PyErr_Fetch(&et, &ev, &etb);
 	if (PyObject_TypeCheck(lock, &sk_LockType)) {
 		rc = sk_lock_exit(lock);
@@ -169,12 +178,13 @@ static int ready(SyncValueObject *self)
 static PyObject *sv_get(SyncValueObject *self, void *c)
 {
 	PyObject *lock = self->lock, *obj, *r = NULL;
+	int how;
 	void *p;
 
 	if (ready(self) < 0)
 		return NULL;
 	Py_INCREF(lock); /* a thread switch while we wait must not free it */
-	if (enter(lock) < 0) {
+	if ((how = enter(lock)) < 0) {
 		Py_DECREF(lock);
 		return NULL;
 	}
@@ -186,7 +196,7 @@ static PyObject *sv_get(SyncValueObject *self, void *c)
 	} else if ((p = cell(self))) {
 		r = load(self->code, p);
 	}
-	if (leave(lock) < 0)
+	if (leave(lock, how) < 0)
 		Py_CLEAR(r);
 	Py_DECREF(lock);
 	return r;
@@ -197,7 +207,7 @@ static int sv_set(SyncValueObject *self, PyObject *val, void *c)
 	PyObject *lock = self->lock, *obj;
 	unsigned long long x = 0;
 	double d = 0;
-	int fast = 0, rc = -1;
+	int fast = 0, rc = -1, how;
 	void *p;
 
 	if (!val)
@@ -215,7 +225,7 @@ static int sv_set(SyncValueObject *self, PyObject *val, void *c)
 		fast = 2;
 	}
 	Py_INCREF(lock);
-	if (enter(lock) < 0) {
+	if ((how = enter(lock)) < 0) {
 		Py_DECREF(lock);
 		return -1;
 	}
@@ -231,7 +241,7 @@ static int sv_set(SyncValueObject *self, PyObject *val, void *c)
 			*(double *)p = d;
 		rc = 0;
 	}
-	if (leave(lock) < 0)
+	if (leave(lock, how) < 0)
 		rc = -1;
 	Py_DECREF(lock);
 	return rc;

@@ -148,6 +148,34 @@ def test_value_waits_for_the_lock():
     assert seen == [99]
 
 
+def test_value_under_its_lock_and_after_it():
+    """Inside `with v.get_lock():` value does not take the RLock again (this thread holds it);
+    a lock released through another handle is not mistaken for one still held: value waits
+    for the process that holds it now."""
+    v = shmkit.Value("q", 5)
+    lock = v.get_lock()
+    with lock:
+        v.value += 1
+        with lock:
+            v.value += 1
+        v.value += 1
+    assert v.value == 8 and lock.holder == 0
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    other = shmkit._shmkit.Block.get_lock(v)  # the same lock through another object
+    assert other is not lock
+    lock.acquire()
+    other.release()  # the lock is free, though `lock` took it last
+    assert lock.holder == 0
+    ready = ctx.Event()
+    p = ctx.Process(target=helpers.hold_then_set, args=(v, ready, 0.5, 77))
+    p.start()
+    assert ready.wait(60)
+    assert v.value == 77  # waited for the child's release, did not read under its feet
+    p.join(60)
+    assert p.exitcode == 0 and lock.holder == 0
+
+
 def test_array_slices_and_strings():
     a = shmkit.Array("i", range(10))
     assert a[2:5] == [2, 3, 4] and a[:] == list(range(10))
