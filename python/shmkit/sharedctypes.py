@@ -9,6 +9,8 @@ multiprocessing does (get_lock(), get_obj(), .value, indexing, slicing, len), an
 without copying. lock=True uses the block's own RLock (multiprocessing makes an RLock too);
 a Lock/RLock of this package may be passed instead; lock=False returns the raw object.
 All of them pickle by name, so children under fork, spawn and forkserver share them.
+A Value's .value is read and written in C (_shmkit.SyncValue) under its lock, with ctypes'
+own conversions; inside `with v.get_lock():` it does not take the RLock a second time.
 """
 import ctypes
 from multiprocessing.sharedctypes import typecode_to_type
