@@ -186,7 +186,11 @@ int sk_lock_held_here(PyObject *lock)
 		return 0;
 	if (shmkit_lock_holder(o->l) != my_pid)
 		return 0;
+#if PY_VERSION_HEX >= 0x03090000
 	ts = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
+#else
+	ts = PyInterpreterState_ThreadHead(PyThreadState_Get()->interp);
+#endif
 	return ts && !PyThreadState_Next(ts);
 }
 
