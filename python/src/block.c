@@ -27,6 +27,7 @@ static int block_init(BlockObject *self, PyObject *args, PyObject *kw)
 
 static void block_dealloc(BlockObject *self)
 {
+	sk_release_epoch++; /* its lock goes if this thread held it */
 	shmkit_block_close(self->b);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -74,6 +75,7 @@ static PyObject *block_close(BlockObject *self, PyObject *unused)
 	if (self->exports > 0)
 		return PyErr_SetString(PyExc_BufferError, "cannot close exported pointers exist"),
 		       NULL;
+	sk_release_epoch++; /* its lock goes if this thread held it */
 	shmkit_block_close(self->b);
 	self->b = NULL;
 	Py_RETURN_NONE;

@@ -46,6 +46,8 @@ int sk_lock_enter(PyObject *lock);
 int sk_lock_exit(PyObject *lock);
 /* 1 when the calling thread certainly holds `lock` (a Lock object) already, else 0. */
 int sk_lock_held_here(PyObject *lock);
+/* Bumped wherever a lock may be let go (release, Condition wait, closing an owner, fork). */
+extern unsigned long sk_release_epoch;
 int sk_sync_init(void);
 /* Lock object around a borrowed shmkit_lock kept alive by `owner`. */
 PyObject *sk_lock_borrowed(shmkit_lock *l, PyObject *owner, int recursive);

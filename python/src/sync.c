@@ -18,7 +18,15 @@ typedef struct {
 	/* Acquisitions through this object not yet released through it, and by which thread:
 	 * a hint for sk_lock_held_here, never trusted alone. */
 	unsigned long held_ident, held_count;
+	unsigned long held_epoch; /* release_epoch when this thread last took it through us */
 } LockObject;
+
+/* Bumped by every release of any lock through this module, every Condition wait (it releases
+ * its lock meanwhile), every close of an object owning a lock (closing a handle whose thread
+ * holds the lock lets it go) and in a fork child: a lock object whose thread took it through
+ * it since the last bump still holds it, with nothing shared to read (sk_lock_held_here). */
+unsigned long sk_release_epoch;
+#define release_epoch sk_release_epoch
 
 static int lock_init(LockObject *self, PyObject *args, PyObject *kw)
 {
@@ -67,8 +75,10 @@ static int lock_clear(LockObject *self)
 static void lock_dealloc(LockObject *self)
 {
 	PyObject_GC_UnTrack(self);
-	if (self->l && !self->owner)
+	if (self->l && !self->owner) {
+		release_epoch++; /* closing a handle this thread holds the lock through lets it go */
 		shmkit_lock_close(self->l);
+	}
 	Py_XDECREF(self->owner);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -152,6 +162,7 @@ static int lock_acquire_impl(LockObject *self, int64_t timeout_ns)
 			self->held_ident = me;
 			self->held_count = 1;
 		}
+		self->held_epoch = release_epoch;
 	}
 	return rc;
 }
@@ -162,6 +173,7 @@ static pid_t my_pid;
 static void pid_after_fork(void)
 {
 	my_pid = getpid();
+	release_epoch++; /* the parent's holds are not the child's */
 }
 
 int sk_sync_init(void)
@@ -172,10 +184,12 @@ int sk_sync_init(void)
 
 /* 1 when the calling thread certainly holds `lock`, an RLock object, so that taking it again
  * around a Value's access would only add a level of recursion: this thread acquired it
- * through this very object and has not released it through it, the library says a thread of
- * this process holds it, and this interpreter has no other thread that could be that one.
- * (Released through another handle and taken by another thread fails the last two.) 0 when
- * unsure; the caller then acquires as usual. Reads only: no shared cache line is written. */
+ * through this very object and has not released it through it, and either nothing was
+ * released through this module since (nor waited on, nor forked), or the library says a
+ * thread of this process holds it and this interpreter has no other thread that could be
+ * that one. (Released through another handle and taken by another thread fails both.) 0 when
+ * unsure; the caller then acquires as usual. Reads only: no shared cache line is written.
+ * Not covered: a release by C code of this process that bypasses the module. */
 int sk_lock_held_here(PyObject *lock)
 {
 	LockObject *o = (LockObject *)lock;
@@ -184,6 +198,8 @@ int sk_lock_held_here(PyObject *lock)
 	if (!o->recursive || !o->l || !o->held_count ||
 	    o->held_ident != PyThread_get_thread_ident())
 		return 0;
+	if (o->held_epoch == release_epoch)
+		return 1;
 	if (shmkit_lock_holder(o->l) != my_pid)
 		return 0;
 #if PY_VERSION_HEX >= 0x03090000
@@ -191,7 +207,10 @@ int sk_lock_held_here(PyObject *lock)
 #else
 	ts = PyInterpreterState_ThreadHead(PyThreadState_Get()->interp);
 #endif
-	return ts && !PyThreadState_Next(ts);
+	if (!ts || PyThreadState_Next(ts))
+		return 0;
+	o->held_epoch = release_epoch; /* this thread holds it: the next look is free */
+	return 1;
 }
 
 static PyObject *release_impl(shmkit_lock *l, int recursive)
@@ -200,6 +219,7 @@ static PyObject *release_impl(shmkit_lock *l, int recursive)
 
 	if (!l)
 		return PyErr_SetString(PyExc_ValueError, "lock is closed"), NULL;
+	release_epoch++;
 	if ((rc = shmkit_lock_release(l)) == -EPERM) {
 		/* multiprocessing's own wording for each */
 		if (recursive)
@@ -557,6 +577,7 @@ static int cond_init(CondObject *self, PyObject *args, PyObject *kw)
 
 static void cond_dealloc(CondObject *self)
 {
+	release_epoch++;
 	shmkit_cond_close(self->c);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -574,6 +595,7 @@ static PyObject *cond_wait(CondObject *self, PyObject *args, PyObject *kw)
 		return NULL;
 	/* Sliced by hand: each slice that times out has the lock back, so no notify can fall
 	 * between two slices (the notifier must hold the lock). */
+	release_epoch++; /* the lock is let go meanwhile */
 	deadline = t < 0 ? INT64_MAX : sk_now_ns() + t;
 	for (;;) {
 		slice = SK_SLICE_NS;
@@ -825,6 +847,7 @@ static int cvalue_init(CValueObject *self, PyObject *args, PyObject *kw)
 
 static void cvalue_dealloc(CValueObject *self)
 {
+	release_epoch++;
 	shmkit_value_close(self->v);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }

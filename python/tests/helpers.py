@@ -46,6 +46,10 @@ def hold_then_set(v, ready, secs, value):
         v.get_obj().value = value
 
 
+def read_value(v, out):
+    out.put(v.value)
+
+
 def add_racy(v, n):
     for _ in range(n):
         v.value += 1

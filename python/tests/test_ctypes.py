@@ -2,6 +2,7 @@
 import ctypes
 import os
 import pickle
+import time
 
 import pytest
 
@@ -174,6 +175,24 @@ def test_value_under_its_lock_and_after_it():
     assert v.value == 77  # waited for the child's release, did not read under its feet
     p.join(60)
     assert p.exitcode == 0 and lock.holder == 0
+
+
+def test_value_in_a_child_forked_under_the_lock():
+    """A child forked while its parent holds the Value's lock does not hold it: its value
+    waits for the parent's release."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    v = shmkit.Value("q", 1)
+    out = ctx.Queue()
+    with v.get_lock():
+        v.value = 2  # the parent's own access, under its lock
+        p = ctx.Process(target=helpers.read_value, args=(v, out))
+        p.start()
+        time.sleep(0.5)
+        v.get_obj().value = 9
+    assert out.get(timeout=60) == 9
+    p.join(60)
+    assert p.exitcode == 0
 
 
 def test_array_slices_and_strings():
