@@ -1,7 +1,8 @@
 """python3 -m shmkit.bench: shmkit against multiprocessing in one run, 1 -> 1 processes.
 
 Workloads (messages or increments per second, median of --runs runs, fork start method):
-  queue-bytes64   Queue.put/get of a 64-byte bytes object (pickled by both)
+  queue-bytes64   Queue.put/get of a 64-byte bytes object (pickled by multiprocessing;
+                  shmkit writes and reads the same pickle without the pickler)
   queue-tuple     Queue.put/get of a small tuple (i, "abc", 1.5)
   pipe-bytes64    Connection.send_bytes/recv_bytes of 64 bytes
   value-locked    two processes each doing `with v.get_lock(): v.value += 1`

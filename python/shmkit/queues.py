@@ -1,6 +1,7 @@
 """Queue, JoinableQueue and SimpleQueue over a shmkit queue.
 
-Objects are pickled; put_bytes()/get_bytes() move raw bytes (for C programs and `shmkit
+Objects are pickled (a bytes object's pickle is written and read in C, without the pickler:
+same bytes, less time); put_bytes()/get_bytes() move raw bytes (for C programs and `shmkit
 produce/consume`). Memory: a queue reserves capacity x max_size bytes of slots up front (plus
 about 20 KiB of bookkeeping); ``Queue()`` takes 1024 slots of 4 KiB, about 4 MiB in all; a bigger
 maxsize gets smaller slots (down to 64 bytes) so that slots stay near 4 MiB in all; stats()

@@ -9,6 +9,8 @@ multiprocessing does (get_lock(), get_obj(), .value, indexing, slicing, len), an
 without copying. lock=True uses the block's own RLock (multiprocessing makes an RLock too);
 a Lock/RLock of this package may be passed instead; lock=False returns the raw object.
 All of them pickle by name, so children under fork, spawn and forkserver share them.
+A Value's .value is read and written in C (_shmkit.SyncValue) under its lock, with ctypes'
+own conversions; inside `with v.get_lock():` it does not take the RLock a second time.
 """
 import ctypes
 from multiprocessing.sharedctypes import typecode_to_type
@@ -152,16 +154,21 @@ def _rebuild_sync(cls, name, spec, lock):
     return obj
 
 
-class Synchronized(_Synchronized):
-    @property
-    def value(self):
-        with self._lock:
-            return self._obj.value
+# ctypes' own simple types whose cells _shmkit.SyncValue reads and writes itself (by their
+# _type_ code); any other type (c_char, c_bool, a Structure, a subclass) goes through ctypes.
+_C_CELL_TYPES = {getattr(ctypes, n) for n in (
+    "c_byte", "c_ubyte", "c_short", "c_ushort", "c_int", "c_uint", "c_long", "c_ulong",
+    "c_longlong", "c_ulonglong", "c_float", "c_double")}
 
-    @value.setter
-    def value(self, v):
-        with self._lock:
-            self._obj.value = v
+
+class Synchronized(_Synchronized, _shmkit.SyncValue):
+    """.value is SyncValue's: read and written in C under the lock, as multiprocessing's
+    property does in Python (`with self._lock: return self._obj.value`)."""
+
+    def _setup(self, name, spec, lock):
+        _Synchronized._setup(self, name, spec, lock)
+        t = _ctype(spec[0])
+        self._set_value(t._type_ if t in _C_CELL_TYPES else "", self._lock)
 
 
 class SynchronizedArray(_Synchronized):

@@ -1,16 +1,8 @@
 /* Block: a shared block of bytes exposed through the buffer protocol, so memoryview, ctypes
  * from_buffer and numpy.frombuffer see the shared bytes themselves, never a copy. */
-#include "common.h"
+#include "block.h"
 
 #include <string.h>
-
-typedef struct {
-	PyObject_HEAD
-	shmkit_block *b;
-	Py_ssize_t exports; /* buffers handed out and not yet released */
-	char fmt[16];       /* struct format of one item ("B" unless _set_format) */
-	Py_ssize_t itemsize, shape;
-} BlockObject;
 
 static int block_init(BlockObject *self, PyObject *args, PyObject *kw)
 {
@@ -35,6 +27,7 @@ static int block_init(BlockObject *self, PyObject *args, PyObject *kw)
 
 static void block_dealloc(BlockObject *self)
 {
+	sk_release_epoch++; /* its lock goes if this thread held it */
 	shmkit_block_close(self->b);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -82,6 +75,7 @@ static PyObject *block_close(BlockObject *self, PyObject *unused)
 	if (self->exports > 0)
 		return PyErr_SetString(PyExc_BufferError, "cannot close exported pointers exist"),
 		       NULL;
+	sk_release_epoch++; /* its lock goes if this thread held it */
 	shmkit_block_close(self->b);
 	self->b = NULL;
 	Py_RETURN_NONE;

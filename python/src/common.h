@@ -23,7 +23,7 @@ extern PyObject *sk_Empty, *sk_Full, *sk_BrokenBarrierError;
 extern PyObject *sk_dumps, *sk_loads; /* pickle.dumps / pickle.loads */
 
 extern PyTypeObject sk_LockType, sk_SemType, sk_EventType, sk_CondType, sk_BarrierType;
-extern PyTypeObject sk_BlockType, sk_QueueType, sk_ConnType, sk_CValueType;
+extern PyTypeObject sk_BlockType, sk_QueueType, sk_ConnType, sk_CValueType, sk_SyncValueType;
 
 /* Raise the exception for shmkit result rc about `what` (an object name or an action; may be
  * NULL). Returns NULL so callers can `return sk_raise(...)`. */
@@ -37,7 +37,18 @@ int64_t sk_block_timeout(int block, PyObject *timeout);
  * released, checking signals between slices, until it returns anything but -ETIMEDOUT or
  * timeout_ns (-1: forever) has passed. SK_PYERR when a signal handler raised. */
 int sk_block(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns);
+/* The same without the first call: for a caller that has just tried (timeout_ns != 0). */
+int sk_block_asleep(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns);
 int64_t sk_now_ns(void);
+/* `with lock:` for a Lock object (sk_LockType or a subclass) without Python calls: 0, or -1
+ * with an exception set (as its __enter__/__exit__ would raise). */
+int sk_lock_enter(PyObject *lock);
+int sk_lock_exit(PyObject *lock);
+/* 1 when the calling thread certainly holds `lock` (a Lock object) already, else 0. */
+int sk_lock_held_here(PyObject *lock);
+/* Bumped wherever a lock may be let go (release, Condition wait, closing an owner, fork). */
+extern unsigned long sk_release_epoch;
+int sk_sync_init(void);
 /* Lock object around a borrowed shmkit_lock kept alive by `owner`. */
 PyObject *sk_lock_borrowed(shmkit_lock *l, PyObject *owner, int recursive);
 /* Arguments of a METH_FASTCALL | METH_KEYWORDS method into out[0..n) by position or by
@@ -47,6 +58,12 @@ int sk_fast_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObje
 /* Pickle and unpickle with the fast C pickler. */
 PyObject *sk_pickle(PyObject *obj);
 PyObject *sk_unpickle(const char *buf, Py_ssize_t n);
+/* The pickle of a bytes object of n bytes without the pickler: its size (-1: too big, use
+ * sk_pickle), the bytes into out[0..size), and back: the payload of such a pickle and its
+ * length, or NULL when buf is anything else. */
+Py_ssize_t sk_pickle_bytes_size(Py_ssize_t n);
+void sk_pickle_bytes(char *out, const char *data, Py_ssize_t n);
+const char *sk_bytes_pickled(const char *buf, Py_ssize_t n, Py_ssize_t *len);
 
 /* Spill format: a message too big for a slot travels in a block; the slot carries this magic
  * and the block's name. */

@@ -70,11 +70,18 @@ int64_t sk_now_ns(void)
 
 int sk_block(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns)
 {
-	int64_t deadline, slice, left;
 	int rc = call(ctx, 0);
 
 	if (rc != -ETIMEDOUT || timeout_ns == 0)
 		return rc;
+	return sk_block_asleep(call, ctx, timeout_ns);
+}
+
+int sk_block_asleep(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns)
+{
+	int64_t deadline, slice, left;
+	int rc;
+
 	deadline = timeout_ns < 0 ? INT64_MAX : sk_now_ns() + timeout_ns;
 	for (;;) {
 		slice = SK_SLICE_NS;
@@ -95,10 +102,108 @@ int sk_block(int (*call)(void *ctx, int64_t t), void *ctx, int64_t timeout_ns)
 	}
 }
 
+/* Bytes objects skip the pickler both ways: sk_pickle_bytes writes, byte for byte, what
+ * pickle.dumps(b, 5) writes for a bytes object (CPython's framing: a FRAME opcode unless the
+ * payload is at least 64 KiB, which goes unframed; then SHORT_BINBYTES or BINBYTES, MEMOIZE,
+ * STOP), so every consumer (pickle.loads, an older shmkit, a C program reading the pickle)
+ * sees the same message as before; sk_bytes_pickled recognises those three shapes on the way
+ * back. Anything else takes the pickler. test_queue.py's test_bytes_pickle_identical checks
+ * the bytes against pickle.dumps on the running Python. */
+#define SK_FRAME_SIZE_TARGET 65536
+
+Py_ssize_t sk_pickle_bytes_size(Py_ssize_t n)
+{
+	if (n < 256)
+		return n + 15;
+	if (n < SK_FRAME_SIZE_TARGET)
+		return n + 18;
+	if ((uint64_t)n <= UINT32_MAX)
+		return n + 9;
+	return -1;
+}
+
+static void put_le(char *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++, v >>= 8)
+		p[i] = (char)(v & 0xff);
+}
+
+static uint64_t get_le(const char *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | (unsigned char)p[i];
+	return v;
+}
+
+void sk_pickle_bytes(char *out, const char *data, Py_ssize_t n)
+{
+	char *p = out;
+
+	*p++ = (char)0x80; /* PROTO 5 */
+	*p++ = 5;
+	if (n < SK_FRAME_SIZE_TARGET) {
+		*p++ = (char)0x95; /* FRAME: what follows, up to and including STOP */
+		put_le(p, (uint64_t)(n < 256 ? n + 4 : n + 7), 8);
+		p += 8;
+	}
+	if (n < 256) {
+		*p++ = 'C'; /* SHORT_BINBYTES */
+		*p++ = (char)n;
+	} else {
+		*p++ = 'B'; /* BINBYTES */
+		put_le(p, (uint64_t)n, 4);
+		p += 4;
+	}
+	memcpy(p, data, (size_t)n);
+	p += n;
+	*p++ = (char)0x94; /* MEMOIZE */
+	*p = '.';	   /* STOP */
+}
+
+const char *sk_bytes_pickled(const char *buf, Py_ssize_t n, Py_ssize_t *len)
+{
+	const char *p = buf;
+	uint64_t k;
+
+	if (n < 15 || (unsigned char)p[0] != 0x80 || p[1] != 5 || (unsigned char)p[n - 2] != 0x94 ||
+	    p[n - 1] != '.')
+		return NULL;
+	p += 2;
+	if ((unsigned char)*p == 0x95) {
+		if (get_le(p + 1, 8) != (uint64_t)(n - 11))
+			return NULL;
+		p += 9;
+	}
+	if (*p == 'C') {
+		k = (unsigned char)p[1];
+		p += 2;
+	} else if (*p == 'B' && buf + n - 2 - p >= 5) {
+		k = get_le(p + 1, 4);
+		p += 5;
+	} else {
+		return NULL;
+	}
+	/* the payload fills exactly what is left before MEMOIZE STOP, and the shape is one
+	 * sk_pickle_bytes writes (framed below 64 KiB, unframed from there) */
+	if (k != (uint64_t)(buf + n - 2 - p) || sk_pickle_bytes_size((Py_ssize_t)k) != n)
+		return NULL;
+	*len = (Py_ssize_t)k;
+	return p;
+}
+
 PyObject *sk_pickle(PyObject *obj)
 {
-	PyObject *args[2] = { obj, protocol5 };
+	PyObject *args[2] = { obj, protocol5 }, *r;
+	Py_ssize_t n;
 
+	if (PyBytes_CheckExact(obj) && (n = sk_pickle_bytes_size(PyBytes_GET_SIZE(obj))) >= 0) {
+		if ((r = PyBytes_FromStringAndSize(NULL, n)))
+			sk_pickle_bytes(PyBytes_AS_STRING(r), PyBytes_AS_STRING(obj),
+					PyBytes_GET_SIZE(obj));
+		return r;
+	}
 	return PyObject_Vectorcall(sk_dumps, args, 2, NULL);
 }
 
@@ -139,9 +244,13 @@ int sk_fast_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObje
 
 PyObject *sk_unpickle(const char *buf, Py_ssize_t n)
 {
-	PyObject *mv = PyMemoryView_FromMemory((char *)buf, n, PyBUF_READ), *r;
+	PyObject *mv, *r;
+	const char *b;
+	Py_ssize_t len;
 
-	if (!mv)
+	if ((b = sk_bytes_pickled(buf, n, &len)))
+		return PyBytes_FromStringAndSize(b, len);
+	if (!(mv = PyMemoryView_FromMemory((char *)buf, n, PyBUF_READ)))
 		return NULL;
 	r = PyObject_CallOneArg(sk_loads, mv);
 	Py_DECREF(mv);
@@ -263,7 +372,7 @@ PyMODINIT_FUNC PyInit__shmkit(void)
 	if (!(sk_Empty = import_attr("queue", "Empty")) || !(sk_Full = import_attr("queue", "Full")) ||
 	    !(sk_BrokenBarrierError = import_attr("threading", "BrokenBarrierError")) ||
 	    !(sk_dumps = import_attr("pickle", "dumps")) ||
-	    !(sk_loads = import_attr("pickle", "loads")) || !(protocol5 = PyLong_FromLong(5)))
+	    !(sk_loads = import_attr("pickle", "loads")) || !(protocol5 = PyLong_FromLong(5)) || sk_sync_init() < 0)
 		goto fail;
 	sk_DeadlockError = PyErr_NewExceptionWithDoc(
 		"shmkit.DeadlockError",
@@ -295,7 +404,7 @@ PyMODINIT_FUNC PyInit__shmkit(void)
 	    add_type(m, &sk_EventType, "Event") || add_type(m, &sk_CondType, "Condition") ||
 	    add_type(m, &sk_BarrierType, "Barrier") || add_type(m, &sk_BlockType, "Block") ||
 	    add_type(m, &sk_QueueType, "Queue") || add_type(m, &sk_ConnType, "Connection") ||
-	    add_type(m, &sk_CValueType, "CValue"))
+	    add_type(m, &sk_CValueType, "CValue") || add_type(m, &sk_SyncValueType, "SyncValue"))
 		goto fail;
 	return m;
 fail:

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* put() of a bytes object whose pickle fits builds that pickle here, on the stack. */
+#define PUT_STACK_BYTES 1024
+
 struct qh {
 	shmkit_queue *h;
 	char *buf; /* max_size bytes: where get copies a message out */
@@ -176,9 +179,10 @@ static int get_call(void *ctx, int64_t t)
 	return shmkit_queue_get_timeout(x->h, x->buf, x->len, t);
 }
 
-/* Put `data` (bytes); spill=1 lets a pickle too big for a slot travel in a block. */
-static PyObject *put_data(QueueObject *self, PyObject *data, int block, PyObject *timeout,
-			  int spill)
+/* Put msg[0..len); data (bytes, the same message) is for a message too big for a slot:
+ * non-NULL lets it travel in a block (spill). */
+static PyObject *put_msg(QueueObject *self, const char *msg, size_t len, PyObject *data,
+			 int block, PyObject *timeout)
 {
 	PyObject *marker = NULL;
 	struct xfer x;
@@ -189,9 +193,11 @@ static PyObject *put_data(QueueObject *self, PyObject *data, int block, PyObject
 	if ((t = sk_block_timeout(block, timeout)) == -2 || !(q = handle(self)))
 		return NULL;
 	x.h = q->h;
-	x.msg = PyBytes_AS_STRING(data);
-	x.len = (size_t)PyBytes_GET_SIZE(data);
+	x.msg = msg;
+	x.len = len;
 	if (x.len > self->max_size) {
+		int spill = data != NULL;
+
 		if (!spill)
 			return PyErr_Format(PyExc_ValueError,
 					    "message of %zu bytes is larger than queue %s's "
@@ -221,6 +227,14 @@ static PyObject *put_data(QueueObject *self, PyObject *data, int block, PyObject
 	Py_RETURN_NONE;
 }
 
+/* Put `data` (bytes); spill=1 lets a pickle too big for a slot travel in a block. */
+static PyObject *put_data(QueueObject *self, PyObject *data, int block, PyObject *timeout,
+			  int spill)
+{
+	return put_msg(self, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data),
+		       spill ? data : NULL, block, timeout);
+}
+
 /* block=True, timeout=None from fast arguments; -1 on error. */
 static int block_arg(PyObject *b, int *block)
 {
@@ -238,6 +252,17 @@ static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t 
 	if (sk_fast_args("put", args, nargs, kwnames, names, 3, 1, a) < 0 ||
 	    block_arg(a[1], &block) < 0)
 		return NULL;
+	/* A small bytes object's pickle is built on the stack (no pickler, no bytes object):
+	 * the common case of talking bytes between Python processes. */
+	if (PyBytes_CheckExact(a[0])) {
+		char pk[PUT_STACK_BYTES];
+		Py_ssize_t n = sk_pickle_bytes_size(PyBytes_GET_SIZE(a[0]));
+
+		if (n >= 0 && n <= (Py_ssize_t)sizeof(pk) && (size_t)n <= self->max_size) {
+			sk_pickle_bytes(pk, PyBytes_AS_STRING(a[0]), PyBytes_GET_SIZE(a[0]));
+			return put_msg(self, pk, (size_t)n, NULL, block, a[2] ? a[2] : Py_None);
+		}
+	}
 	if (!(data = sk_pickle(a[0])))
 		return NULL;
 	r = put_data(self, data, block, a[2] ? a[2] : Py_None, 1);

@@ -2,6 +2,9 @@
 #include "common.h"
 
 #include <structmember.h>
+#include <pthread.h>
+#include <pythread.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------- */
 /* Lock                                                                                        */
@@ -12,7 +15,18 @@ typedef struct {
 	PyObject *owner; /* a borrowed lock's owner (Block, Condition, CValue), else NULL */
 	int recursive;
 	int owner_died; /* the last successful acquire recovered a dead holder */
+	/* Acquisitions through this object not yet released through it, and by which thread:
+	 * a hint for sk_lock_held_here, never trusted alone. */
+	unsigned long held_ident, held_count;
+	unsigned long held_epoch; /* release_epoch when this thread last took it through us */
 } LockObject;
+
+/* Bumped by every release of any lock through this module, every Condition wait (it releases
+ * its lock meanwhile), every close of an object owning a lock (closing a handle whose thread
+ * holds the lock lets it go) and in a fork child: a lock object whose thread took it through
+ * it since the last bump still holds it, with nothing shared to read (sk_lock_held_here). */
+unsigned long sk_release_epoch;
+#define release_epoch sk_release_epoch
 
 static int lock_init(LockObject *self, PyObject *args, PyObject *kw)
 {
@@ -61,8 +75,10 @@ static int lock_clear(LockObject *self)
 static void lock_dealloc(LockObject *self)
 {
 	PyObject_GC_UnTrack(self);
-	if (self->l && !self->owner)
+	if (self->l && !self->owner) {
+		release_epoch++; /* closing a handle this thread holds the lock through lets it go */
 		shmkit_lock_close(self->l);
+	}
 	Py_XDECREF(self->owner);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -112,8 +128,10 @@ static int acquire_impl(shmkit_lock *l, int64_t timeout_ns, int *owner_died)
 	 * answers False there; a blocking acquire keeps the error (it would never succeed). */
 	if (rc == -EDEADLK && timeout_ns == 0)
 		return 0;
+	/* Blocking: straight to sleeping (with the GIL released), where the library spins a
+	 * little first. A second try would ask the kernel again whether the holder lives. */
 	if (rc == -EAGAIN || rc == -EDEADLK)
-		rc = timeout_ns == 0 ? -ETIMEDOUT : sk_block(lock_call, l, timeout_ns);
+		rc = timeout_ns == 0 ? -ETIMEDOUT : sk_block_asleep(lock_call, l, timeout_ns);
 	if (rc == -ETIMEDOUT)
 		return 0;
 	if (rc < 0)
@@ -133,7 +151,66 @@ static int acquire_impl(shmkit_lock *l, int64_t timeout_ns, int *owner_died)
 
 static int lock_acquire_impl(LockObject *self, int64_t timeout_ns)
 {
-	return acquire_impl(self->l, timeout_ns, &self->owner_died);
+	int rc = acquire_impl(self->l, timeout_ns, &self->owner_died);
+	unsigned long me;
+
+	if (rc == 1) {
+		me = PyThread_get_thread_ident();
+		if (self->held_count && self->held_ident == me) {
+			self->held_count++;
+		} else {
+			self->held_ident = me;
+			self->held_count = 1;
+		}
+		self->held_epoch = release_epoch;
+	}
+	return rc;
+}
+
+/* This process's pid, kept across fork (getpid is a system call). */
+static pid_t my_pid;
+
+static void pid_after_fork(void)
+{
+	my_pid = getpid();
+	release_epoch++; /* the parent's holds are not the child's */
+}
+
+int sk_sync_init(void)
+{
+	my_pid = getpid();
+	return pthread_atfork(NULL, NULL, pid_after_fork) == 0 ? 0 : -1;
+}
+
+/* 1 when the calling thread certainly holds `lock`, an RLock object, so that taking it again
+ * around a Value's access would only add a level of recursion: this thread acquired it
+ * through this very object and has not released it through it, and either nothing was
+ * released through this module since (nor waited on, nor forked), or the library says a
+ * thread of this process holds it and this interpreter has no other thread that could be
+ * that one. (Released through another handle and taken by another thread fails both.) 0 when
+ * unsure; the caller then acquires as usual. Reads only: no shared cache line is written.
+ * Not covered: a release by C code of this process that bypasses the module. */
+int sk_lock_held_here(PyObject *lock)
+{
+	LockObject *o = (LockObject *)lock;
+	PyThreadState *ts;
+
+	if (!o->recursive || !o->l || !o->held_count ||
+	    o->held_ident != PyThread_get_thread_ident())
+		return 0;
+	if (o->held_epoch == release_epoch)
+		return 1;
+	if (shmkit_lock_holder(o->l) != my_pid)
+		return 0;
+#if PY_VERSION_HEX >= 0x03090000
+	ts = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
+#else
+	ts = PyInterpreterState_ThreadHead(PyThreadState_Get()->interp);
+#endif
+	if (!ts || PyThreadState_Next(ts))
+		return 0;
+	o->held_epoch = release_epoch; /* this thread holds it: the next look is free */
+	return 1;
 }
 
 static PyObject *release_impl(shmkit_lock *l, int recursive)
@@ -142,6 +219,7 @@ static PyObject *release_impl(shmkit_lock *l, int recursive)
 
 	if (!l)
 		return PyErr_SetString(PyExc_ValueError, "lock is closed"), NULL;
+	release_epoch++;
 	if ((rc = shmkit_lock_release(l)) == -EPERM) {
 		/* multiprocessing's own wording for each */
 		if (recursive)
@@ -158,16 +236,19 @@ static PyObject *release_impl(shmkit_lock *l, int recursive)
 	Py_RETURN_NONE;
 }
 
-static PyObject *lock_acquire(LockObject *self, PyObject *args, PyObject *kw)
+/* METH_FASTCALL: argument parsing was half the time of an uncontended acquire(). */
+static PyObject *lock_acquire(LockObject *self, PyObject *const *args, Py_ssize_t nargs,
+			      PyObject *kwnames)
 {
-	static char *kwlist[] = { "block", "timeout", NULL };
-	PyObject *timeout = Py_None;
+	static const char *const names[] = { "block", "timeout" };
+	PyObject *a[2];
 	int block = 1, rc;
 	int64_t t;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|pO", kwlist, &block, &timeout))
+	if (sk_fast_args("acquire", args, nargs, kwnames, names, 2, 0, a) < 0 ||
+	    (a[0] && (block = PyObject_IsTrue(a[0])) < 0))
 		return NULL;
-	if ((t = sk_block_timeout(block, timeout)) == -2)
+	if ((t = sk_block_timeout(block, a[1] ? a[1] : Py_None)) == -2)
 		return NULL;
 	if ((rc = lock_acquire_impl(self, t)) < 0)
 		return NULL;
@@ -176,7 +257,11 @@ static PyObject *lock_acquire(LockObject *self, PyObject *args, PyObject *kw)
 
 static PyObject *lock_release(LockObject *self, PyObject *unused)
 {
-	return release_impl(self->l, self->recursive);
+	PyObject *r = release_impl(self->l, self->recursive);
+
+	if (r && self->held_count && self->held_ident == PyThread_get_thread_ident())
+		self->held_count--;
+	return r;
 }
 
 static PyObject *lock_enter(LockObject *self, PyObject *unused)
@@ -188,9 +273,23 @@ static PyObject *lock_enter(LockObject *self, PyObject *unused)
 	return PyBool_FromLong(rc);
 }
 
-static PyObject *lock_exit(LockObject *self, PyObject *args)
+/* METH_FASTCALL: `with` passes three arguments, and a tuple for them is wasted time. */
+static PyObject *lock_exit(LockObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
 	return lock_release(self, NULL);
+}
+
+int sk_lock_enter(PyObject *lock)
+{
+	return lock_acquire_impl((LockObject *)lock, -1) < 0 ? -1 : 0;
+}
+
+int sk_lock_exit(PyObject *lock)
+{
+	PyObject *r = lock_release((LockObject *)lock, NULL);
+
+	Py_XDECREF(r);
+	return r ? 0 : -1;
 }
 
 static PyObject *lock_holder(LockObject *self, void *c)
@@ -209,11 +308,11 @@ static PyObject *lock_recursive(LockObject *self, void *c)
 }
 
 static PyMethodDef lock_methods[] = {
-	{ "acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_VARARGS | METH_KEYWORDS,
+	{ "acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_FASTCALL | METH_KEYWORDS,
 	  "acquire(block=True, timeout=None) -> bool" },
 	{ "release", (PyCFunction)lock_release, METH_NOARGS, "release()" },
 	{ "__enter__", (PyCFunction)lock_enter, METH_NOARGS, NULL },
-	{ "__exit__", (PyCFunction)lock_exit, METH_VARARGS, NULL },
+	{ "__exit__", (PyCFunction)(void (*)(void))lock_exit, METH_FASTCALL, NULL },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -478,6 +577,7 @@ static int cond_init(CondObject *self, PyObject *args, PyObject *kw)
 
 static void cond_dealloc(CondObject *self)
 {
+	release_epoch++;
 	shmkit_cond_close(self->c);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -495,6 +595,7 @@ static PyObject *cond_wait(CondObject *self, PyObject *args, PyObject *kw)
 		return NULL;
 	/* Sliced by hand: each slice that times out has the lock back, so no notify can fall
 	 * between two slices (the notifier must hold the lock). */
+	release_epoch++; /* the lock is let go meanwhile */
 	deadline = t < 0 ? INT64_MAX : sk_now_ns() + t;
 	for (;;) {
 		slice = SK_SLICE_NS;
@@ -746,6 +847,7 @@ static int cvalue_init(CValueObject *self, PyObject *args, PyObject *kw)
 
 static void cvalue_dealloc(CValueObject *self)
 {
+	release_epoch++;
 	shmkit_value_close(self->v);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }

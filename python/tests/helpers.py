@@ -38,6 +38,18 @@ def add_locked(v, n):
             v.value += 1
 
 
+def hold_then_set(v, ready, secs, value):
+    """Hold v's lock for secs, set v.value at the end, release."""
+    with v.get_lock():
+        ready.set()
+        time.sleep(secs)
+        v.get_obj().value = value
+
+
+def read_value(v, out):
+    out.put(v.value)
+
+
 def add_racy(v, n):
     for _ in range(n):
         v.value += 1

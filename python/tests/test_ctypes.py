@@ -2,6 +2,7 @@
 import ctypes
 import os
 import pickle
+import time
 
 import pytest
 
@@ -45,6 +46,153 @@ def test_value_api():
     assert v2.get_lock() is mine
     with pytest.raises(AttributeError):
         shmkit.Value("i", lock="nope")
+
+
+# Values that ctypes' setters take modulo 2**bits, or refuse, or convert.
+TRICKY = [0, 1, -1, 127, 128, 255, 256, -129, 2 ** 15, 2 ** 31, -(2 ** 31) - 1, 2 ** 32 + 7,
+          2 ** 63, -(2 ** 63) - 1, 2 ** 64 + 3, 2 ** 70 + 5, -(2 ** 70), True, 1.5, -2.75, 1e300,
+          float("inf"), 3 + 0j, "7", None, b"x"]
+
+
+def _ctypes_outcome(t, x):
+    ref = t()
+    try:
+        ref.value = x
+    except Exception as e:
+        return type(e)
+    return ref.value
+
+
+@pytest.mark.parametrize("tc", sorted("bBhHiIlLqQfd"))
+def test_value_property_is_ctypes(tc):
+    """Value.value is read and written in C for these codes: every value gives what a ctypes
+    object of the type gives (the same wrap-around, conversion or exception)."""
+    t = multiprocessing_type(tc)
+    v = shmkit.Value(tc)
+    for x in TRICKY:
+        expected = _ctypes_outcome(t, x)
+        if isinstance(expected, type):
+            with pytest.raises(expected):
+                v.value = x
+            assert not v.get_lock().holder  # the lock was left
+        else:
+            v.value = x
+            got = v.value
+            assert got == expected and type(got) is type(expected), (tc, x)
+
+
+def multiprocessing_type(tc):
+    from multiprocessing.sharedctypes import typecode_to_type
+    return typecode_to_type[tc]
+
+
+class Pair(ctypes.Structure):
+    _fields_ = [("a", ctypes.c_int), ("b", ctypes.c_double)]
+
+
+def test_value_of_other_ctypes_types():
+    """Types without a C cell reader (c_char, c_bool, aliases resolve to theirs, Structures)
+    go through the ctypes object, under the lock all the same."""
+    c = shmkit.Value("c", b"a")
+    c.value = b"z"
+    assert c.value == b"z"
+    with pytest.raises(TypeError):
+        c.value = 5.5
+    flag = shmkit.Value(ctypes.c_bool, True)
+    assert flag.value is True
+    flag.value = 0
+    assert flag.value is False
+    n = shmkit.Value(ctypes.c_int64, 5)  # an alias of c_long: read in C
+    n.value += 2 ** 64 + 1
+    assert n.value == 6
+    p = shmkit.Value(Pair, 1, 2.5)
+    assert p.get_obj().a == 1 and p.get_obj().b == 2.5
+    with pytest.raises(AttributeError):
+        p.value
+    with pytest.raises(AttributeError):
+        del n.value
+
+
+def test_value_with_foreign_locks():
+    """lock= any shmkit lock, or any object with acquire/release and the context manager
+    protocol (a threading.RLock here): `value` holds it around each access."""
+    import threading
+    for lock in (shmkit.Lock(), shmkit.RLock(), threading.RLock()):
+        v = shmkit.Value("q", 1, lock=lock)
+        assert v.get_lock() is lock
+        with v:  # the Value's own context manager takes the same lock
+            assert v.get_obj().value == 1
+        v.value += 41
+        assert v.value == 42
+    lock = shmkit.Lock()
+    v = shmkit.Value("i", 3, lock=lock)
+    with lock:  # a Lock, not an RLock: value would deadlock, and says so
+        with pytest.raises(shmkit.DeadlockError):
+            v.value
+    assert v.value == 3
+
+
+def test_value_waits_for_the_lock():
+    """Reading value while another thread holds the lock waits until it is released."""
+    import threading
+    v = shmkit.Value("q", 0)
+    lock = v.get_lock()
+    lock.acquire()
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(v.value))
+    t.start()
+    t.join(0.3)
+    assert seen == []  # still waiting: the lock is held
+    v.value = 99  # the holder may (RLock)
+    lock.release()
+    t.join(60)
+    assert seen == [99]
+
+
+def test_value_under_its_lock_and_after_it():
+    """Inside `with v.get_lock():` value does not take the RLock again (this thread holds it);
+    a lock released through another handle is not mistaken for one still held: value waits
+    for the process that holds it now."""
+    v = shmkit.Value("q", 5)
+    lock = v.get_lock()
+    with lock:
+        v.value += 1
+        with lock:
+            v.value += 1
+        v.value += 1
+    assert v.value == 8 and lock.holder == 0
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    other = shmkit._shmkit.Block.get_lock(v)  # the same lock through another object
+    assert other is not lock
+    lock.acquire()
+    other.release()  # the lock is free, though `lock` took it last
+    assert lock.holder == 0
+    ready = ctx.Event()
+    p = ctx.Process(target=helpers.hold_then_set, args=(v, ready, 0.5, 77))
+    p.start()
+    assert ready.wait(60)
+    assert v.value == 77  # waited for the child's release, did not read under its feet
+    p.join(60)
+    assert p.exitcode == 0 and lock.holder == 0
+
+
+def test_value_in_a_child_forked_under_the_lock():
+    """A child forked while its parent holds the Value's lock does not hold it: its value
+    waits for the parent's release."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    v = shmkit.Value("q", 1)
+    out = ctx.Queue()
+    with v.get_lock():
+        v.value = 2  # the parent's own access, under its lock
+        p = ctx.Process(target=helpers.read_value, args=(v, out))
+        p.start()
+        time.sleep(0.5)
+        v.get_obj().value = 9
+    assert out.get(timeout=60) == 9
+    p.join(60)
+    assert p.exitcode == 0
 
 
 def test_array_slices_and_strings():

@@ -1,6 +1,7 @@
 """Python with C and the shmkit tool: stamped messages both ways, a Lock and a Value shared
 with a C program, objects made by `shmkit create` attached by kind."""
 import os
+import pickle
 import subprocess
 import sys
 import warnings
@@ -39,6 +40,42 @@ def test_python_producer_tool_consumer(tool, uname):
     assert '"received": 2000' in out.replace(" ", "").replace('"received":2000',
                                                                '"received": 2000')
     assert '"corrupt": 0' in out or '"corrupt":0' in out
+
+
+def test_bytes_put_tool_consumer_sees_pickles(tool, uname):
+    """put() of bytes skips the pickler, yet a C consumer gets exactly what pickle.dumps
+    writes (each message is one line of `shmkit consume`'s output)."""
+    name = uname("q")
+    assert run(tool, "create", "queue", name, "--capacity", "8", "--max-size",
+               "70000").returncode == 0
+    q = shmkit.Queue.attach(name)
+    sizes = (0, 1, 64, 255, 256, 1000, 65535, 65536, 66000)
+    items = [bytes((i * 13 + n) & 0xFF for i in range(n)) for n in sizes]
+    consumer = subprocess.Popen([tool, "consume", name, "--count", str(len(items))],
+                                stdout=subprocess.PIPE)
+    for b in items:
+        q.put(b)
+    out, _ = consumer.communicate(timeout=120)
+    assert consumer.returncode == 0
+    assert out == b"".join(pickle.dumps(b, protocol=5) + b"\n" for b in items)
+
+
+def test_tool_producer_pickled_bytes_python_get(tool, uname):
+    """A C producer's message that is the pickle of a bytes object comes out of get() as
+    that bytes object (taken without the unpickler), one that is not raises NotAPickleError."""
+    name = uname("q")
+    assert run(tool, "create", "queue", name, "--capacity", "8", "--max-size",
+               "512", "--writers", "1").returncode == 0
+    q = shmkit.Queue.attach(name)
+    items = [b"a" * 64, b"b" * 300]
+    lines = b"".join(pickle.dumps(b, protocol=5) + b"\n" for b in items) + b"plain\n"
+    assert b"\n" not in pickle.dumps(items[0], protocol=5)[:-1]  # one line each
+    r = subprocess.run([tool, "produce", name], input=lines, capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert q.get(timeout=60) == items[0]
+    assert q.get(timeout=60) == items[1]
+    with pytest.raises(shmkit.NotAPickleError):
+        q.get(timeout=60)
 
 
 def test_tool_producer_python_consumer(tool, uname):

@@ -109,6 +109,79 @@ def test_bytes_and_not_a_pickle():
     assert q.get_bytes() == b"ba" and q.get_bytes() == b"mv"
 
 
+# Sizes on each side of the shapes a bytes object's pickle takes (SHORT_BINBYTES below 256,
+# BINBYTES from there, no FRAME from 64 KiB).
+BYTES_SIZES = (0, 1, 64, 255, 256, 257, 4000, 65535, 65536, 65537, 200000)
+
+
+def _payload(n):
+    return bytes((i * 7 + n) & 0xFF for i in range(n))
+
+
+def test_bytes_pickle_identical():
+    """put() of a bytes object skips the pickler but queues exactly pickle.dumps(b, 5): a
+    consumer reading raw messages (get_bytes, C) sees what it saw before; get() gives back an
+    equal bytes object, also when the pickle came from pickle.dumps itself."""
+    q = shmkit.Queue(4, max_size=70000)
+    for n in BYTES_SIZES:
+        b = _payload(n)
+        q.put(b)
+        raw = q.get_bytes()
+        if n <= 70000:  # larger ones travel in a block: get_bytes gives the pickle
+            assert raw == pickle.dumps(b, protocol=5), n
+        q.put(b)
+        got = q.get()
+        assert type(got) is bytes and got == b, n
+        if n <= 65000:  # pickles made by pickle itself, put raw: get() unpickles them
+            for protocol in (5, 4):
+                q.put_bytes(pickle.dumps(b, protocol=protocol))
+                assert q.get() == b
+
+
+class BytesSub(bytes):
+    pass
+
+
+def test_bytes_like_objects_still_pickled():
+    """Only exact bytes take the fast path: subclasses, bytearray and memoryview-backed
+    objects arrive as the pickler makes them."""
+    q = shmkit.Queue()
+    for obj in (BytesSub(b"sub"), bytearray(b"ba"), (b"in", b"tuple"), [b""]):
+        q.put(obj)
+        got = q.get()
+        assert type(got) is type(obj) and got == obj
+    a, b = shmkit.Pipe()
+    a.send(b"over a pipe")
+    assert b.recv_bytes() == pickle.dumps(b"over a pipe", protocol=5)
+    a.send(b"x" * 300)
+    assert b.recv() == b"x" * 300
+
+
+def test_near_bytes_pickles_go_to_the_unpickler(uname):
+    """Messages shaped almost like a bytes object's pickle are not taken by the fast path:
+    get() does what pickle.loads does with them (here: three refused, one accepted as a
+    different object), and the next message is delivered."""
+    good = pickle.dumps(b"y" * 64, protocol=5)
+    near = [good[:-1] + b"!",                 # no STOP
+            good[:-2],                        # cut short
+            good[:11] + b"C\x41" + good[13:],  # one byte more: pickle takes MEMOIZE's byte
+            good[:3] + b"\x45" + good[4:]]     # FRAME length one too many
+    q = shmkit.Queue()
+    for m in near:
+        try:
+            expected = pickle.loads(m)
+        except Exception:
+            expected = shmkit.NotAPickleError
+        q.put_bytes(m)
+        q.put(b"next")
+        if expected is shmkit.NotAPickleError:
+            with pytest.raises(shmkit.NotAPickleError):
+                q.get()
+        else:
+            assert q.get() == expected == b"y" * 64 + b"\x94"
+        assert q.get() == b"next"
+
+
 def test_raw_message_too_big(uname, tool):
     import subprocess
     name = uname("q")

@@ -27,6 +27,25 @@ def test_lock_basics():
     assert lk.holder == 0
 
 
+def test_acquire_arguments():
+    """acquire(block=True, timeout=None) by position or keyword, as multiprocessing's; bad
+    calls are TypeErrors."""
+    lk = shmkit.RLock()
+    assert lk.acquire(True, None) is True
+    assert lk.acquire(block=False) is True
+    assert lk.acquire(timeout=1) is True
+    assert lk.acquire(block=[1], timeout=0.5) is True  # any true object blocks
+    assert lk.acquire(0, timeout=7) is True  # block=False: timeout ignored
+    for _ in range(5):
+        lk.release()
+    assert lk.holder == 0
+    for bad in (lambda: lk.acquire(True, None, 3), lambda: lk.acquire(blocking=True),
+                lambda: lk.acquire(True, block=True), lambda: lk.acquire(timeout="x")):
+        with pytest.raises(TypeError):
+            bad()
+    assert lk.holder == 0
+
+
 def test_lock_timeout_against_another_thread():
     lk = shmkit.Lock()
     lk.acquire()
