@@ -70,8 +70,8 @@ enum { SHMKIT__SEAT_FREE = 0, SHMKIT__SEAT_TAKEN = 0x53454154 /* "SEAT" */ };
 struct shmkit__lk {
 	_Atomic uint32_t word;         /* futex: holder seat + 1 | SHMKIT__LK_* bits; 0 free */
 	uint32_t depth;                /* recursion depth, written by the holder only */
-	_Atomic int32_t holder;        /* pid of the holder (display), 0 when free */
-	_Atomic int32_t holder_tid;    /* its thread id in its own process, for display */
+	int32_t reserved0;             /* who holds it is the word's seat (its pid is there) */
+	int32_t reserved1;
 	_Atomic uint64_t holder_tgid;  /* its thread's global id (proc.c): who holds it, for
 					  recursion, release and the deadlock detector */
 	_Atomic uint64_t owner_deaths; /* acquisitions that recovered from a dead holder */
