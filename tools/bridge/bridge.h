@@ -1,10 +1,11 @@
 /*
- * `shmkit bridge`: a queue's messages forwarded to a queue on another host over ZeroMQ, each
+ * shmkit-bridge (`shmkit bridge`): a queue's messages forwarded to a queue on another host over ZeroMQ, each
  * delivered once and in order per sending bridge, across crashes of either bridge and cuts of
  * the connection.
  *
  * The parts, one job per file:
- *   cmd.c      options, the two commands, keygen (and "built without ZeroMQ")
+ *   main.c     the program: options, the two bridges, keygen, bench
+ *   bench.c    the bridge against bare ZeroMQ on loopback
  *   proto.c    the frames on the wire: encoding and strict decoding
  *   window.c   the sender's window: messages sent and not yet acknowledged
  *   state.c    what survives a crash: the sender's identity and counters, the receiver's
@@ -62,6 +63,8 @@ struct bridge_opts {
 
 int bridge_send(const struct bridge_opts *o);
 int bridge_recv(const struct bridge_opts *o);
+/* `bench`: bare ZeroMQ against the bridge on loopback (bench.c); the exit status. */
+int bridge_bench(bool quick, bool json);
 
 /* ------------------------------------------------------------------------------------------- */
 /* Frames (proto.c). Every frame starts with a 16-byte header: "SKB1", type, 3 bytes zero,

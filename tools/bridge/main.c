@@ -1,6 +1,6 @@
 /*
- * `shmkit bridge`: the command line of the two bridges and of keygen. Built with or without
- * libzmq: without it, every form but --help says the bridge was built without ZeroMQ.
+ * shmkit-bridge, the program `shmkit bridge` runs: the command line of the two bridges, keygen
+ * and bench. Built only with libzmq (the core shmkit tool links none).
  */
 #include "config.h"
 
@@ -8,11 +8,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <zmq.h>
 
-#include "bench/bench.h"
-#include "util.h"
-#ifdef HAVE_ZMQ
 #include "bridge/bridge.h"
+#include "util.h"
 
 volatile int bridge_stop;
 
@@ -21,26 +20,6 @@ static void on_stop(int sig)
 	(void)sig;
 	bridge_stop = 1;
 }
-#endif
-
-#ifndef HAVE_ZMQ
-/* The bench rows, without the means to measure them. */
-int bench_bridge(const struct bench_opts *o)
-{
-	static const char *const names[] = { "zmq", "bridge" };
-	struct bench_result r;
-	int i;
-
-	(void)o;
-	for (i = 0; i < 2; i++) {
-		bench_result_init(&r, names[i], BENCH_BRIDGE);
-		r.size = 64;
-		snprintf(r.unsupported, sizeof(r.unsupported), "shmkit built without libzmq");
-		bench_add(&r);
-	}
-	return 0;
-}
-#endif
 
 static void usage(FILE *f)
 {
@@ -48,6 +27,8 @@ static void usage(FILE *f)
 		"Usage: shmkit bridge send NAME ENDPOINT [OPTIONS]\n"
 		"       shmkit bridge recv ENDPOINT NAME [OPTIONS]\n"
 		"       shmkit bridge keygen PREFIX\n"
+		"       shmkit bridge bench [--quick] [--json]\n"
+		"(shmkit-bridge ... is the same program run directly)\n"
 		"Forward a queue to a queue on another host over ZeroMQ: every message once, in order\n"
 		"per send bridge, across restarts of either bridge and cuts of the connection.\n"
 		"  send  takes messages from local queue NAME and sends them to ENDPOINT\n"
@@ -57,6 +38,8 @@ static void usage(FILE *f)
 		"        send into queue NAME (which must exist), through a keeper process that stays\n"
 		"        NAME's one writer across restarts; exits once every sender forwarded EOF.\n"
 		"  keygen  writes PREFIX.key (secret, 0600) and PREFIX.pub: CURVE keys.\n"
+		"  bench   64-byte messages through both bridges on loopback against bare ZeroMQ\n"
+		"          (what 'shmkit bench --only bridge' shows)\n"
 		"\nOptions:\n"
 		"  -w, --window N          send: unacknowledged messages kept for resending, 1..%d\n"
 		"                          (default %d); a killed send bridge loses at most these,\n"
@@ -71,18 +54,15 @@ static void usage(FILE *f)
 		"      --curve-allow FILE  recv: admit only senders whose public keys FILE lists\n"
 		"  -q, --quiet             no notes on stderr\n"
 		"  -j, --json              a one-line JSON summary at the end\n"
+		"      --quick             bench: 200,000 messages instead of 1,000,000\n"
 		"  -h, --help              this text\n"
+		"  -V, --version           the version\n"
 		"Exit status: 0 at EOF (or stopped by SIGINT/SIGTERM, state kept), 1 on a runtime\n"
 		"error, 2 on a usage error.\n",
-#ifdef HAVE_ZMQ
-		BRIDGE_WINDOW_MAX, BRIDGE_WINDOW_DEFAULT
-#else
-		65536, 1024
-#endif
-	);
+		BRIDGE_WINDOW_MAX, BRIDGE_WINDOW_DEFAULT);
 }
 
-int cmd_bridge(int argc, char **argv)
+static int bridge_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "window", required_argument, NULL, 'w' },
@@ -94,23 +74,23 @@ int cmd_bridge(int argc, char **argv)
 		{ "curve-allow", required_argument, NULL, 'a' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "quick", no_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sub = NULL, *cmd = "bridge";
 	char *pos[3];
 	int npos = 0, c;
-#ifdef HAVE_ZMQ
+	bool quick = false;
 	struct bridge_opts o = { .window = BRIDGE_WINDOW_DEFAULT, .resend_s = 1.0,
 				 .connect_s = 30.0 };
 	struct sigaction sa;
 	int64_t ns;
 	uint64_t u;
-#endif
 
-	while ((c = getopt_long(argc, argv, ":w:qjh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":w:qjhV", opts, NULL)) != -1) {
 		switch (c) {
-#ifdef HAVE_ZMQ
 		case 'w':
 			if (!parse_u64(optarg, 1, BRIDGE_WINDOW_MAX, &u))
 				return usage_error(cmd, "bad --window '%s' (1..%d)", optarg,
@@ -147,11 +127,13 @@ int cmd_bridge(int argc, char **argv)
 		case 'j':
 			o.json = true;
 			break;
-#else
-		case 'w': case 'S': case 'r': case 'c': case 'k': case 's': case 'a': case 'q':
-		case 'j':
+		case 'Q':
+			quick = true;
 			break;
-#endif
+		case 'V':
+			printf("shmkit-bridge %s (libzmq %d.%d.%d)\n", SHMKIT_VERSION, ZMQ_VERSION_MAJOR,
+			       ZMQ_VERSION_MINOR, ZMQ_VERSION_PATCH);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -169,7 +151,12 @@ int cmd_bridge(int argc, char **argv)
 		pos[npos++] = argv[optind];
 	}
 	if (!sub)
-		return usage_error(cmd, "missing send, recv or keygen");
+		return usage_error(cmd, "missing send, recv, keygen or bench");
+	if (!strcmp(sub, "bench")) {
+		if (npos)
+			return usage_error("bridge bench", "extra argument '%s'", pos[0]);
+		return bridge_bench(quick, o.json);
+	}
 	if (!strcmp(sub, "keygen")) {
 		if (npos != 1)
 			return usage_error("bridge keygen", npos ? "extra argument '%s'" : "missing PREFIX",
@@ -181,13 +168,8 @@ int cmd_bridge(int argc, char **argv)
 					   : sub[0] == 's' ? "expected NAME ENDPOINT" : "expected ENDPOINT NAME",
 					   npos > 2 ? pos[2] : "");
 	} else {
-		return usage_error(cmd, "unknown '%s' (send, recv or keygen)", sub);
+		return usage_error(cmd, "unknown '%s' (send, recv, keygen or bench)", sub);
 	}
-#ifndef HAVE_ZMQ
-	fprintf(stderr, "shmkit: %s: this shmkit was built without ZeroMQ (libzmq): install "
-			"libzmq3-dev and build again\n", cmd);
-	return 1;
-#else
 	if (!strcmp(sub, "keygen"))
 		return bridge_keygen(pos[0]);
 	o.cmd = cmd;
@@ -210,5 +192,11 @@ int cmd_bridge(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return sub[0] == 's' ? bridge_send(&o) : bridge_recv(&o);
-#endif
+}
+
+/* `shmkit bridge ARGS` execs this with argv[0] "shmkit-bridge" and ARGS after it, which is
+ * also what a user typing shmkit-bridge ARGS gives: the same parse either way. */
+int main(int argc, char **argv)
+{
+	return bridge_main(argc, argv);
 }
