@@ -7,13 +7,37 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "bridge/bridge.h"
 #include "util.h"
 
 volatile int bridge_stop;
+
+void bridge_killpoint(const char *point)
+{
+	static const char *at;
+	static unsigned long nth, seen;
+	static bool init;
+	size_t n;
+
+	if (!init) {
+		/* "POINT" or "POINT@N": the Nth time the point is passed. */
+		const char *amp;
+
+		at = getenv("SHMKIT_BRIDGE_KILL_AT");
+		nth = at && (amp = strchr(at, '@')) ? strtoul(amp + 1, NULL, 10) : 1;
+		init = true;
+	}
+	if (!at)
+		return;
+	n = strcspn(at, "@");
+	if (strlen(point) == n && !strncmp(at, point, n) && ++seen >= nth)
+		kill(getpid(), SIGKILL);
+}
 
 static void on_stop(int sig)
 {
@@ -28,6 +52,8 @@ static void usage(FILE *f)
 		"       shmkit bridge recv ENDPOINT NAME [OPTIONS]\n"
 		"       shmkit bridge keygen PREFIX\n"
 		"       shmkit bridge bench [--quick] [--json]\n"
+		"       shmkit bridge senders NAME [--state S] [--json]\n"
+		"       shmkit bridge forget NAME SENDER [--state S]\n"
 		"(shmkit-bridge ... is the same program run directly)\n"
 		"Forward a queue to a queue on another host over ZeroMQ: every message once, in order\n"
 		"per send bridge, across restarts of either bridge and cuts of the connection.\n"
@@ -38,6 +64,11 @@ static void usage(FILE *f)
 		"        send into queue NAME (which must exist), through a keeper process that stays\n"
 		"        NAME's one writer across restarts; exits once every sender forwarded EOF.\n"
 		"  keygen  writes PREFIX.key (secret, 0600) and PREFIX.pub: CURVE keys.\n"
+		"  senders lists the send bridges a receiver for NAME knows: staged, delivered,\n"
+		"          lost (died in a sender's window), and open/eof/forgotten\n"
+		"  forget  makes the receiver stop waiting for SENDER's EOF (one that vanished):\n"
+		"          what it staged is delivered, it is refused from then on, and what it\n"
+		"          still holds is neither delivered nor counted\n"
 		"  bench   64-byte messages through both bridges on loopback against bare ZeroMQ\n"
 		"          (what 'shmkit bench --only bridge' shows)\n"
 		"\nOptions:\n"
@@ -151,7 +182,20 @@ static int bridge_main(int argc, char **argv)
 		pos[npos++] = argv[optind];
 	}
 	if (!sub)
-		return usage_error(cmd, "missing send, recv, keygen or bench");
+		return usage_error(cmd, "missing send, recv, keygen, bench, senders or forget");
+	if (!strcmp(sub, "senders")) {
+		if (npos != 1)
+			return usage_error("bridge senders", npos ? "extra argument '%s'" : "missing NAME",
+					   npos ? pos[1] : "");
+		return bridge_senders(pos[0], o.state, o.json);
+	}
+	if (!strcmp(sub, "forget")) {
+		if (npos != 2)
+			return usage_error("bridge forget", npos > 2 ? "extra argument '%s'"
+							  : "expected NAME SENDER",
+					   npos > 2 ? pos[2] : "");
+		return bridge_forget(pos[0], o.state, pos[1]);
+	}
 	if (!strcmp(sub, "bench")) {
 		if (npos)
 			return usage_error("bridge bench", "extra argument '%s'", pos[0]);
@@ -168,7 +212,7 @@ static int bridge_main(int argc, char **argv)
 					   : sub[0] == 's' ? "expected NAME ENDPOINT" : "expected ENDPOINT NAME",
 					   npos > 2 ? pos[2] : "");
 	} else {
-		return usage_error(cmd, "unknown '%s' (send, recv, keygen or bench)", sub);
+		return usage_error(cmd, "unknown '%s' (send, recv, keygen, bench, senders or forget)", sub);
 	}
 	if (!strcmp(sub, "keygen"))
 		return bridge_keygen(pos[0]);
@@ -198,5 +242,8 @@ static int bridge_main(int argc, char **argv)
  * also what a user typing shmkit-bridge ARGS gives: the same parse either way. */
 int main(int argc, char **argv)
 {
+	/* The keeper a receiving bridge starts (keeper.c); not a user's command. */
+	if (argc == 6 && !strcmp(argv[1], "keeper"))
+		return bridge_keeper_main(argv[2], argv[3], argv[4], argv[5]);
 	return bridge_main(argc, argv);
 }
