@@ -40,7 +40,7 @@ stat_field() { "$SHMKIT" stat "$1" | sed -n "s/^$2: *//p"; }
 # The keeper (the far queue's writer, see tools/bridge/keeper.c) holds NAME.bridge-l.
 keeper_pid() {
 	local p
-	p=$("$SHMKIT" stat "$1.bridge-l" 2>/dev/null | sed -n 's/^lock holder: *\([0-9][0-9]*\).*/\1/p')
+	p=$("$SHMKIT" stat "$1.bridge-l" 2>/dev/null | sed -n 's/^lock holder: *\(pid \)\{0,1\}\([0-9][0-9]*\).*/\2/p')
 	[ -n "$p" ] && PIDS+=("$p")
 }
 # await PID SECONDS: its exit status, or 124 after killing it when it takes longer.

@@ -104,13 +104,39 @@ static void refuse(struct recv *r, zmq_msg_t *rid, uint64_t id, int code, const 
 	reply(r, rid, frame, bridge_encode_refuse(frame, sizeof(frame), id ? id : 1, code, why));
 }
 
+/* The far queue's size, and whether it is closed for writing. */
+static int far_info(const char *name, uint32_t *max, bool *closed)
+{
+	struct shmkit_queue_stats st;
+	shmkit_queue *far;
+	int rc;
+
+	if ((rc = shmkit_queue_open(name, &far)))
+		return rc;
+	*max = shmkit_queue_max_size(far);
+	rc = shmkit_queue_stats(far, &st);
+	*closed = rc == 0 && st.eof;
+	shmkit_queue_close(far); /* the keeper writes; we only needed to look */
+	return rc;
+}
+
 /* A dead keeper is replaced (its successor accounts for what it held, keeper.c); -ECHILD when
  * no successor can start (the far queue closed for writing, say). */
 static int keeper_check(struct recv *r)
 {
+	uint32_t max;
+	bool closed;
+
 	r->next_keeper_check = now_seconds() + 1.0;
-	if (bridge_keeper_alive(r->lock_name))
+	/* Alive first, then the end: a keeper that left recorded it before letting its lock go. */
+	if (bridge_keeper_alive(r->lock_name) || bridge_rstate_hdr(&r->rs, RH_END) == RE_LEFT)
 		return 0;
+	if (bridge_rstate_hdr(&r->rs, RH_END) == RE_LEAVING &&
+	    far_info(r->o->queue, &max, &closed) == 0 && closed) {
+		/* It left and was killed before it could say so. */
+		bridge_rstate_set_hdr(&r->rs, RH_END, RE_LEFT);
+		return 0;
+	}
 	note(r, NOTE_KEEPER, "the keeper of %s died: starting another", r->o->queue);
 	return bridge_keeper_ensure(r->o->cmd, r->o->queue, r->stage_name, r->lock_name, r->rname)
 		       ? -ECHILD
@@ -392,22 +418,6 @@ static int open_stage(struct recv *r)
 	return rc;
 }
 
-/* The far queue's size, and whether it is closed for writing. */
-static int far_info(const char *name, uint32_t *max, bool *closed)
-{
-	struct shmkit_queue_stats st;
-	shmkit_queue *far;
-	int rc;
-
-	if ((rc = shmkit_queue_open(name, &far)))
-		return rc;
-	*max = shmkit_queue_max_size(far);
-	rc = shmkit_queue_stats(far, &st);
-	*closed = rc == 0 && st.eof;
-	shmkit_queue_close(far); /* the keeper writes; we only needed to look */
-	return rc;
-}
-
 /* The leave marker to a live keeper (one is started if none lives). 0, or 1 with a message. */
 static int leave(struct recv *r)
 {
@@ -415,6 +425,8 @@ static int leave(struct recv *r)
 
 	if (keeper_check(r))
 		return 1;
+	if (bridge_rstate_hdr(&r->rs, RH_END) == RE_LEFT)
+		return 0;
 	bridge_put64(r->buf, 0);
 	bridge_put64(r->buf + 8, 0);
 	if ((rc = shmkit_queue_put(r->stage, r->buf, BRIDGE_STAGE_HDR))) {
@@ -444,8 +456,8 @@ static int end_phase(struct recv *r, const char *rname, const char *far)
 		if (bridge_stop)
 			return 0; /* state kept: a restart finishes the end */
 		/* A keeper killed before it left is replaced and asked again. */
-		if (bridge_rstate_hdr(&r->rs, RH_END) != RE_LEFT &&
-		    !bridge_keeper_alive(r->lock_name) && leave(r))
+		if (!bridge_keeper_alive(r->lock_name) &&
+		    bridge_rstate_hdr(&r->rs, RH_END) != RE_LEFT && leave(r))
 			return 1;
 	}
 	if (r->far) { /* our hold on the far queue goes last: now its consumers see EOF */
