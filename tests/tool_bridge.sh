@@ -24,13 +24,20 @@ Q=/tool-bridge-$$
 TMP=$(mktemp -d) || exit 99
 PORT=$((20000 + $$ % 20000))
 declare -a PIDS=() # every process started, killed at the end should a check fail
+# Every process of ours: those started here, and any whose command line names our queues (the
+# keepers the receivers start).
 cleanup() {
+	trap "" INT TERM HUP # a second signal must not cut the cleaning short
 	local p n
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}" $(ps -eo pid=,args= | grep -F -- "$Q." | grep -v grep | awk '{print $1}'); do
+		kill -9 "$p" 2>/dev/null
+	done
+	sleep 0.2
 	for n in $(ls /dev/shm 2>/dev/null | grep "^${Q#/}"); do "$SHMKIT" rm "/$n" >/dev/null 2>&1; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM HUP
 
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }

@@ -81,13 +81,14 @@ enum bridge_type {
 	BT_WELCOME = 2, /* r->s: last u64, far max_size u32, lost u64 (all this sender's messages
 			   the receiver decided were lost, since the sender began) */
 	BT_DATA = 3,    /* s->r: floor u64, first u64, count u32, then count x (len u32, bytes) */
-	BT_ACK = 4,     /* r->s: last u64, flags u32 (BA_GAP: a sequence was missing) */
+	BT_ACK = 4,     /* r->s: last u64, flags u32 (BA_*) */
 	BT_EOF = 5,     /* s->r: last u64: every message up to it was acknowledged */
 	BT_EOFACK = 6,  /* r->s */
 	BT_REFUSE = 7,  /* r->s: code u32 (errno), then a reason as text */
 	BT_PROBE = 8,   /* s->r: "how far are you?", answered with an ACK (acks may be dropped) */
 };
 #define BA_GAP 1u
+#define BA_PROBE 2u /* the answer to a PROBE: every frame sent before it was read */
 
 #define BRIDGE_HDR 16
 
@@ -271,7 +272,8 @@ int bridge_keygen(const char *prefix);
  * than ZMTP (handshake failed) or the key was refused. Returns a socket to poll or NULL. */
 void *bridge_monitor_open(void *ctx, void *sock, const char *tag);
 /* Read one event, its value (a ZMQ_PROTOCOL_ERROR_*, a ZAP status) into *value: 0 nothing
- * notable, -1 nothing to read, -EPROTO handshake failed, -EACCES authentication refused, 1
+ * notable, -1 nothing to read, -EPROTO handshake failed (a ZMTP reason in *value), -EPIPE
+ * handshake failed without a reason (the peer hung up), -EACCES authentication refused, 1
  * handshake succeeded, 2 disconnected, 3 TCP connected (handshake to come). */
 int bridge_monitor_read(void *mon, uint32_t *value);
 /* What a failed handshake's value means, said for the side that reads it (curve_here: this

@@ -54,6 +54,7 @@ struct recv {
 	struct note { /* one kind of report, rate-limited */
 		double last;
 		uint64_t held; /* reports not printed since the last one */
+		char text[160]; /* the last one printed: another text is not held back */
 	} notes[4];
 };
 enum { NOTE_FOREIGN, NOTE_REFUSED, NOTE_KEEPER, NOTE_HANDSHAKE };
@@ -64,15 +65,17 @@ static void note(struct recv *r, int kind, const char *fmt, const char *arg)
 {
 	struct note *n = &r->notes[kind];
 	double t = now_seconds();
+	char text[sizeof(n->text)];
 
 	if (r->o->quiet)
 		return;
-	if (n->last && t - n->last < NOTE_EVERY_S) {
+	snprintf(text, sizeof(text), fmt, arg);
+	if (n->last && t - n->last < NOTE_EVERY_S && !strcmp(text, n->text)) {
 		n->held++;
 		return;
 	}
-	fprintf(stderr, "shmkit: %s: ", r->o->cmd);
-	fprintf(stderr, fmt, arg);
+	memcpy(n->text, text, sizeof(text));
+	fprintf(stderr, "shmkit: %s: %s", r->o->cmd, text);
 	if (n->held)
 		fprintf(stderr, " (and %llu more like it in the last %.0f s)",
 			(unsigned long long)n->held, t - n->last);
@@ -292,8 +295,8 @@ static int on_frame(struct recv *r, zmq_msg_t *rid, const void *data, size_t len
 		if ((slot = known(r, rid, f.id, "probe")) < 0)
 			return 0;
 		reply(r, rid, out, bridge_encode(out, BT_ACK, f.id,
-						 (uint64_t)bridge_rstate_get(&r->rs, slot, RS_LAST), 0,
-						 0));
+						 (uint64_t)bridge_rstate_get(&r->rs, slot, RS_LAST),
+						 BA_PROBE, 0));
 		return 0;
 	case BT_DATA:
 		return on_data(r, rid, &f);

@@ -51,6 +51,7 @@ struct send {
 			    held up by a full far queue is silent too), back to --resend on an ack */
 	uint64_t sent_msgs, resends, lost;
 	uint64_t high; /* the highest sequence number ever sent: at or below it is a resend */
+	uint64_t probe_upto; /* w.sent when the last probe went out */
 	unsigned handshake_failures, cut_handshakes;
 	bool connecting; /* TCP connected, ZeroMQ handshake not yet done */
 };
@@ -82,9 +83,15 @@ static int watch(struct send *s)
 			snprintf(msg, sizeof(msg), "%s: %s", s->o->endpoint, why);
 			return fail(s, "%s", msg);
 		}
-		if (ev == -EPROTO && ++s->handshake_failures >= 3 && !s->welcomed)
-			return fail(s, "%s does not speak ZeroMQ's protocol for a bridge receiver "
-				       "(handshake failed three times)", s->o->endpoint);
+		if ((ev == -EPROTO || ev == -EPIPE) && ++s->handshake_failures >= 3 && !s->welcomed)
+			/* A CURVE server that cannot open our hello (sealed for another key) says
+			 * nothing and hangs up: that is what a client with a wrong key sees. */
+			return fail(s, curve ? "%s: the CURVE handshake failed three times, the "
+					       "receiver hanging up: --curve-server is not the receiver's "
+					       "public key (or it is no shmkit bridge receiver)"
+					     : "%s does not speak ZeroMQ's protocol for a bridge receiver "
+					       "(handshake failed three times)",
+				    s->o->endpoint);
 		if (ev == 3)
 			s->connecting = true;
 		if (ev == 2 && s->connecting && !s->welcomed && ++s->cut_handshakes >= 3) {
@@ -246,6 +253,11 @@ static int on_frame(struct send *s, const void *data, size_t len)
 			s->last_progress = now_seconds();
 			s->resend_s = s->o->resend_s;
 		}
+		/* A probe is read after every frame sent before it (one connection keeps order):
+		 * answered short of what we had sent, those frames were lost with a connection
+		 * whose end the monitor did not report. That is a gap too. */
+		if ((f.b & BA_PROBE) && f.a < s->probe_upto)
+			f.b |= BA_GAP;
 		if ((f.b & BA_GAP) && now_seconds() - s->last_gap_resend > GAP_RESEND_S) {
 			s->last_gap_resend = now_seconds();
 			s->w.sent = s->w.acked; /* push() counts what goes again */
@@ -351,8 +363,9 @@ static int run(struct send *s)
 		    now_seconds() - s->last_progress > s->resend_s) {
 			/* Silence: ask how far the receiver is (its acks may have been dropped).
 			 * Only without a monitor, which would tell us of a reconnect, resend. */
-			zmq_send(s->sock, out, bridge_encode(out, BT_PROBE, s->st.id, 0, 0, 0),
-				 ZMQ_DONTWAIT);
+			if (zmq_send(s->sock, out, bridge_encode(out, BT_PROBE, s->st.id, 0, 0, 0),
+				     ZMQ_DONTWAIT) >= 0)
+				s->probe_upto = s->w.sent;
 			if (!s->mon)
 				s->w.sent = s->w.acked;
 			s->last_progress = now_seconds();

@@ -94,7 +94,8 @@ int bridge_monitor_read(void *mon, uint32_t *value)
 	memcpy(&event, ev, sizeof(event));
 	memcpy(value, ev + 2, sizeof(*value));
 	switch (event) {
-	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: /* value: an errno (the peer hung up...) */
+		return -EPIPE;
 	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
 		return -EPROTO;
 	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
