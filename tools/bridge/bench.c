@@ -1,8 +1,9 @@
 /*
- * `shmkit-bridge bench` (and through it `shmkit bench --only bridge`): 64-byte messages from a producer through a shmkit queue, a send
- * bridge, loopback TCP, a receiving bridge and its keeper into a queue and a consumer, against
- * a bare ZeroMQ PUSH/PULL pair over loopback measured in the same run. Each rate is taken by
- * the consumer from its first message to its last, so start-up is not counted.
+ * `shmkit-bridge bench` (and through it `shmkit bench --only bridge`): 64-byte messages from a
+ * producer through a shmkit queue, a send bridge, loopback TCP, a receiving bridge and its
+ * keeper into a queue and a consumer, against a bare ZeroMQ PUSH/PULL pair over loopback
+ * measured in the same run. Each rate is taken by the consumer from its first message to its
+ * last, so start-up is not counted.
  */
 #include "config.h"
 

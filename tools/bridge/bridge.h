@@ -1,7 +1,7 @@
 /*
- * shmkit-bridge (`shmkit bridge`): a queue's messages forwarded to a queue on another host over ZeroMQ, each
- * delivered once and in order per sending bridge, across crashes of either bridge and cuts of
- * the connection.
+ * shmkit-bridge (`shmkit bridge`): a queue's messages forwarded to a queue on another host
+ * over ZeroMQ, each delivered once and in order per sending bridge, across crashes of either
+ * bridge and cuts of the connection.
  *
  * The parts, one job per file:
  *   main.c     the program: options, the two bridges, keygen, bench
@@ -103,8 +103,8 @@ struct bridge_frame {
 };
 
 /* Decode buf[0..len) into *f. 0, -EPROTO when it is not a bridge frame at all (magic),
- * -EPROTONOSUPPORT when it is one of another protocol version, -EBADMSG when it claims to be one but is malformed (DATA records are checked
- * against the body here, once). */
+ * -EPROTONOSUPPORT when it is one of another protocol version, -EBADMSG when it claims to be
+ * one but is malformed (DATA records are checked against the body here, once). */
 int bridge_decode(const void *buf, size_t len, struct bridge_frame *f);
 /* Encode a frame without body into buf (>= 64 bytes); returns its length. */
 size_t bridge_encode(void *buf, enum bridge_type t, uint64_t id, uint64_t a, uint64_t b,
@@ -280,10 +280,10 @@ int bridge_monitor_read(void *mon, uint32_t *value);
  * end uses CURVE); NULL when the peer seems not to speak ZeroMQ at all. */
 const char *bridge_handshake_why(uint32_t value, bool curve_here);
 
-extern volatile int bridge_stop;
+extern volatile int bridge_stop; /* set by SIGINT/SIGTERM: finish what is in hand and exit */
 
 /* Fault injection for the tests: when the environment's SHMKIT_BRIDGE_KILL_AT names this
  * point, the process SIGKILLs itself here (so a test kills at an exact moment). */
-void bridge_killpoint(const char *point); /* set by SIGINT/SIGTERM: finish what is in hand and exit */
+void bridge_killpoint(const char *point);
 
 #endif

@@ -49,8 +49,8 @@ int bridge_locate(char *out, size_t n, char *looked, size_t looked_n)
 
 static void not_installed(FILE *f, const char *looked)
 {
-	fprintf(f, "shmkit: bridge: %s, the ZeroMQ bridge, is not installed (looked in %s)", BRIDGE_PROGRAM,
-		looked);
+	fprintf(f, "shmkit: bridge: %s, the ZeroMQ bridge, is not installed (looked in %s)",
+		BRIDGE_PROGRAM, looked);
 #ifdef HAVE_ZMQ
 	fprintf(f, ": install it (make install builds it with this shmkit), or a distribution's "
 		   "package of it\n");

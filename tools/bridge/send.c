@@ -450,7 +450,8 @@ int bridge_send(const struct bridge_opts *o)
 		runtime_error(o->cmd, rc);
 	}
 	if (o->json)
-		printf("{\"sender\": \"%" PRIx64 "\", \"sent\": %" PRIu64 ", \"resent\": %" PRIu64 ", \"lost_before_restart\": %" PRIu64
+		printf("{\"sender\": \"%" PRIx64 "\", \"sent\": %" PRIu64 ", \"resent\": %" PRIu64
+		       ", \"lost_before_restart\": %" PRIu64
 		       ", \"last_seq\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"eof\": %d}\n",
 		       s.st.id, s.sent_msgs, s.resends, s.lost, s.w.last, s.w.acked,
 		       s.eof_acked);
