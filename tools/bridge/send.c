@@ -52,8 +52,7 @@ struct send {
 	uint64_t sent_msgs, resends, lost;
 	uint64_t high; /* the highest sequence number ever sent: at or below it is a resend */
 	uint64_t probe_upto; /* w.sent when the last probe went out */
-	unsigned handshake_failures, cut_handshakes;
-	bool connecting; /* TCP connected, ZeroMQ handshake not yet done */
+	unsigned handshake_failures;
 };
 
 static int fail(struct send *s, const char *fmt, const char *arg)
@@ -77,13 +76,19 @@ static int watch(struct send *s)
 		if (ev == -EACCES)
 			return fail(s, "%s refused our CURVE key (it is not in the receiver's "
 				       "--curve-allow)", s->o->endpoint);
-		if (ev == -EPROTO && (why = bridge_handshake_why(value, curve))) {
+		/* Three failures before we say so: ZeroMQ retries, and the receiver gets to see
+		 * (and report) the mismatch too before we hang up. */
+		why = ev == -EPROTO ? bridge_handshake_why(value, curve) : NULL;
+		if (why && ++s->handshake_failures >= 3) {
 			char msg[300];
 
 			snprintf(msg, sizeof(msg), "%s: %s", s->o->endpoint, why);
 			return fail(s, "%s", msg);
 		}
-		if ((ev == -EPROTO || ev == -EPIPE) && ++s->handshake_failures >= 3 && !s->welcomed)
+		/* A hang-up without a reason counts only for a CURVE client: a plain one may be
+		 * meeting an outage. */
+		if ((ev == -EPROTO || (ev == -EPIPE && curve)) && !why &&
+		    ++s->handshake_failures >= 3 && !s->welcomed)
 			/* A CURVE server that cannot open our hello (sealed for another key) says
 			 * nothing and hangs up: that is what a client with a wrong key sees. */
 			return fail(s, curve ? "%s: the CURVE handshake failed three times, the "
@@ -92,22 +97,9 @@ static int watch(struct send *s)
 					     : "%s does not speak ZeroMQ's protocol for a bridge receiver "
 					       "(handshake failed three times)",
 				    s->o->endpoint);
-		if (ev == 3)
-			s->connecting = true;
-		if (ev == 2 && s->connecting && !s->welcomed && ++s->cut_handshakes >= 3) {
-			/* The peer hangs up before the handshake ends: a CURVE server that cannot
-			 * open our hello (we were given another key than its own), or a plain
-			 * receiver closing on a CURVE hello. */
-			return fail(s, curve ? "%s hung up during the CURVE handshake three times: "
-					       "--curve-server is not the receiver's public key, or the "
-					       "receiver does not use CURVE"
-					     : "%s hung up during the handshake three times (a receiver "
-					       "that expects CURVE?)", s->o->endpoint);
-		}
 		if (ev == 1) {
 			/* (Re)connected: what was in flight on the old connection may be gone. */
-			s->handshake_failures = s->cut_handshakes = 0;
-			s->connecting = false;
+			s->handshake_failures = 0;
 			if (s->welcomed)
 				s->w.sent = s->w.acked;
 		}
