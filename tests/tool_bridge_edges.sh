@@ -368,7 +368,7 @@ if mk $c && (cd "$TMP" && "$SHMKIT_BRIDGE" keygen srv && "$SHMKIT_BRIDGE" keygen
 	timeout 60 "$SHMKIT_BRIDGE" send "$Q.$c.src" "$(ep 10)" --state "$Q.$c.s1" --curve-server "$TMP/other.pub" \
 		--connect-timeout 20 2>"$TMP/err"
 	rc=$?
-	check8 "a wrong server key" "is not the receiver's public key" "another server public key"
+	check8 "a wrong server key" "is not its public key" "another server public key"
 	timeout 60 "$SHMKIT_BRIDGE" send "$Q.$c.src" "$(ep 10)" --state "$Q.$c.s2" --connect-timeout 20 2>"$TMP/err"
 	rc=$?
 	check8 "a plain sender to a CURVE receiver" "CURVE" "the peer does not use CURVE"

@@ -85,10 +85,10 @@ enum bridge_type {
 	BT_EOF = 5,     /* s->r: last u64: every message up to it was acknowledged */
 	BT_EOFACK = 6,  /* r->s */
 	BT_REFUSE = 7,  /* r->s: code u32 (errno), then a reason as text */
-	BT_PROBE = 8,   /* s->r: "how far are you?", answered with an ACK (acks may be dropped) */
+	BT_PROBE = 8,   /* s->r: sent u64: "how far are you? I sent up to here", answered with an
+			   ACK (acks may be dropped), BA_GAP when short of `sent` (see recv.c) */
 };
 #define BA_GAP 1u
-#define BA_PROBE 2u /* the answer to a PROBE: every frame sent before it was read */
 
 #define BRIDGE_HDR 16
 

@@ -76,7 +76,10 @@ size_t bridge_encode(void *buf, enum bridge_type t, uint64_t id, uint64_t a, uin
 	case BT_EOF:
 		bridge_put64(p + 16, a);
 		return 24;
-	default: /* EOFACK, PROBE */
+	case BT_PROBE:
+		bridge_put64(p + 16, a);
+		return 24;
+	default: /* EOFACK */
 		return BRIDGE_HDR;
 	}
 }
@@ -157,8 +160,10 @@ int bridge_decode(const void *buf, size_t len, struct bridge_frame *f)
 		fixed = 24;
 		break;
 	case BT_EOFACK:
-	case BT_PROBE:
 		fixed = BRIDGE_HDR;
+		break;
+	case BT_PROBE:
+		fixed = 24;
 		break;
 	case BT_REFUSE:
 		fixed = 20;
@@ -186,6 +191,7 @@ int bridge_decode(const void *buf, size_t len, struct bridge_frame *f)
 		f->b = bridge_get32(p + 24);
 		break;
 	case BT_EOF:
+	case BT_PROBE:
 		f->a = bridge_get64(p + 16);
 		break;
 	case BT_REFUSE:

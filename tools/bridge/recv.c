@@ -243,7 +243,7 @@ static int on_frame(struct recv *r, zmq_msg_t *rid, const void *data, size_t len
 {
 	struct bridge_frame f;
 	unsigned char out[64];
-	uint64_t lost;
+	uint64_t lost, last;
 	int rc, slot;
 
 	rc = bridge_decode(data, len, &f);
@@ -294,9 +294,11 @@ static int on_frame(struct recv *r, zmq_msg_t *rid, const void *data, size_t len
 	case BT_PROBE:
 		if ((slot = known(r, rid, f.id, "probe")) < 0)
 			return 0;
-		reply(r, rid, out, bridge_encode(out, BT_ACK, f.id,
-						 (uint64_t)bridge_rstate_get(&r->rs, slot, RS_LAST),
-						 BA_PROBE, 0));
+		/* Every frame the sender sent before the probe was read before it (one connection
+		 * keeps order): short of what it says it sent, frames were lost with a connection
+		 * whose end it may not have seen. A gap. */
+		last = (uint64_t)bridge_rstate_get(&r->rs, slot, RS_LAST);
+		reply(r, rid, out, bridge_encode(out, BT_ACK, f.id, last, last < f.a ? BA_GAP : 0, 0));
 		return 0;
 	case BT_DATA:
 		return on_data(r, rid, &f);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "bridge/bridge.h"
@@ -51,7 +52,6 @@ struct send {
 			    held up by a full far queue is silent too), back to --resend on an ack */
 	uint64_t sent_msgs, resends, lost;
 	uint64_t high; /* the highest sequence number ever sent: at or below it is a resend */
-	uint64_t probe_upto; /* w.sent when the last probe went out */
 	unsigned handshake_failures;
 };
 
@@ -76,24 +76,22 @@ static int watch(struct send *s)
 		if (ev == -EACCES)
 			return fail(s, "%s refused our CURVE key (it is not in the receiver's "
 				       "--curve-allow)", s->o->endpoint);
-		/* Three failures before we say so: ZeroMQ retries, and the receiver gets to see
-		 * (and report) the mismatch too before we hang up. */
 		why = ev == -EPROTO ? bridge_handshake_why(value, curve) : NULL;
-		if (why && ++s->handshake_failures >= 3) {
+		if (why) {
 			char msg[300];
 
+			/* A moment before we hang up: the receiver reads the same mismatch from
+			 * our greeting and reports it (a hang-up first would be all it saw). */
+			usleep(300 * 1000);
 			snprintf(msg, sizeof(msg), "%s: %s", s->o->endpoint, why);
 			return fail(s, "%s", msg);
 		}
-		/* A hang-up without a reason counts only for a CURVE client: a plain one may be
-		 * meeting an outage. */
-		if ((ev == -EPROTO || (ev == -EPIPE && curve)) && !why &&
-		    ++s->handshake_failures >= 3 && !s->welcomed)
+		if ((ev == -EPROTO || ev == -EPIPE) && ++s->handshake_failures >= 3 && !s->welcomed)
 			/* A CURVE server that cannot open our hello (sealed for another key) says
 			 * nothing and hangs up: that is what a client with a wrong key sees. */
-			return fail(s, curve ? "%s: the CURVE handshake failed three times, the "
-					       "receiver hanging up: --curve-server is not the receiver's "
-					       "public key (or it is no shmkit bridge receiver)"
+			return fail(s, curve ? "%s: the receiver hung up during the CURVE handshake "
+					       "three times: --curve-server is not its public key, or it "
+					       "does not use CURVE"
 					     : "%s does not speak ZeroMQ's protocol for a bridge receiver "
 					       "(handshake failed three times)",
 				    s->o->endpoint);
@@ -245,11 +243,6 @@ static int on_frame(struct send *s, const void *data, size_t len)
 			s->last_progress = now_seconds();
 			s->resend_s = s->o->resend_s;
 		}
-		/* A probe is read after every frame sent before it (one connection keeps order):
-		 * answered short of what we had sent, those frames were lost with a connection
-		 * whose end the monitor did not report. That is a gap too. */
-		if ((f.b & BA_PROBE) && f.a < s->probe_upto)
-			f.b |= BA_GAP;
 		if ((f.b & BA_GAP) && now_seconds() - s->last_gap_resend > GAP_RESEND_S) {
 			s->last_gap_resend = now_seconds();
 			s->w.sent = s->w.acked; /* push() counts what goes again */
@@ -355,9 +348,8 @@ static int run(struct send *s)
 		    now_seconds() - s->last_progress > s->resend_s) {
 			/* Silence: ask how far the receiver is (its acks may have been dropped).
 			 * Only without a monitor, which would tell us of a reconnect, resend. */
-			if (zmq_send(s->sock, out, bridge_encode(out, BT_PROBE, s->st.id, 0, 0, 0),
-				     ZMQ_DONTWAIT) >= 0)
-				s->probe_upto = s->w.sent;
+			zmq_send(s->sock, out, bridge_encode(out, BT_PROBE, s->st.id, s->w.sent, 0, 0),
+				 ZMQ_DONTWAIT);
 			if (!s->mon)
 				s->w.sent = s->w.acked;
 			s->last_progress = now_seconds();
