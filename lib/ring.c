@@ -45,6 +45,8 @@ static inline struct shmkit__slot *slot_at(const struct shmkit__ring *r, uint64_
 	return (struct shmkit__slot *)(r->slots + (pos & r->mask) * r->slot_size);
 }
 
+/* tail without the put stream's mark (head is never marked: consumers keep continuations
+ * to the get stream's holder by their frag, see get_cont). */
 static inline uint64_t idx(uint64_t v)
 {
 	return v & ~RING_STREAM;
@@ -224,13 +226,13 @@ void shmkit__ring_fd_disarm(struct shmkit__ring *r, uint32_t seat)
 static bool ring_broken(const struct shmkit__ring *r)
 {
 	/* A5: with S1 (the consumers' head CAS), for the comparison only. */
-	uint64_t h = idx(atomic_load_explicit(&r->sh->head, memory_order_acquire));
+	uint64_t h = atomic_load_explicit(&r->sh->head, memory_order_acquire);
 	uint64_t t = idx(atomic_load_explicit(&r->sh->tail, memory_order_seq_cst));
 
 	if ((int64_t)(t - h) < 0)
 		return true;
 	/* A5: as above. */
-	h = idx(atomic_load_explicit(&r->sh->head, memory_order_acquire));
+	h = atomic_load_explicit(&r->sh->head, memory_order_acquire);
 	return (int64_t)(t - h) > 0 && t - h > r->nslots;
 }
 
@@ -299,8 +301,8 @@ static inline int claim_put(struct shmkit__ring *r, struct shmkit__who *w, uint3
 		if (r->capacity != r->nslots) {
 			if (p - w->head_cache + want > r->capacity)
 				/* A5: with S1 (a consumer's head CAS); the slot's seq (A2) decides. */
-				w->head_cache = idx(atomic_load_explicit(&sh->head,
-									 memory_order_acquire));
+				w->head_cache = atomic_load_explicit(&sh->head,
+									 memory_order_acquire);
 			if ((int64_t)(p - w->head_cache) < 0) {
 				/* our p is older than the head just read: others moved on, so
 				 * tail read now is past it. One that has not moved means head
@@ -408,18 +410,29 @@ static inline void publish(struct shmkit__ring *r, uint64_t p)
 	atomic_store_explicit(&slot_at(r, p)->seq, p + 1, memory_order_release);
 }
 
-/* Give back a consumed run [p, p + k) to the next lap, and finish the claim. */
+/* Give back a consumed slot to the next lap. Slot by slot as they are read: a consumer that
+ * dies in the middle of a run loses only what it had not finished. */
+static inline void release(struct shmkit__ring *r, uint64_t p)
+{
+	/* R2: establishes a synchronizing edge with A2 (the next lap's producer). */
+	atomic_store_explicit(&slot_at(r, p)->seq, p + r->nslots, memory_order_release);
+}
+
+/* A claimed run of k is released: finish the claim. */
+static inline void end_get(struct shmkit__ring *r, struct shmkit__who *w, uint32_t k)
+{
+	get_unclaim(w, true);
+	wake_producers(r, k);
+}
+
 static inline void release_run(struct shmkit__ring *r, struct shmkit__who *w, uint64_t p,
 			       uint32_t k)
 {
 	uint32_t i;
 
 	for (i = 0; i < k; i++)
-		/* R2: establishes a synchronizing edge with A2 (the next lap's producer). */
-		atomic_store_explicit(&slot_at(r, p + i)->seq, p + i + r->nslots,
-				      memory_order_release);
-	get_unclaim(w, true);
-	wake_producers(r, k);
+		release(r, p + i);
+	end_get(r, w, k);
 }
 
 /* ---- puts ------------------------------------------------------------------------------- */
@@ -590,8 +603,9 @@ static void take_frags(struct shmkit__ring *r, struct shmkit__who *w, uint64_t p
 			n = gs->total - gs->done; /* a scribbled length never overruns the buffer */
 		memcpy(gs->buf + gs->done, slot_at(r, p + i)->data, n);
 		gs->done += n;
+		release(r, p + i);
 	}
-	release_run(r, w, p, k);
+	end_get(r, w, k);
 	gs->pos = p + k;
 }
 
@@ -713,7 +727,7 @@ static int get_large(struct shmkit__ring *r, struct shmkit__who *w, struct batch
 static int get_cont(struct shmkit__ring *r, struct shmkit__who *w, uint64_t p)
 {
 	/* A4: seq_cst, then get_stream seq_cst: a head claimed by a stream's holder shows it. */
-	if (idx(atomic_load_explicit(&r->sh->head, memory_order_seq_cst)) != p)
+	if (atomic_load_explicit(&r->sh->head, memory_order_seq_cst) != p)
 		return RETRY;
 	if (atomic_load_explicit(&r->sh->get_stream, memory_order_seq_cst))
 		return -EAGAIN;
@@ -736,7 +750,7 @@ static int try_get_run(struct shmkit__ring *r, struct shmkit__who *w, struct bat
 	int64_t dif;
 	int rc;
 
-	p = idx(atomic_load_explicit(&sh->head, memory_order_relaxed));
+	p = atomic_load_explicit(&sh->head, memory_order_relaxed);
 again:
 	for (;;) {
 		rc = 0;
@@ -769,8 +783,8 @@ again:
 				     : (frag & FRAG_HEAD) ? get_large(r, w, b, p, frag)
 							   : -EBADMSG;
 				if (rc == RETRY) {
-					p = idx(atomic_load_explicit(&sh->head,
-								     memory_order_relaxed));
+					p = atomic_load_explicit(&sh->head,
+								     memory_order_relaxed);
 					continue;
 				}
 				if (rc >= 0 && !b->one) {
@@ -794,7 +808,7 @@ again:
 					rc = -EPIPE;
 				goto out;
 			}
-			np = idx(atomic_load_explicit(&sh->head, memory_order_relaxed));
+			np = atomic_load_explicit(&sh->head, memory_order_relaxed);
 			if (np == p) {
 				rc = -EBADMSG;
 				goto out;
@@ -805,22 +819,22 @@ again:
 		k = i;
 		if (claim_get(r, w, &p, k, j))
 			break;
-		p = idx(p);
 	}
 	for (i = 0, real = 0; i < k; i++) {
 		s = slot_at(r, p + i);
-		if (atomic_load_explicit(&s->seq, memory_order_relaxed) & RING_SKIP)
-			continue;
-		len = atomic_load_explicit(&s->len, memory_order_relaxed);
-		memcpy(b->iov[real].iov_base, s->data, len);
-		b->iov[real].iov_len = len;
-		real++;
+		if (!(atomic_load_explicit(&s->seq, memory_order_relaxed) & RING_SKIP)) {
+			len = atomic_load_explicit(&s->len, memory_order_relaxed);
+			memcpy(b->iov[real].iov_base, s->data, len);
+			b->iov[real].iov_len = len;
+			real++;
+		}
+		release(r, p + i);
 	}
-	release_run(r, w, p, k);
+	end_get(r, w, k);
 	if (real)
 		return b->one ? (int)b->iov[0].iov_len : (int)real;
 	/* Only skips: look again (a message that did not fit is reported there). */
-	p = idx(atomic_load_explicit(&sh->head, memory_order_relaxed));
+	p = atomic_load_explicit(&sh->head, memory_order_relaxed);
 	goto again;
 out:
 	/* Never sleep with a claim word naming a position we do not hold. */
@@ -855,7 +869,7 @@ static int try_peek(struct shmkit__ring *r, struct shmkit__who *w, void *io)
 	int rc;
 
 	for (;;) {
-		p = idx(atomic_load_explicit(&r->sh->head, memory_order_relaxed));
+		p = atomic_load_explicit(&r->sh->head, memory_order_relaxed);
 		s = slot_at(r, p);
 		/* A1: establishes a synchronizing edge with R1 (the producer's publish). */
 		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
@@ -866,7 +880,7 @@ static int try_peek(struct shmkit__ring *r, struct shmkit__who *w, void *io)
 			return -EAGAIN;
 		}
 		if ((seq & ~RING_SKIP) != p + 1) {
-			if (idx(atomic_load_explicit(&r->sh->head, memory_order_relaxed)) == p)
+			if (atomic_load_explicit(&r->sh->head, memory_order_relaxed) == p)
 				return -EBADMSG; /* a slot ahead of head that nobody moved */
 			continue;
 		}
@@ -1132,7 +1146,7 @@ int shmkit__ring_next_size(struct shmkit__ring *r)
 	uint32_t i, frag, len;
 
 	/* A5: with S1 (the consumers' head CAS), a snapshot. */
-	p = idx(atomic_load_explicit(&r->sh->head, memory_order_acquire));
+	p = atomic_load_explicit(&r->sh->head, memory_order_acquire);
 	for (i = 0; i < r->nslots; i++) {
 		q = p + i;
 		s = slot_at(r, q);
@@ -1303,7 +1317,7 @@ int shmkit__ring_resolve_get(struct shmkit__ring *r, uint64_t p)
 	uint64_t expect;
 	uint32_t frag;
 
-	if (p == RING_NONE || idx(atomic_load_explicit(&r->sh->head, memory_order_seq_cst)) <= p)
+	if (p == RING_NONE || atomic_load_explicit(&r->sh->head, memory_order_seq_cst) <= p)
 		return 0; /* never taken */
 	s = slot_at(r, p);
 	expect = p + 1;
@@ -1369,7 +1383,7 @@ static void reap_gets(struct shmkit__ring *r, uint32_t id, struct shmkit__claim 
 			lost += shmkit__ring_resolve_get(r, q) == 3 && !streaming;
 	if (streaming) {
 		/* It held a message in parts: lost once, if it had claimed its head. */
-		lost += idx(shmkit__sc_load(&r->sh->head)) > shmkit__sc_load(&r->sh->get_start);
+		lost += shmkit__sc_load(&r->sh->head) > shmkit__sc_load(&r->sh->get_start);
 		shmkit__sc_cas(&r->sh->get_stream, &holder, 0);
 		wake_all(r, &r->sh->not_empty);
 	}
@@ -1414,7 +1428,7 @@ uint64_t shmkit__ring_tail(const struct shmkit__ring *r)
 
 uint64_t shmkit__ring_head(const struct shmkit__ring *r)
 {
-	return idx(shmkit__sc_load(&r->sh->head));
+	return shmkit__sc_load(&r->sh->head);
 }
 
 static uint64_t minus(uint64_t a, uint64_t b)
@@ -1452,7 +1466,7 @@ bool shmkit__ring_busy(struct shmkit__ring *r)
 uint32_t shmkit__ring_depth(struct shmkit__ring *r)
 {
 	/* A5: with S1, a snapshot of the indexes. */
-	uint64_t h = idx(atomic_load_explicit(&r->sh->head, memory_order_acquire));
+	uint64_t h = atomic_load_explicit(&r->sh->head, memory_order_acquire);
 	/* A5: as above. */
 	uint64_t t = idx(atomic_load_explicit(&r->sh->tail, memory_order_acquire));
 
