@@ -645,12 +645,22 @@ static int get_stream_end(struct shmkit__ring *r, struct shmkit__who *w, bool dr
 	return dropped ? RETRY : (int)w->gs.total;
 }
 
+/* Position q, not yet published, was to hold the next fragment of a message: will it ever?
+ * Not when tail is unmarked and has not reached q: the stream that was writing the message
+ * ended (withdrawn, or its dead producer resolved), and q belongs to whoever claims it next. */
+static bool ended_short(const struct shmkit__ring *r, uint64_t q)
+{
+	uint64_t t = atomic_load_explicit(&r->sh->tail, memory_order_seq_cst);
+
+	return !(t & RING_STREAM) && idx(t) <= q;
+}
+
 /* Holding the get stream: take what the producer published since. */
 static int get_more(struct shmkit__ring *r, struct shmkit__who *w)
 {
 	struct shmkit__stream *gs = &w->gs;
 	uint32_t left, m;
-	uint64_t q, t;
+	uint64_t q;
 	bool bad;
 
 	while (gs->done < gs->total) {
@@ -660,10 +670,7 @@ static int get_more(struct shmkit__ring *r, struct shmkit__who *w)
 		if (m == 0) {
 			if (bad)
 				return get_stream_end(r, w, true);
-			/* Nothing yet: the stream ended short if nobody holds position q and
-			 * tail is unmarked (a withdrawn or dead producer's stream). */
-			t = atomic_load_explicit(&r->sh->tail, memory_order_seq_cst);
-			if (!(t & RING_STREAM) && idx(t) <= q)
+			if (ended_short(r, q))
 				return get_stream_end(r, w, true);
 			return -EAGAIN;
 		}
@@ -689,12 +696,12 @@ static int get_large(struct shmkit__ring *r, struct shmkit__who *w, struct batch
 
 	if (total > r->max_size || total <= r->payload)
 		return -EBADMSG;
-	if (total > b->iov[0].iov_len)
-		return -EMSGSIZE; /* checked before claiming: it stays queued */
 	nfr = frags_of(r, total);
 	m = conts_ready(r, p + 1, nfr - 1, &bad);
-	if (bad)
-		return drop_run(r, w, p, m + 1); /* its producer died writing it */
+	if (bad || (m + 1 < nfr && ended_short(r, p + 1 + m)))
+		return drop_run(r, w, p, m + 1); /* its producer died or withdrew writing it */
+	if (total > b->iov[0].iov_len)
+		return -EMSGSIZE; /* checked before claiming: it stays queued */
 	gs->buf = b->iov[0].iov_base;
 	gs->total = total;
 	gs->done = 0;
