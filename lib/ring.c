@@ -276,8 +276,9 @@ static inline void get_unclaim(struct shmkit__who *w, bool done)
  * (full, or another producer streams), -EPIPE, -EBADMSG; on success the claim record names
  * the run until put_unclaim.
  */
-static inline int claim_put(struct shmkit__ring *r, struct shmkit__who *w, uint32_t want,
-			    uint32_t need, uint64_t mark, uint64_t keep, uint64_t *pos)
+static __attribute__((always_inline)) inline int
+claim_put(struct shmkit__ring *r, struct shmkit__who *w, uint32_t want, uint32_t need,
+	  uint64_t mark, uint64_t keep, uint64_t *pos)
 {
 	struct shmkit__ring_sh *sh = r->sh;
 	uint64_t t, p, nt, seq, room;
@@ -377,8 +378,8 @@ fail:
 
 /* Claim the run [*p, *p + k) from head with one CAS, counting `owed` messages first. false:
  * head moved (*p is its new value). */
-static inline bool claim_get(struct shmkit__ring *r, struct shmkit__who *w, uint64_t *p,
-			     uint32_t k, uint32_t owed)
+static __attribute__((always_inline)) inline bool
+claim_get(struct shmkit__ring *r, struct shmkit__who *w, uint64_t *p, uint32_t k, uint32_t owed)
 {
 	if (k > 1)
 		atomic_store_explicit(&w->c->get_cnt, k, memory_order_relaxed);
@@ -563,6 +564,23 @@ static int try_put_many(struct shmkit__ring *r, struct shmkit__who *w, void *io)
 	put_unclaim(w, true);
 	wake_consumers(r, (uint32_t)k);
 	return b->one ? 0 : k;
+}
+
+/* The common case, tried before anything else: one message that fits a slot, a run of one on
+ * the claim path (claim_put with constants: the compiler makes it the single-message code). */
+static inline int put_one(struct shmkit__ring *r, struct shmkit__who *w, const void *msg,
+			  size_t len)
+{
+	uint64_t p;
+	int k = claim_put(r, w, 1, 1, 0, 0, &p);
+
+	if (k < 0)
+		return k;
+	fill(slot_at(r, p), msg, (uint32_t)len, 0);
+	publish(r, p);
+	put_unclaim(w, true);
+	wake_consumers(r, 1);
+	return 0;
 }
 
 static int try_reserve(struct shmkit__ring *r, struct shmkit__who *w, void *io)
@@ -867,6 +885,33 @@ static int try_get_many(struct shmkit__ring *r, struct shmkit__who *w, void *io)
 	return try_get_run(r, w, b);
 }
 
+/* The common case, tried before anything else: the oldest position holds one message that
+ * fits buf. Anything else (empty, a skip, a fragment, too long, a lost race) is -EAGAIN here
+ * and sorted out by the general path (try_get_run), which claims the same way. */
+static inline int get_one(struct shmkit__ring *r, struct shmkit__who *w, void *buf, size_t size)
+{
+	uint64_t p = atomic_load_explicit(&r->sh->head, memory_order_relaxed), seq;
+	struct shmkit__slot *s = slot_at(r, p);
+	uint32_t len, frag;
+
+	/* A1: establishes a synchronizing edge with R1 (the producer's publish). */
+	seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+	if (shmkit__unlikely(seq != p + 1))
+		return -EAGAIN;
+	frag = atomic_load_explicit(&s->frag, memory_order_relaxed);
+	len = atomic_load_explicit(&s->len, memory_order_relaxed);
+	if (shmkit__unlikely(frag || len > r->payload || len > size))
+		return -EAGAIN;
+	if (!claim_get(r, w, &p, 1, 1)) {
+		get_unclaim(w, false);
+		return -EAGAIN;
+	}
+	memcpy(buf, s->data, len);
+	release(r, p);
+	end_get(r, w, 1);
+	return (int)len;
+}
+
 /* A loan of the oldest message in place: one slot only. */
 static int try_peek(struct shmkit__ring *r, struct shmkit__who *w, void *io)
 {
@@ -975,7 +1020,7 @@ static bool may_time_out(struct shmkit__ring *r, struct shmkit__who *w)
 }
 
 /* Leave a wait: nothing half-streamed survives the call. */
-static int wait_done(struct shmkit__ring *r, struct shmkit__who *w, int rc)
+static inline int wait_done(struct shmkit__ring *r, struct shmkit__who *w, int rc)
 {
 	if (shmkit__unlikely(w->ps.on))
 		put_stream_end(r, w, true);
@@ -1109,10 +1154,14 @@ int shmkit__ring_put(struct shmkit__ring *r, struct shmkit__who *w, const void *
 	struct iovec v = { (void *)msg, len };
 	struct batch b = { &v, 1, true, deadline != 0 };
 
+	int rc;
+
 	if (len > r->max_size)
 		return -EMSGSIZE;
 	if (len && !msg)
 		return -EINVAL;
+	if (shmkit__likely(len <= r->payload) && (rc = put_one(r, w, msg, len)) != -EAGAIN)
+		return rc;
 	return wait_put(r, w, try_put_many, &b, deadline, recover, arg);
 }
 
@@ -1122,8 +1171,12 @@ int shmkit__ring_get(struct shmkit__ring *r, struct shmkit__who *w, void *buf, s
 	struct iovec v = { buf, size };
 	struct batch b = { &v, 1, true, false };
 
+	int rc;
+
 	if (size && !buf)
 		return -EINVAL;
+	if ((rc = get_one(r, w, buf, size)) != -EAGAIN)
+		return rc;
 	return wait_get(r, w, try_get_many, &b, deadline, recover, arg);
 }
 
