@@ -171,7 +171,8 @@ static void recover(void *arg)
 	int64_t now = shmkit__now();
 
 	/* Polling callers (the _try forms) come here at every empty try: look at most every
-	 * PEER_CHECK_NS, since a look reads /proc. */
+	 * PEER_CHECK_NS, since a look takes the admin lock and tests the peer's lease (system
+	 * calls). */
 	if (now - h->last_check < PEER_CHECK_NS && now >= h->last_check)
 		return;
 	h->last_check = now;

@@ -243,6 +243,9 @@ static bool unfinished(struct shmkit_queue *h)
 	return false;
 }
 
+/* J1: establishes a synchronizing edge with J2 (join's announce): task_done's seq_cst store
+ * of owed, then this fence, then the load of joiners: either we see the joiner counted and
+ * wake it, or its recheck sees the work finished. */
 static void joiners_wake(struct queue_region *q)
 {
 	atomic_thread_fence(memory_order_seq_cst);
@@ -300,7 +303,8 @@ static bool claimed_by_live(uint64_t q, bool get, void *arg)
 		if (lc->alive[i] != 1)
 			continue;
 		c = &qr->part[i].claim;
-		/* A3: seq_cst, with R3 (a claim cleared after its run was finished). */
+		/* A3: seq_cst, establishes a synchronizing edge with R3 (a claim word cleared
+		 * after its run was finished: the slots are done). */
 		p = shmkit__sc_load(get ? &c->get_pos : &c->put_pos);
 		if (p == RING_NONE)
 			continue;
@@ -335,9 +339,10 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 	}
 	if (!any_dead)
 		return;
-	/* S1 (the reaper's side): seq_cst loads before the scan: whoever claimed a position below
-	 * these did so (claim word stored) before we look, so the scan sees a live claimant. A
-	 * position claimed after this may belong to a live participant the scan already passed. */
+	/* S1 (the reaper's side): seq_cst loads before the scan establish a synchronizing edge
+	 * with the claim CASes: whoever claimed a position below these did so (claim word
+	 * stored) before we look, so the scan sees a live claimant. A position claimed after this
+	 * may belong to a live participant the scan already passed. */
 	tail0 = shmkit__sc_load(&q->ring.tail);
 	head0 = shmkit__sc_load(&q->ring.head);
 	for (i = 0; i < NPARTS; i++) {
@@ -367,7 +372,8 @@ static void reap(struct shmkit_queue *h)
 }
 
 /* The ring's recover callback: reap, unless another process is at it or did it within the
- * last REAP_INTERVAL_NS (so many idle waiters do not each read /proc ten times a second). */
+ * last REAP_INTERVAL_NS (so many idle waiters do not each test every seat's lease ten times a
+ * second: a system call per seat). */
 static void reap_now(struct shmkit_queue *h)
 {
 	if (admin_lock(h, 0) == 0) {
@@ -804,7 +810,7 @@ static int join(shmkit_queue *h, int64_t deadline)
 		if (!next_recover)
 			next_recover = now + SHMKIT__SLICE_NS;
 		until = deadline < next_recover ? deadline : next_recover;
-		/* Announce, then recheck, then sleep: task_done's fence pairs with this. */
+		/* J2: announce (seq_cst), then recheck, then sleep; with J1 (joiners_wake). */
 		shmkit__sc_fetch_add(&q->joiners, 1);
 		seen = shmkit__sc_load(&q->join_word);
 		rc = !unfinished(h) ? 0 : shmkit__futex_wait(&q->join_word, seen, until);

@@ -781,7 +781,7 @@ START_TEST(test_queue_dead_producer_mid_put)
 	ck_assert_int_eq(shmkit_queue_open(name, &q), 0);
 	ck_assert_int_eq(shmkit_queue_put(q, "after", 5), 0);
 	/* The message before, then the one after: the dead producer's slot is skipped once a
-	 * waiter notices it is dead (within a slice of 100 ms), never delivered half-written. */
+	 * waiter notices it is dead (within a slice of 1 s), never delivered half-written. */
 	ck_assert_int_eq(shmkit_queue_get_timeout(q, buf, sizeof(buf), 5000 * MS_NS), 15);
 	ck_assert_int_eq(shmkit_queue_get_timeout(q, buf, sizeof(buf), 5000 * MS_NS), 5);
 	ck_assert(memcmp(buf, "after", 5) == 0);
