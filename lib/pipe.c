@@ -308,48 +308,39 @@ static int send_(shmkit_pipe *h, const void *msg, size_t len, int64_t deadline)
 	return shmkit__ring_put(r, &h->who, msg, len, deadline, recover, h);
 }
 
-static int recv_(shmkit_pipe *h, void *buf, size_t size, int64_t deadline)
+/* One receive into buf, or (alloc non-NULL) into a buffer it allocates. */
+static int ring_get(shmkit_pipe *h, struct shmkit__ring *r, void *buf, size_t size,
+		    void **alloc, int64_t deadline, shmkit__ring_recover_fn rec)
+{
+	return alloc ? shmkit__ring_get_alloc(r, &h->who, alloc, deadline, rec, h)
+		     : shmkit__ring_get(r, &h->who, buf, size, deadline, rec, h);
+}
+
+static int recv_(shmkit_pipe *h, void *buf, size_t size, void **alloc, int64_t deadline)
 {
 	struct shmkit__ring *r = ring_for(h, 1);
-
 	int rc;
 
 	if (!r)
 		return -EBADF;
-	rc = shmkit__ring_get(r, &h->who, buf, size, deadline, recover, h);
+	rc = ring_get(h, r, buf, size, alloc, deadline, recover);
 	if (rc == -EAGAIN && h->has_fd && h->note.gen == shmkit__fork_generation()) {
 		/* As in queue.c: empty, arm, and look once more. */
 		shmkit__notify_drain(&h->note);
 		shmkit__ring_fd_arm(r, h->note.seat);
-		rc = shmkit__ring_get(r, &h->who, buf, size, 0, NULL, NULL);
-	}
-	return rc;
-}
-
-static int recv_alloc(shmkit_pipe *h, void **msg, int64_t deadline)
-{
-	struct shmkit__ring *r = ring_for(h, 1);
-	int rc;
-
-	if (!r)
-		return -EBADF;
-	rc = shmkit__ring_get_alloc(r, &h->who, msg, deadline, recover, h);
-	if (rc == -EAGAIN && h->has_fd && h->note.gen == shmkit__fork_generation()) {
-		shmkit__notify_drain(&h->note);
-		shmkit__ring_fd_arm(r, h->note.seat);
-		rc = shmkit__ring_get_alloc(r, &h->who, msg, 0, NULL, NULL);
+		rc = ring_get(h, r, buf, size, alloc, 0, NULL);
 	}
 	return rc;
 }
 
 SHMKIT__API int shmkit_pipe_recv_alloc(shmkit_pipe *h, void **msg)
 {
-	return recv_alloc(h, msg, SHMKIT__FOREVER);
+	return recv_(h, NULL, 0, msg, SHMKIT__FOREVER);
 }
 
 SHMKIT__API int shmkit_pipe_recv_alloc_try(shmkit_pipe *h, void **msg)
 {
-	return recv_alloc(h, msg, 0);
+	return recv_(h, NULL, 0, msg, 0);
 }
 
 SHMKIT__API int shmkit_pipe_recv_alloc_timeout(shmkit_pipe *h, void **msg, int64_t timeout_ns)
@@ -357,7 +348,7 @@ SHMKIT__API int shmkit_pipe_recv_alloc_timeout(shmkit_pipe *h, void **msg, int64
 	int64_t deadline;
 	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	return rc ? rc : shmkit__timed(recv_alloc(h, msg, deadline));
+	return rc ? rc : shmkit__timed(recv_(h, NULL, 0, msg, deadline));
 }
 
 SHMKIT__API int shmkit_pipe_next_size(shmkit_pipe *h)
@@ -398,12 +389,12 @@ SHMKIT__API int shmkit_pipe_send_timeout(shmkit_pipe *h, const void *msg, size_t
 
 SHMKIT__API int shmkit_pipe_recv(shmkit_pipe *h, void *buf, size_t size)
 {
-	return recv_(h, buf, size, SHMKIT__FOREVER);
+	return recv_(h, buf, size, NULL, SHMKIT__FOREVER);
 }
 
 SHMKIT__API int shmkit_pipe_recv_try(shmkit_pipe *h, void *buf, size_t size)
 {
-	return recv_(h, buf, size, 0);
+	return recv_(h, buf, size, NULL, 0);
 }
 
 SHMKIT__API int shmkit_pipe_recv_timeout(shmkit_pipe *h, void *buf, size_t size,
@@ -412,7 +403,7 @@ SHMKIT__API int shmkit_pipe_recv_timeout(shmkit_pipe *h, void *buf, size_t size,
 	int64_t deadline;
 	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	return rc ? rc : shmkit__timed(recv_(h, buf, size, deadline));
+	return rc ? rc : shmkit__timed(recv_(h, buf, size, NULL, deadline));
 }
 
 int shmkit__pipe_info(const struct shmkit__region *r, struct shmkit_info *info)

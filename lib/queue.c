@@ -536,7 +536,15 @@ static int put(shmkit_queue *h, const void *msg, size_t len, int64_t deadline)
 	return shmkit__ring_put(&h->ring, &h->who, msg, len, deadline, recover, h);
 }
 
-static int get(shmkit_queue *h, void *buf, size_t size, int64_t deadline)
+/* One get into buf, or (alloc non-NULL) into a buffer it allocates. */
+static int ring_get(shmkit_queue *h, void *buf, size_t size, void **alloc, int64_t deadline,
+		    shmkit__ring_recover_fn rec)
+{
+	return alloc ? shmkit__ring_get_alloc(&h->ring, &h->who, alloc, deadline, rec, h)
+		     : shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, rec, h);
+}
+
+static int get(shmkit_queue *h, void *buf, size_t size, void **alloc, int64_t deadline)
 {
 	int rc;
 
@@ -544,9 +552,9 @@ static int get(shmkit_queue *h, void *buf, size_t size, int64_t deadline)
 		return rc;
 	if (shmkit__unlikely(h->who.loan_get != RING_NONE))
 		return -EBUSY; /* a peek is out: the claim word names it */
-	rc = shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, recover, h);
+	rc = ring_get(h, buf, size, alloc, deadline, recover);
 	if (rc == -EAGAIN && fd_rearm(h))
-		rc = shmkit__ring_get(&h->ring, &h->who, buf, size, 0, NULL, NULL);
+		rc = ring_get(h, buf, size, alloc, 0, NULL);
 	return rc;
 }
 
@@ -571,12 +579,12 @@ SHMKIT__API int shmkit_queue_put_timeout(shmkit_queue *h, const void *msg, size_
 
 SHMKIT__API int shmkit_queue_get(shmkit_queue *h, void *buf, size_t size)
 {
-	return get(h, buf, size, SHMKIT__FOREVER);
+	return get(h, buf, size, NULL, SHMKIT__FOREVER);
 }
 
 SHMKIT__API int shmkit_queue_get_try(shmkit_queue *h, void *buf, size_t size)
 {
-	return get(h, buf, size, 0);
+	return get(h, buf, size, NULL, 0);
 }
 
 SHMKIT__API int shmkit_queue_get_timeout(shmkit_queue *h, void *buf, size_t size,
@@ -585,7 +593,7 @@ SHMKIT__API int shmkit_queue_get_timeout(shmkit_queue *h, void *buf, size_t size
 	int64_t deadline;
 	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	return rc ? rc : shmkit__timed(get(h, buf, size, deadline));
+	return rc ? rc : shmkit__timed(get(h, buf, size, NULL, deadline));
 }
 
 SHMKIT__API int shmkit_queue_next_size(shmkit_queue *h)
@@ -593,28 +601,14 @@ SHMKIT__API int shmkit_queue_next_size(shmkit_queue *h)
 	return shmkit__ring_next_size(&h->ring);
 }
 
-static int get_alloc(shmkit_queue *h, void **msg, int64_t deadline)
-{
-	int rc;
-
-	if (shmkit__unlikely((rc = ensure_part(h))))
-		return rc;
-	if (shmkit__unlikely(h->who.loan_get != RING_NONE))
-		return -EBUSY;
-	rc = shmkit__ring_get_alloc(&h->ring, &h->who, msg, deadline, recover, h);
-	if (rc == -EAGAIN && fd_rearm(h))
-		rc = shmkit__ring_get_alloc(&h->ring, &h->who, msg, 0, NULL, NULL);
-	return rc;
-}
-
 SHMKIT__API int shmkit_queue_get_alloc(shmkit_queue *h, void **msg)
 {
-	return get_alloc(h, msg, SHMKIT__FOREVER);
+	return get(h, NULL, 0, msg, SHMKIT__FOREVER);
 }
 
 SHMKIT__API int shmkit_queue_get_alloc_try(shmkit_queue *h, void **msg)
 {
-	return get_alloc(h, msg, 0);
+	return get(h, NULL, 0, msg, 0);
 }
 
 SHMKIT__API int shmkit_queue_get_alloc_timeout(shmkit_queue *h, void **msg, int64_t timeout_ns)
@@ -622,7 +616,7 @@ SHMKIT__API int shmkit_queue_get_alloc_timeout(shmkit_queue *h, void **msg, int6
 	int64_t deadline;
 	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	return rc ? rc : shmkit__timed(get_alloc(h, msg, deadline));
+	return rc ? rc : shmkit__timed(get(h, NULL, 0, msg, deadline));
 }
 
 /* ---- batches ---------------------------------------------------------------------------- */
