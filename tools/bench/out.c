@@ -527,7 +527,7 @@ void bench_print_json(const struct bench_opts *o)
 		jnum("p50_ns", r->p50_ns, 0);
 		jnum("p99_ns", r->p99_ns, 0);
 		jnum("p999_ns", r->p999_ns, 0);
-		if (r->test == BENCH_THROUGHPUT) {
+		if (r->test == BENCH_THROUGHPUT || r->test == BENCH_LARGE) {
 			jnum("msgs_per_s_min", r->lo, 0);
 			jnum("msgs_per_s_max", r->hi, 0);
 		} else if (r->test == BENCH_RTT) {
