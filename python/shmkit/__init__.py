@@ -8,6 +8,7 @@ Objects made without a name are unlinked when the program that made them ends no
 """
 from . import _shmkit
 from .connection import Connection, Pipe
+from . import futures
 from .pool import Pool, TaskTimeout, WorkerDied
 from .queues import JoinableQueue, NotAPickleError, Queue, SimpleQueue
 from .shared_memory import SharedMemory

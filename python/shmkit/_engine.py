@@ -19,7 +19,8 @@ Why it survives a killed worker: the parent always knows which task a dead worke
     just moved on) is put back without using a retry.
 Speed: tasks are pickled once each in the parent and framed several to a message ("<IQ" length
 and id, then the pickle); map/imap chunks are single tasks; how many tasks a worker may have
-queued grows as tasks are seen to be short (about 0.5 ms of work queued), so small tasks travel
+queued grows as tasks are seen to be short (about 10 ms of work queued; one task at a time
+when they take 50 ms or more), so small tasks travel
 in batches and long ones are not stuck behind each other.
 Names: every object is "/shmkit-py-<pid>-<n>-pool<pid>-<what>-<random>" (what: results, slots,
 in<k>), so `shmkit ls` says whose pool it is. The parent unlinks them when the pool ends (or at
@@ -33,6 +34,7 @@ import pickle
 import queue as _queue
 import signal
 import struct
+import sys
 import threading
 import time
 import traceback
@@ -40,7 +42,9 @@ import weakref
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import connection as _mpconn
 from multiprocessing import util
-from multiprocessing.pool import ExceptionWithTraceback, MaybeEncodingError
+from concurrent.futures.process import _ExceptionWithTraceback as _FuturesWithTraceback
+from multiprocessing.pool import ExceptionWithTraceback as _PoolWithTraceback
+from multiprocessing.pool import MaybeEncodingError
 
 from . import _registry, _shmkit
 from .queues import Queue
@@ -51,7 +55,7 @@ INBOX_SLOT = 64 << 10
 RESULTS_CAPACITY = 64
 RESULTS_SLOT = 64 << 10
 MESSAGE_TARGET = 32 << 10      # bytes of frames per inbox message
-QUEUED_WORK_NS = 500_000       # how much work a worker may have queued
+QUEUED_WORK_NS = 10_000_000    # how much work a worker may have queued
 QUOTA_MAX = 256
 TICK = 0.05                    # seconds between looks at sentinels and timeouts while busy
 
@@ -107,6 +111,8 @@ def _worker_main(inbox, results, slots_name, pos, initializer, initargs, maxtask
         except BaseException:
             results.put(("init", pos, traceback.format_exc()))
             return
+    # The remote traceback each API's users expect as __cause__.
+    ExceptionWithTraceback = _PoolWithTraceback if flavour == "pool" else _FuturesWithTraceback
     done = 0
     mv_slot, mv_start = 2 * pos, 2 * pos + 1
     loads = pickle.loads
@@ -342,7 +348,7 @@ class Engine:
         a = self.avg_ns
         if a is None:
             return 2
-        if a >= 2_000_000:
+        if a >= 50_000_000:
             return 1
         return max(2, min(QUOTA_MAX, QUEUED_WORK_NS // max(a, 1)))
 
@@ -429,33 +435,47 @@ class Engine:
                 pass
 
     def _manage(self):
-        last_look = time.monotonic()
-        while True:
-            busy = bool(self.pending) or any(w.outstanding for w in self.workers)
-            msgs = []
-            try:
-                msgs.append(self.results.get(True, TICK if busy else 0.5))
-                while len(msgs) < 256:
-                    msgs.append(self.results.get(False))
-            except _queue.Empty:
+        try:
+            self.last_look = time.monotonic()
+            while self._step():
                 pass
-            done = []
+        except BaseException:
+            # Never expected; the pool cannot go on without its manager: say so, and fail
+            # what is pending rather than leave callers waiting.
+            traceback.print_exc()
             with self.lock:
-                for m in msgs:
-                    self._take(m, done)
-                now = time.monotonic()
-                if now - last_look >= TICK or not msgs:
-                    last_look = now
-                    self._look(done)
-                if self.state == TERMINATE:
-                    break
+                self.state = TERMINATE
+        finally:
+            self._finish()
+
+    def _step(self):
+        """One round: take results, look at the workers, dispatch. False when finished.
+        (A method of its own so that no task, argument or result stays referenced by the
+        manager while it waits: callers expect them freed.)"""
+        busy = bool(self.pending) or any(w.outstanding for w in self.workers)
+        msgs = []
+        try:
+            msgs.append(self.results.get(True, TICK if busy else 0.5))
+            while len(msgs) < 256:
+                msgs.append(self.results.get(False))
+        except _queue.Empty:
+            pass
+        done = []
+        with self.lock:
+            for m in msgs:
+                self._take(m, done)
+            now = time.monotonic()
+            if now - self.last_look >= TICK or not msgs:
+                self.last_look = now
+                self._look(done)
+            if self.state == TERMINATE:
+                finished = True
+            else:
                 done.extend(self._dispatch())
                 finished = (self.state in (CLOSE, BROKEN) and not self.pending
                             and not any(w.outstanding for w in self.workers))
-            self._deliver(done)
-            if finished:
-                break
-        self._finish()
+        self._deliver(done)
+        return not finished
 
     def _take(self, m, done):
         if m is None:
@@ -557,24 +577,26 @@ class Engine:
 
     def _finish(self):
         """The manager's last act: stop the workers, unlink everything."""
-        with self.lock:
-            terminate = self.state == TERMINATE
-        workers = [w for w in self.workers if w.proc is not None]
-        if not terminate:
-            for w in workers:
-                try:
-                    w.inbox.put(b"", True, 5)
-                except Exception:
-                    pass
-            deadline = time.monotonic() + 10
-            for w in workers:
-                w.proc.join(max(0, deadline - time.monotonic()))
-        self._kill_all()
-        with self.lock:
-            done = []
-            self._fail_all(BrokenProcessPool("the pool was terminated"), done)
-        self._deliver(done)
-        self._unlink_all()
+        try:
+            with self.lock:
+                terminate = self.state == TERMINATE
+            workers = [w for w in self.workers if w.proc is not None]
+            if not terminate:
+                for w in workers:
+                    try:
+                        w.inbox.put(b"", True, 5)  # stop (an empty message)
+                    except Exception:
+                        pass
+                deadline = time.monotonic() + 10
+                for w in workers:
+                    w.proc.join(max(0, deadline - time.monotonic()))
+            self._kill_all()
+        finally:
+            with self.lock:
+                done = []
+                self._fail_all(BrokenProcessPool("the pool was terminated"), done)
+            self._deliver(done)
+            self._unlink_all()
 
     def _kill_all(self):
         procs = [w.proc for w in self.workers if w.proc is not None]
@@ -606,8 +628,8 @@ class Engine:
         if threading.current_thread() is not self.thread:
             self.thread.join(timeout)
 
-    def pids(self):
-        return [w.proc.pid for w in self.workers if w.proc is not None]
+    def processes(self):
+        return [w.proc for w in self.workers if w.proc is not None]
 
     @staticmethod
     def _at_exit(ref):
@@ -616,7 +638,9 @@ class Engine:
         self = ref()
         if self is None:
             return
-        if self.flavour == "executor":
+        # ... unless the program is ending on Ctrl-C: then nobody waits for the work.
+        if self.flavour == "executor" and not isinstance(getattr(sys, "last_value", None),
+                                                         KeyboardInterrupt):
             self.close()
             self.join()
         self.terminate()

@@ -82,7 +82,11 @@ class ProcessPoolExecutor(_cf.Executor):
         if timeout is not None and not timeout > 0:
             raise ValueError("timeout must be a positive number of seconds, not %r"
                              % (timeout,))
-        self._mp_context = mp_context or multiprocessing.get_context()
+        if mp_context is None:
+            # As concurrent.futures: workers with a limited life are spawned by default.
+            mp_context = multiprocessing.get_context(
+                "spawn" if max_tasks_per_child is not None else None)
+        self._mp_context = mp_context
         self._max_workers = max_workers
         self._shutdown_lock = threading.Lock()
         self._shutdown = False
@@ -158,6 +162,23 @@ class ProcessPoolExecutor(_cf.Executor):
             self._engine.join()
 
     shutdown.__doc__ = _cf.Executor.shutdown.__doc__
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            # Ctrl-C: stop now rather than wait for the work (as shutdown(wait=True) would).
+            self._terminate()
+            return False
+        return super().__exit__(exc_type, exc_val, exc_tb)
+
+    def _terminate(self):
+        with self._shutdown_lock:
+            self._shutdown = True
+        self._engine.terminate()
+
+    @property
+    def _processes(self):
+        """{pid: Process} of the live workers (as concurrent.futures' executor has)."""
+        return {p.pid: p for p in self._engine.processes()}
 
 
 def _result_iterator(results, end_time, chunked):

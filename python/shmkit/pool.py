@@ -343,6 +343,11 @@ class Pool:
     def __exit__(self, *exc):
         self.terminate()
 
+    @property
+    def _pool(self):
+        """The worker Process objects (as multiprocessing.Pool has)."""
+        return self._engine.processes()
+
     def __reduce__(self):
         raise NotImplementedError("pool objects cannot be passed between processes or pickled")
 
