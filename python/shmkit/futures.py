@@ -18,14 +18,37 @@ import concurrent.futures as _cf
 import itertools
 import multiprocessing
 import os
+import sys
 import threading
 import time
+import weakref
 
 from . import _engine
 from ._engine import CALL, STARCHUNK, TaskTimeout, WorkerDied
 from .pool import IMapIterator
 
 BrokenProcessPool = _cf.process.BrokenProcessPool
+
+# As concurrent.futures: when the interpreter shuts down (before atexit handlers), every
+# executor finishes its work and refuses new work -- unless the program is ending on Ctrl-C,
+# when nobody waits for the work.
+_global_shutdown = False
+_executors = weakref.WeakSet()
+
+
+def _python_exit():
+    global _global_shutdown
+    _global_shutdown = True
+    interrupted = isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
+    for ex in list(_executors):
+        if interrupted:
+            ex._terminate()
+        else:
+            ex.shutdown(wait=True)
+
+
+if hasattr(threading, "_register_atexit"):
+    threading._register_atexit(_python_exit)
 
 __all__ = ["ProcessPoolExecutor", "BrokenProcessPool", "WorkerDied", "TaskTimeout"]
 
@@ -92,8 +115,14 @@ class ProcessPoolExecutor(_cf.Executor):
         self._shutdown = False
         self._engine = _engine.Engine(max_workers, initializer, initargs, max_tasks_per_child,
                                       self._mp_context, "executor", retries, timeout)
+        _executors.add(self)
+        # An executor dropped without shutdown() finishes its work and lets its workers go,
+        # as concurrent.futures' does.
+        weakref.finalize(self, self._engine.close)
 
     def _check(self):
+        if _global_shutdown:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
         if self._engine.broken is not None:
             raise BrokenProcessPool(str(self._engine.broken))
         if self._shutdown:
@@ -182,16 +211,21 @@ class ProcessPoolExecutor(_cf.Executor):
 
 
 def _result_iterator(results, end_time, chunked):
+    # No local name holds a result once it is yielded (callers expect it freed once they
+    # drop it), as in concurrent.futures.
     try:
         while True:
             if end_time is None:
-                item = results.next()
+                timeout = None
             else:
-                item = results.next(max(0.0, end_time - time.monotonic()))
+                timeout = max(0.0, end_time - time.monotonic())
             if chunked:
-                yield from item
+                chunk = results.next(timeout)
+                chunk.reverse()
+                while chunk:
+                    yield chunk.pop()
             else:
-                yield item
+                yield results.next(timeout)
     except StopIteration:
         return
     finally:
