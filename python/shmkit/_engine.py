@@ -24,7 +24,8 @@ when they take 50 ms or more), so small tasks travel
 in batches and long ones are not stuck behind each other.
 Names: every object is "/shmkit-py-<pid>-<n>-pool<pid>-<what>-<random>" (what: results, slots,
 in<k>), so `shmkit ls` says whose pool it is. The parent unlinks them when the pool ends (or at
-exit); a worker that finds its inbox at EOF with no stop message (the parent died) unlinks them.
+exit). Should the parent be killed, each worker notices (its parent sentinel, or its inbox at
+EOF: the parent was the only writer), unlinks them and exits at once: no orphan runs on.
 """
 import collections
 import itertools
@@ -98,11 +99,31 @@ def _death_text(pid, exitcode):
 
 # ---- the worker process ----------------------------------------------------------------------
 
+def _orphaned(owned):
+    """The pool's process is gone (killed: it unlinks nothing): nobody will read a result or
+    unlink the pool's objects. Unlink them (every worker tries; a name goes once) and go."""
+    for name in owned:
+        try:
+            _shmkit.remove(name)
+        except OSError:
+            pass
+    os._exit(1)
+
+
+def _watch_parent(sentinel, owned):
+    _mpconn.wait([sentinel])  # readable once the pool's process has died
+    _orphaned(owned)
+
+
 def _worker_main(inbox, results, slots_name, pos, initializer, initargs, maxtasks, flavour,
                  owned):
     # Ctrl-C goes to the whole foreground group: the parent decides the workers' fate (it
     # terminates them), a task is not interrupted half-way by the terminal.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        threading.Thread(target=_watch_parent, args=(parent.sentinel, owned),
+                         name="shmkit-pool-parent-watch", daemon=True).start()
     block = _shmkit.Block(slots_name, False)
     slots = memoryview(block).cast("q")
     if initializer is not None:
@@ -120,14 +141,8 @@ def _worker_main(inbox, results, slots_name, pos, initializer, initargs, maxtask
         try:
             data = inbox.get()
         except EOFError:
-            # EOF without a stop message: the parent (inbox's only writer) died or gave up
-            # abnormally. Nobody else will unlink the pool's objects.
-            for name in owned:
-                try:
-                    _shmkit.remove(name)
-                except OSError:
-                    pass
-            return
+            # EOF without a stop message: the parent (the inbox's only writer) died.
+            _orphaned(owned)
         if not data:
             return  # stop message
         mv = memoryview(data)

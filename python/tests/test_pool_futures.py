@@ -24,6 +24,7 @@ Left out, and why:
 The task functions live in this module so that spawn and forkserver children import them.
 """
 import concurrent.futures as cf
+import gc
 import multiprocessing
 import os
 import subprocess
@@ -321,6 +322,7 @@ def test_del_shutdown():
     res = ex.map(abs, range(-5, 5))
     processes = ex._processes
     del ex
+    gc.collect()  # as CPython's test does
     for p in processes.values():
         p.join(30)
         assert p.exitcode == 0
