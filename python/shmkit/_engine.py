@@ -391,38 +391,47 @@ class Engine:
         return None
 
     def _dispatch(self):
-        done = []
+        """Give pending tasks to the workers with room (under self.lock). Returns the
+        outcomes to deliver (none: kept for the callers' symmetry)."""
         if self.state not in (RUN, CLOSE) or not self.pending:
-            return done
+            return []
         quota = self._quota()
+        deal = []  # [worker, room left, tasks taken, their bytes]
         for w in sorted(self.workers, key=lambda w: len(w.outstanding)):
             if w.proc is None or w.killed_for is not None:
                 continue
             room = quota - len(w.outstanding)
             if w.budget is not None:
                 room = min(room, w.budget)
-            frames, size, tasks = [], 0, []
-            while room > 0:
+            if room > 0:
+                deal.append([w, room, [], 0])
+        # One task at a time to each worker in turn, the least busy first: a burst spreads
+        # over every worker rather than filling the first one's quota.
+        while deal:
+            for entry in list(deal):
                 t = self._next_task()
                 if t is None:
+                    deal.append(None)  # marks "nothing left"
                     break
-                tasks.append(t)
-                frames.append(t.frame)
-                size += len(t.frame)
-                room -= 1
-                if size >= MESSAGE_TARGET:
-                    if not self._send(w, frames, tasks):
-                        break
-                    frames, size, tasks = [], 0, []
-            if tasks:
-                self._send(w, frames, tasks)
-            if not self.pending:
+                entry[1] -= 1
+                entry[2].append(t)
+                entry[3] += len(t.frame)
+                if entry[3] >= MESSAGE_TARGET or entry[1] == 0:
+                    ok = self._send(entry[0], entry[2])
+                    entry[2], entry[3] = [], 0
+                    if not ok or entry[1] == 0:
+                        deal.remove(entry)
+            if deal and deal[-1] is None:
+                deal.pop()
                 break
-        return done
+        for w, _, tasks, _ in deal:
+            if tasks:
+                self._send(w, tasks)
+        return []
 
-    def _send(self, w, frames, tasks):
+    def _send(self, w, tasks):
         try:
-            w.inbox.put(b"".join(frames), False)
+            w.inbox.put(b"".join([t.frame for t in tasks]), False)
         except _queue.Full:
             self.pending.extendleft(reversed(tasks))
             return False

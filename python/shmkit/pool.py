@@ -173,7 +173,16 @@ class IMapUnorderedIterator(IMapIterator):
     _ordered = False
 
 
+AUTO_CHUNK_MAX = 4096  # map's own chunks stay small enough to travel in one slot
+
+
 def _chunks(iterable, size):
+    if isinstance(iterable, (range, list, tuple)):
+        # Slices, not islice: a list's is a copy of pointers; a range's is a range, which
+        # pickles in a few bytes whatever its length.
+        for i in range(0, len(iterable), size):
+            yield iterable[i:i + size]
+        return
     it = iter(iterable)
     while True:
         chunk = list(itertools.islice(it, size))
@@ -251,18 +260,40 @@ class Pool:
         if not hasattr(iterable, "__len__"):
             iterable = list(iterable)
         if chunksize is None:
+            # multiprocessing's choice (4 chunks per worker), capped: smaller messages
+            # pipeline better and fit a queue slot.
             chunksize, extra = divmod(len(iterable), self._processes * 4)
             if extra:
                 chunksize += 1
+            chunksize = min(chunksize, AUTO_CHUNK_MAX)
         if len(iterable) == 0:
             chunksize = 0
         elif chunksize < 1:
             raise ValueError("Chunksize must be 1+, not {0:n}".format(chunksize))
         result = MapResult(len(iterable), chunksize, callback, error_callback)
         if chunksize:
-            tasks = [e.make_task(kind, func, chunk, {}, result._set, i, retries, timeout)
-                     for i, chunk in enumerate(_chunks(iterable, chunksize))]
-            e.submit([t for t in tasks if t is not None])
+            # Chunks are made as workers have room (a Source), so the first ones run while
+            # the rest are still being cut and pickled.
+            chunks = enumerate(_chunks(iterable, chunksize))
+            left = [result._left]
+
+            def make():
+                try:
+                    for i, chunk in chunks:
+                        left[0] -= 1
+                        t = e.make_task(kind, func, chunk, {}, result._set, i, retries,
+                                        timeout)
+                        return t if t is not None else _engine.Task(0, None, None, i, 0, None)
+                except Exception as exc:  # the iterable raised: the map fails with it
+                    abort(exc)
+                return None
+
+            def abort(exc):
+                while left[0] > 0:
+                    left[0] -= 1
+                    result._set(_engine.Task(0, None, None, 0, 0, None), False, exc)
+
+            e.submit((Source(make, abort),))
         return result
 
     def imap(self, func, iterable, chunksize=1, *, retries=None, timeout=None):
@@ -280,6 +311,9 @@ class Pool:
         if chunksize < 1:
             raise ValueError("Chunksize must be 1+, not {0:n}".format(chunksize))
         result = cls()
+        if isinstance(iterable, range) and chunksize > 1:
+            iterable = _chunks(iterable, chunksize)  # whole chunks: ranges, pickled small
+            chunksize = -1
         it = iter(iterable)
         counter = itertools.count()
         if chunksize == 1:
@@ -300,7 +334,10 @@ class Pool:
             def make():
                 i = next(counter)
                 try:
-                    chunk = list(itertools.islice(it, chunksize))
+                    if chunksize == -1:
+                        chunk = next(it, None) or []
+                    else:
+                        chunk = list(itertools.islice(it, chunksize))
                 except Exception as exc:
                     result._put(i, (False, exc))
                     result._set_length(i + 1)
