@@ -19,8 +19,9 @@ Why it survives a killed worker: the parent always knows which task a dead worke
     just moved on) is put back without using a retry.
 Speed: tasks are pickled once each in the parent and framed several to a message ("<IQ" length
 and id, then the pickle); map/imap chunks are single tasks; how many tasks a worker may have
-queued grows as tasks are seen to be short (about 10 ms of work queued; one task at a time
-when they take 50 ms or more), so small tasks travel
+queued grows as tasks are seen to be short (about 100 ms of work queued, 4 tasks at least; 2
+when they take 50 ms or more); a worker left idle while another has tasks waiting in its inbox
+gets some of them (the parent takes that inbox's next message and deals it again), so small tasks travel
 in batches and long ones are not stuck behind each other.
 Names: every object is "/shmkit-py-<pid>-<n>-pool<pid>-<what>-<random>" (what: results, slots,
 in<k>), so `shmkit ls` says whose pool it is. The parent unlinks them when the pool ends (or at
@@ -56,7 +57,7 @@ INBOX_SLOT = 64 << 10
 RESULTS_CAPACITY = 64
 RESULTS_SLOT = 64 << 10
 MESSAGE_TARGET = 32 << 10      # bytes of frames per inbox message
-QUEUED_WORK_NS = 10_000_000    # how much work a worker may have queued
+QUEUED_WORK_NS = 100_000_000   # how much work a worker may have queued
 QUOTA_MAX = 256
 TICK = 0.05                    # seconds between looks at sentinels and timeouts while busy
 
@@ -364,8 +365,8 @@ class Engine:
         if a is None:
             return 2
         if a >= 50_000_000:
-            return 1
-        return max(2, min(QUOTA_MAX, QUEUED_WORK_NS // max(a, 1)))
+            return 2  # one running, one ready (stealing evens out the rest)
+        return max(4, min(QUOTA_MAX, QUEUED_WORK_NS // max(a, 1)))
 
     def _next_task(self):
         while self.pending:
@@ -391,10 +392,47 @@ class Engine:
         return None
 
     def _dispatch(self):
-        """Give pending tasks to the workers with room (under self.lock). Returns the
-        outcomes to deliver (none: kept for the callers' symmetry)."""
-        if self.state not in (RUN, CLOSE) or not self.pending:
+        """Give pending tasks to the workers with room (under self.lock); then, if a worker
+        is idle while another has tasks queued, move some. Returns the outcomes to deliver
+        (none: kept for the callers' symmetry)."""
+        if self.state not in (RUN, CLOSE):
             return []
+        self._deal()
+        if not self.pending and self._steal():
+            self._deal()
+        return []
+
+    def _steal(self):
+        """Work stealing: an idle worker while another has tasks waiting in its inbox. The
+        parent takes the next message from the busy worker's inbox (a queue: the message is
+        the parent's or the worker's, never both), so its tasks never started there, and
+        they are dealt again. True if anything moved."""
+        live = [w for w in self.workers if w.proc is not None and w.killed_for is None]
+        if not any(not w.outstanding for w in live):
+            return False
+        for w in sorted(live, key=lambda w: -len(w.outstanding)):
+            if len(w.outstanding) < 2:
+                return False
+            try:
+                data = w.inbox.get(False)
+            except Exception:
+                continue
+            off, moved = 0, []
+            while off < len(data):
+                n, tid = FRAME.unpack_from(data, off)
+                off += FRAME.size + n
+                t = w.outstanding.pop(tid, None)
+                if t is not None:
+                    moved.append(t)
+            if w.budget is not None:
+                w.budget += len(moved)
+            self.pending.extend(moved)
+            return bool(moved)
+        return False
+
+    def _deal(self):
+        if not self.pending:
+            return
         quota = self._quota()
         deal = []  # [worker, room left, tasks taken, their bytes]
         for w in sorted(self.workers, key=lambda w: len(w.outstanding)):
@@ -427,7 +465,6 @@ class Engine:
         for w, _, tasks, _ in deal:
             if tasks:
                 self._send(w, tasks)
-        return []
 
     def _send(self, w, tasks):
         try:

@@ -2,6 +2,7 @@
 promise (issue 21). Every outcome is checked exactly: each task is reported once (a result,
 or WorkerDied/TaskTimeout), no task runs twice unless retried, the pool keeps working, and
 nothing is left running or in /dev/shm."""
+import functools
 import multiprocessing
 import os
 import random
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -19,10 +21,20 @@ from shmkit.futures import BrokenProcessPool, ProcessPoolExecutor
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def work(runs, i):
-    runs[i] += 1  # one increment per execution: a task run twice shows
-    if i % 8 == 0:
-        time.sleep(0.0005)  # the workers spend much of their time inside a task
+_runs = None
+
+
+def set_runs(runs):
+    """Initializer: the shared count of executions, opened once per worker (opening a shared
+    array per task would cost more than the task)."""
+    global _runs
+    _runs = runs
+
+
+def work(i):
+    _runs[i] += 1  # one increment per execution: a task run twice shows
+    if i % 16 == 0:
+        time.sleep(0.001)  # the workers spend much of their time inside a task
     return i
 
 
@@ -61,43 +73,51 @@ def _gone(pids, timeout=10):
     return not alive
 
 
-def _kill_rounds(pool, rounds, n, retries, rng):
+def _runs_pool(processes, method, rounds, n):
+    runs = shmkit.RawArray("i", rounds * n)
+    pool = shmkit.Pool(processes, context=multiprocessing.get_context(method),
+                       initializer=set_runs, initargs=(runs,))
+    return pool, runs
+
+
+def _kill_rounds(pool, all_runs, rounds, n, retries, rng):
     """Run n tasks `rounds` times, SIGKILLing a random worker in the middle of each round."""
     killed = died = 0
-    for _ in range(rounds):
-        runs = shmkit.RawArray("i", n)
+    for rnd in range(rounds):
+        base = rnd * n
         calls = [0] * n
         outcome = [None] * n
+        lock = threading.Lock()
+        reported = [0]
+        quarter, whole = threading.Event(), threading.Event()
 
-        def cb(i):
-            def ok(v):
-                calls[i] += 1
-                outcome[i] = ("ok", v)
+        def report(i, kind, value):
+            calls[i] += 1
+            outcome[i] = (kind, value)
+            with lock:
+                reported[0] += 1
+                if reported[0] >= n // 4:
+                    quarter.set()
+                if reported[0] == n:
+                    whole.set()
 
-            def err(e):
-                calls[i] += 1
-                outcome[i] = ("err", e)
-            return ok, err
-
-        results = []
-        for i in range(n):
-            ok, err = cb(i)
-            results.append(pool.apply_async(work, (runs, i), callback=ok, error_callback=err,
-                                            retries=retries))
-        # kill once part of the round is done
-        while sum(1 for r in results if r.ready()) < n // 4:
-            time.sleep(0.001)
+        results = [pool.apply_async(work, (base + i,),
+                                    callback=functools.partial(report, i, "ok"),
+                                    error_callback=functools.partial(report, i, "err"),
+                                    retries=retries)
+                   for i in range(n)]
+        assert quarter.wait(120)  # kill once part of the round is done
         victim = rng.choice(pool._pool)
         os.kill(victim.pid, signal.SIGKILL)
         killed += 1
-        for r in results:
-            r.wait(120)
-            assert r.ready()
+        assert whole.wait(120)
+        time.sleep(0.01)  # a second report of any task would show now
+        runs = all_runs[base:base + n]
         for i, r in enumerate(results):
             assert calls[i] == 1, "task %d reported %d times" % (i, calls[i])
             kind, value = outcome[i]
             if kind == "ok":
-                assert value == i and r.get() == i
+                assert value == base + i and r.get(0) == base + i
                 assert 1 <= runs[i] <= 1 + retries
             else:
                 assert isinstance(value, shmkit.WorkerDied), repr(value)
@@ -106,59 +126,66 @@ def _kill_rounds(pool, rounds, n, retries, rng):
                 assert runs[i] <= 1 + retries
                 died += 1
         assert died <= killed
-        shmkit.remove(runs._shmkit_name)
     return killed, died
 
 
 def test_sigkill_random_worker_50_times():
     rng = random.Random(21)
-    with shmkit.Pool(3, context=multiprocessing.get_context("fork")) as pool:
-        killed, died = _kill_rounds(pool, 50, 1000, 0, rng)
+    pool, runs = _runs_pool(3, "fork", 50, 1000)
+    with pool:
+        killed, died = _kill_rounds(pool, runs, 50, 1000, 0, rng)
         # the pool is whole: three workers, all answering
         assert pool.map(abs, range(-50, 50)) == [abs(x) for x in range(-50, 50)]
         assert len(pool._pool) == 3
         assert len({pool.apply(getpid) for _ in range(30)} - {w.pid for w in pool._pool}) == 0
     assert killed == 50
     assert died >= 1  # some kills did land inside a task (almost all do)
+    shmkit.remove(runs._shmkit_name)
 
 
 def test_sigkill_with_retries():
     rng = random.Random(7)
-    with shmkit.Pool(3, context=multiprocessing.get_context("fork")) as pool:
-        killed, died = _kill_rounds(pool, 10, 1000, 1, rng)
+    pool, runs = _runs_pool(3, "fork", 10, 1000)
+    with pool:
+        killed, died = _kill_rounds(pool, runs, 10, 1000, 1, rng)
+    shmkit.remove(runs._shmkit_name)
     assert died == 0  # every killed task ran again (one kill per round, one retry each)
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 def test_sigkill_other_start_methods(method):
     rng = random.Random(3)
-    with shmkit.Pool(2, context=multiprocessing.get_context(method)) as pool:
-        _kill_rounds(pool, 2, 300, 0, rng)
+    pool, runs = _runs_pool(2, method, 2, 300)
+    with pool:
+        _kill_rounds(pool, runs, 2, 300, 0, rng)
         assert pool.apply(abs, (-3,)) == 3
+    shmkit.remove(runs._shmkit_name)
 
 
 def test_executor_sigkill_rounds():
     rng = random.Random(5)
-    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("fork")) as ex:
-        for _ in range(10):
-            runs = shmkit.RawArray("i", 500)
-            futs = [ex.submit(work, runs, i) for i in range(500)]
+    runs = shmkit.RawArray("i", 10 * 500)
+    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("fork"),
+                             initializer=set_runs, initargs=(runs,)) as ex:
+        for rnd in range(10):
+            base = rnd * 500
+            futs = [ex.submit(work, base + i) for i in range(500)]
             while sum(f.done() for f in futs) < 100:
-                time.sleep(0.001)
+                time.sleep(0.01)
             victim = rng.choice(list(ex._processes.values()))
             os.kill(victim.pid, signal.SIGKILL)
             died = 0
             for i, f in enumerate(futs):
                 e = f.exception(120)
                 if e is None:
-                    assert f.result() == i and runs[i] == 1
+                    assert f.result() == base + i and runs[base + i] == 1
                 else:
                     assert isinstance(e, BrokenProcessPool) and isinstance(e, shmkit.WorkerDied)
-                    assert runs[i] <= 1
+                    assert runs[base + i] <= 1
                     died += 1
             assert died <= 1
-            shmkit.remove(runs._shmkit_name)
         assert ex.submit(abs, -1).result() == 1
+    shmkit.remove(runs._shmkit_name)
 
 
 def test_kill_while_idle_and_all_at_once():
