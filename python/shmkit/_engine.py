@@ -20,9 +20,9 @@ Why it survives a killed worker: the parent always knows which task a dead worke
 Speed: tasks are pickled once each in the parent and framed several to a message ("<IQ" length
 and id, then the pickle); map/imap chunks are single tasks; how many tasks a worker may have
 queued grows as tasks are seen to be short (about 100 ms of work queued, 4 tasks at least; 2
-when they take 50 ms or more); a worker left idle while another has tasks waiting in its inbox
-gets some of them (the parent takes that inbox's next message and deals it again), so small tasks travel
-in batches and long ones are not stuck behind each other.
+when they take 50 ms or more), so small tasks travel in batches; a worker left idle while
+another has tasks waiting in its inbox gets some of them (the parent takes that inbox's next
+message and deals it again), so long ones are not stuck behind each other.
 Names: every object is "/shmkit-py-<pid>-<n>-pool<pid>-<what>-<random>" (what: results, slots,
 in<k>), so `shmkit ls` says whose pool it is. The parent unlinks them when the pool ends (or at
 exit). Should the parent be killed, each worker notices (its parent sentinel, or its inbox at
