@@ -173,7 +173,7 @@ class IMapUnorderedIterator(IMapIterator):
     _ordered = False
 
 
-AUTO_CHUNK_MAX = 4096  # map's own chunks stay small enough to travel in one slot
+AUTO_CHUNK_MAX = 1024  # map's own chunks stay small enough to travel in one slot
 
 
 def _chunks(iterable, size):
