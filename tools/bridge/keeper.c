@@ -88,6 +88,8 @@ struct keeper {
 	const char *far, *stage;
 	double next_reconcile;
 	bool dead_hand_put; /* the predecessor died holding a message it had already put */
+	unsigned char *big;  /* a message too long to peek, got here */
+	bool got;            /* the message in hand was got, not peeked: nothing to release */
 };
 
 /*
@@ -114,6 +116,11 @@ static void reconcile(struct keeper *k)
 	bridge_rstate_set_hdr(&k->rs, RH_STAGE_LOST, (int64_t)st.lost_dead_consumer);
 }
 
+static int release(struct keeper *k)
+{
+	return k->got ? 0 : shmkit_queue_release(k->sq);
+}
+
 /* Move one message from staging to the far queue: 1 when it was the leave marker, 0 moved (or
  * dropped as a duplicate), negative errno. */
 static int move_one(struct keeper *k, const unsigned char *msg, size_t len)
@@ -122,16 +129,16 @@ static int move_one(struct keeper *k, const unsigned char *msg, size_t len)
 	int slot, rc;
 
 	if (len < BRIDGE_STAGE_HDR)
-		return shmkit_queue_release(k->sq); /* only bridges put here; never meant */
+		return release(k); /* only bridges put here; never meant */
 	id = bridge_get64(msg);
 	seq = bridge_get64(msg + 8);
 	if (id == 0) {
-		shmkit_queue_release(k->sq);
+		release(k);
 		return 1; /* every sender forwarded EOF: the bridge asks us to leave */
 	}
 	slot = bridge_rstate_slot(&k->rs, id, false);
 	if (slot < 0 || (int64_t)seq <= bridge_rstate_get(&k->rs, slot, RS_KEPT))
-		return shmkit_queue_release(k->sq); /* a second copy from a killed bridge */
+		return release(k); /* a second copy from a killed bridge */
 	bridge_rstate_set_hdr(&k->rs, RH_HAND_ID, (int64_t)id);
 	bridge_rstate_set_hdr(&k->rs, RH_HAND_SEQ, (int64_t)seq);
 	bridge_killpoint("keeper-hand");
@@ -143,7 +150,7 @@ static int move_one(struct keeper *k, const unsigned char *msg, size_t len)
 	bridge_killpoint("keeper-put");
 	bridge_rstate_set(&k->rs, slot, RS_KEPT, (int64_t)seq);
 	bridge_killpoint("keeper-kept");
-	rc = shmkit_queue_release(k->sq);
+	rc = release(k);
 	bridge_rstate_set_hdr(&k->rs, RH_HAND_SEQ, 0);
 	return rc;
 }
@@ -160,9 +167,22 @@ static int move_all(struct keeper *k)
 		rc = shmkit_queue_peek_timeout(k->sq, &msg, 500 * 1000000LL);
 		if (rc == -ETIMEDOUT)
 			continue;
+		if (rc == -EMSGSIZE) {
+			/* Longer than a staging slot (over 16 MiB): not peekable, so got. A keeper
+			 * killed between this get and its note of the message loses it uncounted. */
+			if (!k->big && !(k->big = malloc(shmkit_queue_max_size(k->sq))))
+				return -ENOMEM;
+			rc = shmkit_queue_get(k->sq, k->big, shmkit_queue_max_size(k->sq));
+			if (rc < 0)
+				return rc;
+			k->got = true;
+			msg = k->big;
+		}
 		if (rc < 0)
 			return rc;
-		if ((rc = move_one(k, msg, (size_t)rc)) != 0)
+		rc = move_one(k, msg, (size_t)rc);
+		k->got = false;
+		if (rc != 0)
 			return rc;
 	}
 }

@@ -36,6 +36,8 @@
 #include "util.h"
 
 #define STAGE_CAPACITY 1024
+#define STAGE_SLOT_MAX (1u << 24) /* the largest slot a queue has */
+#define STAGE_BYTES (64ull << 20)
 #define LINGER_S 2.0 /* after the end, answer late EOFs this long (an EOFACK may be lost) */
 #define NOTE_EVERY_S 10.0 /* reports of one kind of bad traffic at most this often */
 
@@ -412,7 +414,15 @@ static int open_stage(struct recv *r)
 	struct shmkit_queue_attr a = { .capacity = STAGE_CAPACITY,
 				       .max_size = r->far_max + BRIDGE_STAGE_HDR,
 				       .writers = 0, .mode = 0600 };
-	int rc = shmkit_queue_create(r->stage_name, &a, &r->stage);
+	int rc;
+
+	/* One slot per message where a slot can hold it (the keeper peeks in place, keeper.c),
+	 * fewer slots for larger ones: staging stays within about 64 MiB. */
+	a.slot_size = a.max_size < STAGE_SLOT_MAX ? a.max_size : STAGE_SLOT_MAX;
+	if ((uint64_t)a.slot_size * a.capacity > STAGE_BYTES)
+		a.capacity = (uint32_t)(STAGE_BYTES / a.slot_size) < 16 ? 16
+			     : (uint32_t)(STAGE_BYTES / a.slot_size);
+	rc = shmkit_queue_create(r->stage_name, &a, &r->stage);
 
 	if (rc == -EEXIST && (rc = shmkit_queue_open(r->stage_name, &r->stage)) == 0 &&
 	    shmkit_queue_max_size(r->stage) != a.max_size) {
