@@ -35,7 +35,12 @@ struct part {
 	_Atomic uint64_t owed; /* joinable: got (or being got) and not yet task_done */
 	_Atomic uint32_t put_cnt; /* positions claimed from put_pos (a batch); 0: one */
 	_Atomic uint32_t get_cnt; /* positions claimed from get_pos; 0: one */
-	uint8_t pad[8];
+	/* joinable: unfinished work counted apart from owed, by any thread of the owner (owed is
+	 * the owner's get's alone): task_done subtracts here, and a producer that keeps messages
+	 * in a process-local buffer before putting them (the Python Queue) adds them here first,
+	 * so join waits for them too. Signed: owed + pending is this entry's debt. Zeroed with
+	 * owed when the entry goes (close, death), pending first (see unfinished()). */
+	_Atomic int64_t pending;
 };
 _Static_assert(sizeof(struct part) == 64, "one participant per cache line");
 
@@ -211,20 +216,24 @@ static void wake_joiners(struct queue_region *q)
 
 /* A JoinableQueue's unfinished work is what the ring holds plus what participants owe:
  * nothing is counted at put, so a producer that dies anywhere leaves no count behind, and a
- * consumer's debt dies with its participant entry. */
+ * consumer's debt dies with its participant entry. Read in this order so that no message is
+ * ever missed between two places: pending first (a buffered message is counted there until
+ * after it is published in the ring; a task_done read late only makes the sum larger), then
+ * the ring (a consumer counts owed before its claim empties it), then owed. */
 static bool unfinished(struct shmkit_queue *h)
 {
 	struct queue_region *q = h->q;
+	int64_t debt = 0;
 	int i;
 
-	/* Ring first: a consumer counts what it owes before its claim empties the ring. Skipped
-	 * positions are not work: one published after EOF may never be consumed by anyone. */
+	for (i = 0; i < NPARTS; i++)
+		debt += shmkit__sc_load(&q->part[i].pending);
+	/* Skipped positions are not work: one published after EOF may never be consumed. */
 	if (shmkit__ring_busy(&h->ring))
 		return true;
 	for (i = 0; i < NPARTS; i++)
-		if (shmkit__sc_load(&q->part[i].owed))
-			return true;
-	return false;
+		debt += (int64_t)shmkit__sc_load(&q->part[i].owed);
+	return debt > 0;
 }
 
 static void joiners_wake(struct queue_region *q)
@@ -342,6 +351,7 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 		shmkit__ring_fd_disarm(&h->ring, (uint32_t)i);
 		shmkit__sc_store(&pt->role, 0);
 		shmkit__sc_store(&pt->waiting, 0);
+		shmkit__sc_store(&pt->pending, 0); /* before owed: see unfinished() */
 		shmkit__sc_store(&pt->owed, 0); /* what it owed join() died with it */
 		shmkit__sc_store(&pt->put_pos, RING_NONE);
 		shmkit__sc_store(&pt->get_pos, RING_NONE);
@@ -407,6 +417,7 @@ static int ensure_part(struct shmkit_queue *h)
 		reap_entries(h, seat);
 	shmkit__sc_store(&pt->role, 0);
 	shmkit__sc_store(&pt->waiting, 0);
+	shmkit__sc_store(&pt->pending, 0);
 	shmkit__sc_store(&pt->owed, 0);
 	shmkit__sc_store(&pt->put_pos, RING_NONE);
 	shmkit__sc_store(&pt->get_pos, RING_NONE);
@@ -495,6 +506,7 @@ SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
 			pt = &h->q->part[h->part];
 			/* Messages got and not task_done'd by a handle that goes away would
 			 * keep join waiting forever. */
+			shmkit__sc_store(&pt->pending, 0);
 			shmkit__sc_store(&pt->owed, 0);
 			shmkit__sc_store(&pt->start, 0);
 			shmkit__sc_store(&pt->pid, 0);
@@ -731,19 +743,38 @@ SHMKIT__API int shmkit_queue_release(shmkit_queue *h)
 
 SHMKIT__API int shmkit_queue_task_done(shmkit_queue *h)
 {
-	_Atomic uint64_t *out;
-	uint64_t n;
+	struct part *pt;
 
 	if (!h->joinable)
 		return -ENOTSUP;
 	if (h->part < 0 || h->gen != shmkit__fork_generation())
 		return -EINVAL;
-	out = &h->q->part[h->part].owed;
-	n = atomic_load_explicit(out, memory_order_relaxed);
-	if (n == 0)
+	pt = &h->q->part[h->part];
+	/* Subtracted from pending, not owed: owed is written by this handle's get alone, so a
+	 * task_done from another thread while a get runs on the handle loses nothing. */
+	if ((int64_t)atomic_load_explicit(&pt->owed, memory_order_relaxed) +
+		    atomic_load_explicit(&pt->pending, memory_order_relaxed) <= 0)
 		return -EINVAL;
-	atomic_store_explicit(out, n - 1, memory_order_seq_cst);
+	atomic_fetch_sub_explicit(&pt->pending, 1, memory_order_seq_cst);
 	joiners_wake(h->q);
+	return 0;
+}
+
+/* Private to the Python binding (not exported): count n messages that this handle's process
+ * holds in a local buffer as unfinished work (n < 0 when they have been put, after they are
+ * published), so that join() in any process waits for them. The handle must have put or
+ * attached as a writer in this process (-EINVAL otherwise). Any thread may call it, also
+ * while another uses the handle. */
+int shmkit__queue_pending(shmkit_queue *h, int64_t n);
+int shmkit__queue_pending(shmkit_queue *h, int64_t n)
+{
+	if (!h->joinable)
+		return 0;
+	if (h->part < 0 || h->gen != shmkit__fork_generation())
+		return -EINVAL;
+	atomic_fetch_add_explicit(&h->q->part[h->part].pending, n, memory_order_seq_cst);
+	if (n < 0)
+		joiners_wake(h->q);
 	return 0;
 }
 
@@ -851,8 +882,13 @@ static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats
 	/* Skipped positions are not messages (those still queued make this a slight undercount). */
 	st->get_total -= st->get_total > shmkit__sc_load(&q->ring.skipped) ? shmkit__sc_load(&q->ring.skipped)
 								       : st->get_total;
-	for (i = 0; i < NPARTS; i++)
-		st->unfinished += shmkit__sc_load(&q->part[i].owed);
+	{
+		int64_t debt = 0;
+		for (i = 0; i < NPARTS; i++)
+			debt += (int64_t)shmkit__sc_load(&q->part[i].owed) +
+				shmkit__sc_load(&q->part[i].pending);
+		st->unfinished = debt > 0 ? (uint64_t)debt : 0;
+	}
 	st->unfinished += st->joinable ? st->depth : 0;
 	st->slots_reclaimed = shmkit__sc_load(&q->ring.slots_reclaimed);
 	st->lost_dead_consumer = shmkit__sc_load(&q->ring.lost_dead_consumer);
