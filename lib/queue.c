@@ -17,8 +17,14 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
 #include "notify.h"
+#include "proc.h"
+#include "region.h"
 #include "ring.h"
+#include "wait.h"
 
 #define NPARTS ((int)SHMKIT_QUEUE_WRITERS_MAX)
 #define ROLE_WRITER 1u
@@ -28,25 +34,16 @@ struct part {
 	_Atomic int32_t pid; /* 0: free; else its pid, for display (the seat's lease says alive) */
 	_Atomic uint32_t role;
 	_Atomic uint64_t start;
-	_Atomic uint64_t put_pos;
-	_Atomic uint64_t get_pos;
-	_Atomic uint32_t waiting;
-	_Atomic uint32_t seat_gen; /* the gen of seat i its owner took (see lease.h) */
-	_Atomic uint64_t owed; /* joinable: got (or being got) and not yet task_done */
-	_Atomic uint32_t put_cnt; /* positions claimed from put_pos (a batch); 0: one */
-	_Atomic uint32_t get_cnt; /* positions claimed from get_pos; 0: one */
-	/* joinable: unfinished work counted apart from owed, by any thread of the owner (owed is
-	 * the owner's get's alone): task_done subtracts here, and a producer that keeps messages
-	 * in a process-local buffer before putting them (the Python Queue) adds them here first,
-	 * so join waits for them too. Signed: owed + pending is this entry's debt. Zeroed with
-	 * owed when the entry goes (close, death), pending first (see unfinished()). */
-	_Atomic int64_t pending;
+	struct shmkit__claim claim; /* what it claimed in the ring (ring.h) */
+	_Atomic uint64_t owed;      /* joinable: got (or being got) and not yet task_done */
+	_Atomic uint32_t seat_gen;  /* the gen of seat i its owner took (see lease.h) */
+	uint8_t pad[4];
 };
 _Static_assert(sizeof(struct part) == 64, "one participant per cache line");
 
 struct queue_region {
-	struct shmkit__hdr hdr; /* param: capacity, max_size, writers expected, NPARTS; NPARTS
-				   seats follow the slots */
+	struct shmkit__hdr hdr; /* param: capacity, max_size | payload << 32, writers expected,
+				   NPARTS; NPARTS seats follow the slots */
 	struct shmkit__lk admin; /* registration, writers, recovery */
 	_Alignas(SHMKIT__CACHELINE) uint32_t reserved0;
 	_Atomic uint32_t writers_total;
@@ -73,28 +70,34 @@ struct shmkit_queue {
 	struct shmkit__notify note;
 };
 
-static size_t region_size(uint32_t capacity, uint32_t max_size)
+static size_t region_size(uint32_t capacity, uint32_t payload)
 {
-	return sizeof(struct queue_region) + shmkit__ring_bytes(capacity, max_size);
+	return sizeof(struct queue_region) + shmkit__ring_bytes(capacity, payload);
 }
 
-static int params_ok(uint64_t capacity, uint64_t max_size, uint64_t writers)
+/* The layout read back from a region: sizes the library itself would have chosen. */
+static int params_ok(uint64_t capacity, uint64_t sizes, uint64_t writers)
 {
-	return capacity >= 1 && capacity <= RING_MAX_CAPACITY && max_size <= RING_MAX_MSG &&
+	uint32_t max_size, payload;
+
+	shmkit__ring_param_split(sizes, &max_size, &payload);
+	return capacity >= 1 && capacity <= RING_MAX_CAPACITY && max_size >= 1 &&
+	       payload >= 1 && shmkit__ring_payload(max_size, payload) == payload &&
 	       writers <= NPARTS;
 }
 
 static void bind(struct shmkit_queue *h)
 {
 	struct shmkit__hdr *hd = h->r.hdr;
+	uint32_t max_size, payload;
 
 	h->q = (struct queue_region *)hd;
-	shmkit__ring_bind(&h->ring, &h->q->ring, h->q->slots, (uint32_t)hd->param[0],
-			  (uint32_t)hd->param[1]);
+	shmkit__ring_param_split(hd->param[1], &max_size, &payload);
+	shmkit__ring_bind(&h->ring, &h->q->ring, h->q->slots, (uint32_t)hd->param[0], max_size,
+			  payload);
 	h->expected = (uint32_t)hd->param[2];
 	h->joinable = hd->flags & SHMKIT_JOINABLE;
 	h->part = -1;
-	h->who.head_cache = 0;
 	h->who.loan_put = h->who.loan_get = RING_NONE;
 	h->ring.dev = h->r.dev;
 	h->ring.ino = h->r.ino;
@@ -105,32 +108,39 @@ SHMKIT__API int shmkit_queue_create(const char *name, const struct shmkit_queue_
 {
 	struct shmkit_queue *h;
 	struct shmkit__hdr *hd;
-	int err, i;
+	uint32_t max_size, payload;
+	unsigned i;
+	int err;
 
-	if (!out || !attr || !params_ok(attr->capacity, attr->max_size, attr->writers) ||
+	if (!out || !attr)
+		return -EINVAL;
+	max_size = shmkit__ring_max_size(attr->max_size);
+	payload = shmkit__ring_payload(attr->max_size, attr->slot_size);
+	for (i = 0; i < sizeof(attr->reserved) / sizeof(attr->reserved[0]); i++)
+		if (attr->reserved[i])
+			return -EINVAL; /* a field of a later version this library does not know */
+	if (!payload || !params_ok(attr->capacity, shmkit__ring_param(max_size, payload),
+				   attr->writers) ||
 	    (attr->flags & ~SHMKIT_JOINABLE))
 		return -EINVAL;
 	if (!(h = shmkit__handle_new(sizeof(*h))))
 		return -ENOMEM;
 	err = shmkit__region_create(name, SHMKIT_KIND_QUEUE, attr->flags,
-				    region_size(attr->capacity, attr->max_size), NPARTS, attr->mode,
-				    &h->r);
+				    region_size(attr->capacity, payload), NPARTS, attr->mode, &h->r);
 	if (err) {
 		free(h);
 		return err;
 	}
 	hd = h->r.hdr;
 	hd->param[0] = attr->capacity;
-	hd->param[1] = attr->max_size;
+	hd->param[1] = shmkit__ring_param(max_size, payload);
 	hd->param[2] = attr->writers;
 	hd->param[3] = NPARTS;
 	bind(h);
 	shmkit__region_set_lock(&h->r, &h->q->admin);
-	for (i = 0; i < NPARTS; i++) {
-		atomic_store_explicit(&h->q->part[i].put_pos, RING_NONE, memory_order_relaxed);
-		atomic_store_explicit(&h->q->part[i].get_pos, RING_NONE, memory_order_relaxed);
-	}
-	shmkit__ring_init(&h->q->ring, h->q->slots, attr->capacity, attr->max_size);
+	for (i = 0; i < NPARTS; i++)
+		shmkit__ring_claim_clear(&h->q->part[i].claim);
+	shmkit__ring_init(&h->q->ring, h->q->slots, attr->capacity, max_size, payload);
 	shmkit__region_ready(&h->r);
 	*out = h;
 	return 0;
@@ -142,7 +152,8 @@ static int check_region(const struct shmkit__region *r)
 	const struct shmkit__hdr *hd = r->hdr;
 
 	if (!params_ok(hd->param[0], hd->param[1], hd->param[2]) || hd->param[3] != NPARTS ||
-	    !shmkit__obj_size_is(r, region_size((uint32_t)hd->param[0], (uint32_t)hd->param[1])) ||
+	    !shmkit__obj_size_is(r, region_size((uint32_t)hd->param[0],
+						(uint32_t)(hd->param[1] >> 32))) ||
 	    r->nseats != NPARTS || r->lk != &((struct queue_region *)hd)->admin ||
 	    (hd->flags & ~SHMKIT_JOINABLE))
 		return -EBADMSG;
@@ -216,24 +227,25 @@ static void wake_joiners(struct queue_region *q)
 
 /* A JoinableQueue's unfinished work is what the ring holds plus what participants owe:
  * nothing is counted at put, so a producer that dies anywhere leaves no count behind, and a
- * consumer's debt dies with its participant entry. Read in this order so that no message is
- * ever missed between two places: pending first (a buffered message is counted there until
- * after it is published in the ring; a task_done read late only makes the sum larger), then
- * the ring (a consumer counts owed before its claim empties it), then owed. */
+ * consumer's debt dies with its participant entry. */
+static bool owes(struct queue_region *q)
+{
+	for (int i = 0; i < NPARTS; i++)
+		if (shmkit__sc_load(&q->part[i].owed))
+			return true;
+	return false;
+}
+
 static bool unfinished(struct shmkit_queue *h)
 {
 	struct queue_region *q = h->q;
-	int64_t debt = 0;
-	int i;
 
-	for (i = 0; i < NPARTS; i++)
-		debt += shmkit__sc_load(&q->part[i].pending);
-	/* Skipped positions are not work: one published after EOF may never be consumed. */
-	if (shmkit__ring_busy(&h->ring))
-		return true;
-	for (i = 0; i < NPARTS; i++)
-		debt += (int64_t)shmkit__sc_load(&q->part[i].owed);
-	return debt > 0;
+	/* owed before and after the ring: a message a producer keeps in a local buffer is owed
+	 * by that producer until it is in the ring (shmkit__queue_pending), then in the ring,
+	 * then owed by its consumer from before its claim; a message that moves between places
+	 * while one scan passes is seen by the ring check or the other scan. Skipped positions
+	 * are not work: one published after EOF may never be consumed by anyone. */
+	return owes(q) || shmkit__ring_busy(&h->ring) || owes(q);
 }
 
 static void joiners_wake(struct queue_region *q)
@@ -274,30 +286,31 @@ static int admin_lock(struct shmkit_queue *h, int64_t deadline)
 	return rc < 0 ? rc : 0; /* a dead holder left nothing half-done that we rely on */
 }
 
-/* Does any live participant name position q in the claim (word at `off`, count at `cnt_off`)?
- * alive[] was filled by the caller. */
+/* Does any live participant name position q in its put run (get: its get run)? alive[] was
+ * filled by the caller. */
 struct live_claims {
 	struct shmkit_queue *h;
 	const signed char *alive;
-	size_t off, cnt_off;
 };
 
-static bool claimed_by_live(uint64_t q, void *arg)
+static bool claimed_by_live(uint64_t q, bool get, void *arg)
 {
 	const struct live_claims *lc = arg;
 	struct queue_region *qr = lc->h->q;
+	struct shmkit__claim *c;
 	uint64_t p, n;
 	int i;
 
 	for (i = 0; i < NPARTS; i++) {
 		if (lc->alive[i] != 1)
 			continue;
-		p = shmkit__sc_load((_Atomic uint64_t *)((char *)&qr->part[i] + lc->off));
+		c = &qr->part[i].claim;
+		/* A3: seq_cst, with R3 (a claim cleared after its run was finished). */
+		p = shmkit__sc_load(get ? &c->get_pos : &c->put_pos);
 		if (p == RING_NONE)
 			continue;
 		n = shmkit__ring_claim_n(&lc->h->ring,
-					 shmkit__sc_load((_Atomic uint32_t *)((char *)&qr->part[i] +
-									  lc->cnt_off)));
+					 shmkit__sc_load(get ? &c->get_cnt : &c->put_cnt));
 		if (q >= p && q - p < n)
 			return true;
 	}
@@ -310,7 +323,7 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 {
 	struct queue_region *q = h->q;
 	signed char alive[NPARTS];
-	struct live_claims lc = { h, alive, 0, 0 };
+	struct live_claims lc = { h, alive };
 	bool any_dead = false;
 	uint64_t tail0, head0;
 	int i;
@@ -327,9 +340,9 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 	}
 	if (!any_dead)
 		return;
-	/* Before the scan: whoever claimed a position below these did so (claim word stored)
-	 * before we look, so the scan sees a live claimant. A position claimed after this may
-	 * belong to a live participant the scan already passed. */
+	/* S1 (the reaper's side): seq_cst loads before the scan: whoever claimed a position below
+	 * these did so (claim word stored) before we look, so the scan sees a live claimant. A
+	 * position claimed after this may belong to a live participant the scan already passed. */
 	tail0 = shmkit__sc_load(&q->ring.tail);
 	head0 = shmkit__sc_load(&q->ring.head);
 	for (i = 0; i < NPARTS; i++) {
@@ -337,26 +350,14 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 
 		if (alive[i] != 0)
 			continue;
-		/* A batch's whole range, one message's position otherwise. */
-		lc.off = offsetof(struct part, put_pos);
-		lc.cnt_off = offsetof(struct part, put_cnt);
-		shmkit__ring_resolve_puts(&h->ring, shmkit__sc_load(&pt->put_pos),
-					  shmkit__sc_load(&pt->put_cnt), tail0, claimed_by_live, &lc);
-		lc.off = offsetof(struct part, get_pos);
-		lc.cnt_off = offsetof(struct part, get_cnt);
-		shmkit__ring_resolve_gets(&h->ring, shmkit__sc_load(&pt->get_pos),
-					  shmkit__sc_load(&pt->get_cnt), head0, claimed_by_live, &lc);
-		shmkit__ring_forget_waiter(&h->ring, shmkit__sc_load(&pt->waiting));
+		/* Its runs (a batch's or a large message's whole range), streams and wait. */
+		shmkit__ring_reap(&h->ring, (uint32_t)i, &pt->claim, RING_SIDE_PUT | RING_SIDE_GET,
+				  tail0, head0, claimed_by_live, &lc);
 		/* A descriptor it armed: nobody is left to notify. */
 		shmkit__ring_fd_disarm(&h->ring, (uint32_t)i);
 		shmkit__sc_store(&pt->role, 0);
-		shmkit__sc_store(&pt->waiting, 0);
-		shmkit__sc_store(&pt->pending, 0); /* before owed: see unfinished() */
 		shmkit__sc_store(&pt->owed, 0); /* what it owed join() died with it */
-		shmkit__sc_store(&pt->put_pos, RING_NONE);
-		shmkit__sc_store(&pt->get_pos, RING_NONE);
-		shmkit__sc_store(&pt->put_cnt, 0);
-		shmkit__sc_store(&pt->get_cnt, 0);
+		shmkit__ring_claim_clear(&pt->claim);
 		shmkit__sc_store(&pt->start, 0);
 		shmkit__sc_store(&pt->pid, 0);
 		shmkit__sc_fetch_add(&q->reaped, 1);
@@ -416,27 +417,17 @@ static int ensure_part(struct shmkit_queue *h)
 	if (shmkit__sc_load(&pt->pid))
 		reap_entries(h, seat);
 	shmkit__sc_store(&pt->role, 0);
-	shmkit__sc_store(&pt->waiting, 0);
-	shmkit__sc_store(&pt->pending, 0);
 	shmkit__sc_store(&pt->owed, 0);
-	shmkit__sc_store(&pt->put_pos, RING_NONE);
-	shmkit__sc_store(&pt->get_pos, RING_NONE);
-	shmkit__sc_store(&pt->put_cnt, 0);
-	shmkit__sc_store(&pt->get_cnt, 0);
+	shmkit__ring_claim_clear(&pt->claim);
 	shmkit__sc_store(&pt->start, start);
 	shmkit__sc_store(&pt->seat_gen, shmkit__seat_gen(&h->r, (uint32_t)seat));
 	shmkit__sc_store(&pt->pid, pid);
 	shmkit__lk_release(&h->r);
 	h->part = seat;
 	h->gen = gen;
-	h->who.put_pos = &pt->put_pos;
-	h->who.get_pos = &pt->get_pos;
-	h->who.put_cnt = &pt->put_cnt;
-	h->who.get_cnt = &pt->get_cnt;
-	h->who.waiting = &pt->waiting;
-	h->who.owed = h->joinable ? &pt->owed : NULL;
-	/* A fork child's inherited loans are the parent's to finish. */
-	h->who.loan_put = h->who.loan_get = RING_NONE;
+	/* A fork child's inherited loans are the parent's to finish (who_bind forgets them). */
+	shmkit__ring_who_bind(&h->who, &pt->claim, (uint32_t)seat,
+			      h->joinable ? &pt->owed : NULL);
 	return 0;
 }
 
@@ -506,7 +497,6 @@ SHMKIT__API int shmkit_queue_close(shmkit_queue *h)
 			pt = &h->q->part[h->part];
 			/* Messages got and not task_done'd by a handle that goes away would
 			 * keep join waiting forever. */
-			shmkit__sc_store(&pt->pending, 0);
 			shmkit__sc_store(&pt->owed, 0);
 			shmkit__sc_store(&pt->start, 0);
 			shmkit__sc_store(&pt->pid, 0);
@@ -595,6 +585,43 @@ SHMKIT__API int shmkit_queue_get_timeout(shmkit_queue *h, void *buf, size_t size
 	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
 	return rc ? rc : shmkit__timed(get(h, buf, size, deadline));
+}
+
+SHMKIT__API int shmkit_queue_next_size(shmkit_queue *h)
+{
+	return shmkit__ring_next_size(&h->ring);
+}
+
+static int get_alloc(shmkit_queue *h, void **msg, int64_t deadline)
+{
+	int rc;
+
+	if (shmkit__unlikely((rc = ensure_part(h))))
+		return rc;
+	if (shmkit__unlikely(h->who.loan_get != RING_NONE))
+		return -EBUSY;
+	rc = shmkit__ring_get_alloc(&h->ring, &h->who, msg, deadline, recover, h);
+	if (rc == -EAGAIN && fd_rearm(h))
+		rc = shmkit__ring_get_alloc(&h->ring, &h->who, msg, 0, NULL, NULL);
+	return rc;
+}
+
+SHMKIT__API int shmkit_queue_get_alloc(shmkit_queue *h, void **msg)
+{
+	return get_alloc(h, msg, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_get_alloc_try(shmkit_queue *h, void **msg)
+{
+	return get_alloc(h, msg, 0);
+}
+
+SHMKIT__API int shmkit_queue_get_alloc_timeout(shmkit_queue *h, void **msg, int64_t timeout_ns)
+{
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : shmkit__timed(get_alloc(h, msg, deadline));
 }
 
 /* ---- batches ---------------------------------------------------------------------------- */
@@ -743,28 +770,32 @@ SHMKIT__API int shmkit_queue_release(shmkit_queue *h)
 
 SHMKIT__API int shmkit_queue_task_done(shmkit_queue *h)
 {
-	struct part *pt;
+	_Atomic uint64_t *out;
+	uint64_t n;
 
 	if (!h->joinable)
 		return -ENOTSUP;
 	if (h->part < 0 || h->gen != shmkit__fork_generation())
 		return -EINVAL;
-	pt = &h->q->part[h->part];
-	/* Subtracted from pending, not owed: owed is written by this handle's get alone, so a
-	 * task_done from another thread while a get runs on the handle loses nothing. */
-	if ((int64_t)atomic_load_explicit(&pt->owed, memory_order_relaxed) +
-		    atomic_load_explicit(&pt->pending, memory_order_relaxed) <= 0)
-		return -EINVAL;
-	atomic_fetch_sub_explicit(&pt->pending, 1, memory_order_seq_cst);
+	out = &h->q->part[h->part].owed;
+	/* A CAS: another thread of ours may be getting through this handle (its get adds to
+	 * owed atomically too, ring.c). */
+	n = atomic_load_explicit(out, memory_order_relaxed);
+	do {
+		if (n == 0)
+			return -EINVAL;
+	} while (!atomic_compare_exchange_weak_explicit(out, &n, n - 1, memory_order_seq_cst,
+							 memory_order_relaxed));
 	joiners_wake(h->q);
 	return 0;
 }
 
 /* Private to the Python binding (not exported): count n messages that this handle's process
- * holds in a local buffer as unfinished work (n < 0 when they have been put, after they are
- * published), so that join() in any process waits for them. The handle must have put or
- * attached as a writer in this process (-EINVAL otherwise). Any thread may call it, also
- * while another uses the handle. */
+ * keeps in a local buffer before putting them as owed by this handle (n < 0 once they are
+ * published in the ring), so that join() in any process waits for them; they are forgiven
+ * with the handle's entry (close, death). The handle must have put or attached as a writer in
+ * this process (-EINVAL otherwise) and must not get (its owed would mix). Any thread may call
+ * it, also while another puts through the handle. */
 int shmkit__queue_pending(shmkit_queue *h, int64_t n);
 int shmkit__queue_pending(shmkit_queue *h, int64_t n)
 {
@@ -772,7 +803,7 @@ int shmkit__queue_pending(shmkit_queue *h, int64_t n)
 		return 0;
 	if (h->part < 0 || h->gen != shmkit__fork_generation())
 		return -EINVAL;
-	atomic_fetch_add_explicit(&h->q->part[h->part].pending, n, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&h->q->part[h->part].owed, (uint64_t)n, memory_order_seq_cst);
 	if (n < 0)
 		joiners_wake(h->q);
 	return 0;
@@ -853,18 +884,27 @@ SHMKIT__API uint32_t shmkit_queue_max_size(shmkit_queue *h)
 	return h->ring.max_size;
 }
 
+SHMKIT__API uint32_t shmkit_queue_slot_size(shmkit_queue *h)
+{
+	return h->ring.payload;
+}
+
 /* Fill stats from a validated queue region (also used read-only by shmkit_info). */
 static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats *st)
 {
 	struct queue_region *q = (struct queue_region *)r->hdr;
 	struct shmkit__ring ring;
+	uint32_t max_size, payload;
 	int i;
 
+
 	memset(st, 0, sizeof(*st));
-	shmkit__ring_bind(&ring, &q->ring, q->slots, (uint32_t)r->hdr->param[0],
-			  (uint32_t)r->hdr->param[1]);
+	shmkit__ring_param_split(r->hdr->param[1], &max_size, &payload);
+	shmkit__ring_bind(&ring, &q->ring, q->slots, (uint32_t)r->hdr->param[0], max_size,
+			  payload);
 	st->capacity = ring.capacity;
 	st->max_size = ring.max_size;
+	st->slot_size = ring.payload;
 	st->depth = shmkit__ring_depth(&ring);
 	st->writers_expected = (uint32_t)r->hdr->param[2];
 	st->writers_attached = writers_attached(q);
@@ -877,18 +917,10 @@ static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats
 							   shmkit__sc_load(&q->part[i].seat_gen));
 	st->eof = shmkit__sc_load(&q->ring.closed) != 0;
 	st->joinable = (r->hdr->flags & SHMKIT_JOINABLE) != 0;
-	st->put_total = shmkit__sc_load(&q->ring.tail) - shmkit__sc_load(&q->ring.skipped);
-	st->get_total = shmkit__sc_load(&q->ring.head);
-	/* Skipped positions are not messages (those still queued make this a slight undercount). */
-	st->get_total -= st->get_total > shmkit__sc_load(&q->ring.skipped) ? shmkit__sc_load(&q->ring.skipped)
-								       : st->get_total;
-	{
-		int64_t debt = 0;
-		for (i = 0; i < NPARTS; i++)
-			debt += (int64_t)shmkit__sc_load(&q->part[i].owed) +
-				shmkit__sc_load(&q->part[i].pending);
-		st->unfinished = debt > 0 ? (uint64_t)debt : 0;
-	}
+	st->put_total = shmkit__ring_put_total(&ring);
+	st->get_total = shmkit__ring_get_total(&ring);
+	for (i = 0; i < NPARTS; i++)
+		st->unfinished += shmkit__sc_load(&q->part[i].owed);
 	st->unfinished += st->joinable ? st->depth : 0;
 	st->slots_reclaimed = shmkit__sc_load(&q->ring.slots_reclaimed);
 	st->lost_dead_consumer = shmkit__sc_load(&q->ring.lost_dead_consumer);

@@ -104,9 +104,10 @@ int cmd_produce(int argc, char **argv)
 			have_count = true;
 			break;
 		case 's':
-			if (!parse_u64(optarg, STAMP_SIZE, SHMKIT_MESSAGE_MAX, &size))
-				return usage_error("produce", "bad --size '%s' (%zu..16777216)",
-						   optarg, STAMP_SIZE);
+			if (!parse_size(optarg, STAMP_SIZE, SHMKIT_MESSAGE_MAX, &size))
+				return usage_error("produce", "bad --size '%s' (%zu..%u, K/M/G "
+						   "suffixes)", optarg, STAMP_SIZE,
+						   SHMKIT_MESSAGE_MAX);
 			break;
 		case 'j':
 			json = true;
