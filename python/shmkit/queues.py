@@ -2,18 +2,22 @@
 
 Objects are pickled (a bytes object's pickle is written and read in C, without the pickler:
 same bytes, less time); put_bytes()/get_bytes() move raw bytes (for C programs and `shmkit
-produce/consume`). Memory: a queue reserves capacity x max_size bytes of slots up front (plus
-about 20 KiB of bookkeeping); ``Queue()`` takes 1024 slots of 4 KiB, about 4 MiB in all; a bigger
-maxsize gets smaller slots (down to 64 bytes) so that slots stay near 4 MiB in all; stats()
-or `shmkit stat` show what was reserved. A message larger than a slot travels in a block of its own (see
-_spill.py).
+produce/consume`). Any message up to max_size bytes (2 GiB - 1 by default) goes through the
+queue's ring: one slot when it fits (4 KiB by default), several consecutive slots when it is
+longer, and a message longer than the whole ring streams through it while its consumer reads.
+Memory: capacity x slot_size bytes of slots (plus about 20 KiB of bookkeeping): Queue() takes
+1024 slots of 4 KiB, about 4 MiB in all; a bigger maxsize gets smaller slots (down to 256
+bytes) so that slots stay near 4 MiB; stats() or `shmkit stat` show what was reserved.
 
-put() blocks only with a maxsize, as multiprocessing's: Queue(maxsize=N) holds N messages and
-put blocks while it does. Without one, put never blocks: a message that finds the ring full (or
-messages of this process still waiting) joins a process-local buffer that a feeder thread puts
-into the ring in order (see src/queue.c), with multiprocessing's caveats: a process that
-buffered messages waits at exit until they are in the ring, unless cancel_join_thread() was
-called (then they may be lost); join_thread() after close() waits for that flush.
+put() blocks only with a maxsize, as multiprocessing's: Queue(maxsize=N) has N slots and put
+blocks while they are taken: N messages of up to a slot each (max_size=M makes slots of M
+bytes when N x M is at most 16 MiB); a longer message takes several slots, and one longer than the whole ring
+is handed over while a consumer reads it (its put returns then).
+Without one, put never blocks: a message that finds the ring full (or messages of this process
+still waiting) joins a process-local buffer that a feeder thread puts into the ring in order
+(see src/queue.c), with multiprocessing's caveats: a process that buffered messages waits at
+exit until they are in the ring, unless cancel_join_thread() was called (then they may be
+lost); join_thread() after close() waits for that flush.
 
 EOF: the process that makes a queue is one of its writers until it calls close(); the queue is
 at EOF once every writer that came (every process that put, and the maker) has closed or died
@@ -32,7 +36,7 @@ from multiprocessing import util
 
 from . import _registry, _shmkit
 from ._base import Named
-from ._spill import NotAPickleError, Spill  # noqa: F401
+from ._spill import NotAPickleError
 
 # Feeder threads running in this process -> their queue: joined at exit unless the queue's
 # cancel_join_thread() was called (multiprocessing's behaviour).
@@ -40,19 +44,29 @@ _feeders = {}
 _feeders_lock = threading.Lock()
 
 DEFAULT_CAPACITY = 1024
-DEFAULT_MAX_SIZE = 4096
+DEFAULT_SLOT_SIZE = 4096
+MIN_SLOT_SIZE = 256
 MAX_DEFAULT_BYTES = 4 << 20
+DEFAULT_MAX_SIZE = 0x7FFFFFFF  # the library's largest message (a get returns an int)
+ONE_SLOT_BYTES = 16 << 20  # a max_size whose slots fit this sizes them: one per message
 
 
-def _sizes(maxsize, capacity, max_size):
+def _sizes(maxsize, capacity, max_size, slot_size):
     if capacity is None:
         capacity = maxsize if maxsize and maxsize > 0 else DEFAULT_CAPACITY
+    if slot_size is None:
+        if max_size is not None and (max_size <= DEFAULT_SLOT_SIZE or
+                                     max_size * capacity <= ONE_SLOT_BYTES):
+            slot_size = max_size or 1  # every message in one slot, as before slots existed
+        else:
+            slot_size = max(MIN_SLOT_SIZE,
+                            min(DEFAULT_SLOT_SIZE, MAX_DEFAULT_BYTES // capacity))
     if max_size is None:
-        max_size = max(64, min(DEFAULT_MAX_SIZE, MAX_DEFAULT_BYTES // capacity))
-    return capacity, max_size
+        max_size = DEFAULT_MAX_SIZE
+    return capacity, max_size, min(slot_size, max_size) or 1
 
 
-class Queue(Spill, Named, _shmkit.Queue):
+class Queue(Named, _shmkit.Queue):
     """multiprocessing.Queue(maxsize=0), in shared memory.
 
     put(obj, block=True, timeout=None) raises queue.Full (only with a maxsize: without one
@@ -65,14 +79,15 @@ class Queue(Spill, Named, _shmkit.Queue):
     _tag = "queue"
     _joinable = False
     _joincancelled = False
+    _NotAPickle = NotAPickleError
     _thread = None
 
     def __init__(self, maxsize=0, *, ctx=None, name=None, capacity=None, max_size=None,
-                 writers=0, mode=0o600):
-        capacity, max_size = _sizes(maxsize, capacity, max_size)
+                 slot_size=None, writers=0, mode=0o600):
+        capacity, max_size, slot_size = _sizes(maxsize, capacity, max_size, slot_size)
         _shmkit.Queue.__init__(self, self._new_name(name), True, capacity, max_size,
                                writers + 1 if writers else 0, self._joinable, mode, True,
-                               bool(maxsize and maxsize > 0))
+                               bool(maxsize and maxsize > 0), slot_size)
         self._maxsize = maxsize
         _registry.close_at_exit(self)
 
@@ -206,8 +221,10 @@ class SimpleQueue(Queue):
 
     _tag = "squeue"
 
-    def __init__(self, *, ctx=None, name=None, capacity=None, max_size=None, mode=0o600):
-        super().__init__(0, name=name, capacity=capacity, max_size=max_size, mode=mode)
+    def __init__(self, *, ctx=None, name=None, capacity=None, max_size=None, slot_size=None,
+                 mode=0o600):
+        super().__init__(0, name=name, capacity=capacity, max_size=max_size,
+                         slot_size=slot_size, mode=mode)
 
 
 def attach_queue(name):

@@ -38,6 +38,9 @@ int shmkit__queue_pending(shmkit_queue *h, int64_t n);
 #define PUT_STACK_BYTES 1024
 /* Messages per put_many / get_many call into the library. */
 #define BATCH_MAX 256u
+/* get copies a message of up to this many bytes (or a slot, if larger) into a buffer of its
+ * handle; a longer one goes straight into a bytes object of its length. */
+#define SMALL_GET 65536u
 #define SK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Bumped in the child of every fork: a Queue whose gen differs was inherited. */
@@ -63,11 +66,13 @@ struct role {
 typedef struct {
 	PyObject_HEAD
 	char *name;
-	uint32_t max_size, capacity;
+	uint32_t max_size, capacity, slot_size;
+	uint64_t ring_bytes; /* capacity x slot_size: a longer message streams through */
 	unsigned long gen;
 	struct role put, get, aux;
-	char *buf;   /* max_size bytes: where get copies a message out (under get.lock) */
-	char *many;  /* get_many's buffers (under get.lock) */
+	char *buf;   /* buf_size bytes: where get copies a small message out (under get.lock) */
+	size_t buf_size;
+	char *many;  /* get_many's buffers, slot_size bytes each (under get.lock) */
 	size_t many_cap;
 	int bounded; /* maxsize given: put blocks in the ring */
 	int joinable;
@@ -197,8 +202,9 @@ static void put_leave(QueueObject *self)
 
 static int queue_init(QueueObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "name", "create", "capacity", "max_size", "writers",
-				  "joinable", "mode", "hold", "bounded", NULL };
+	static char *kwlist[] = { "name",	"create",  "capacity", "max_size",  "writers",
+				  "joinable", "mode",	   "hold",     "bounded",   "slot_size",
+				  NULL };
 	struct shmkit_queue_attr attr = { 0 };
 	struct shmkit_queue_stats st;
 	shmkit_queue *h;
@@ -207,9 +213,9 @@ static int queue_init(QueueObject *self, PyObject *args, PyObject *kw)
 
 	if (self->name)
 		return PyErr_SetString(PyExc_RuntimeError, "already initialised"), -1;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|pIIIpIpp", kwlist, &name, &create,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|pIIIpIppI", kwlist, &name, &create,
 					 &attr.capacity, &attr.max_size, &attr.writers, &joinable,
-					 &attr.mode, &hold, &bounded))
+					 &attr.mode, &hold, &bounded, &attr.slot_size))
 		return -1;
 	pthread_once(&atfork_once, atfork_install);
 	attr.flags = joinable ? SHMKIT_JOINABLE : 0;
@@ -229,11 +235,18 @@ static int queue_init(QueueObject *self, PyObject *args, PyObject *kw)
 	if (locks_new(self) < 0 || role_open(self, &self->put) < 0)
 		return -1;
 	self->max_size = shmkit_queue_max_size(self->put.h);
+	self->slot_size = shmkit_queue_slot_size(self->put.h);
 	if (shmkit_queue_stats(self->put.h, &st) == 0) {
 		self->capacity = st.capacity;
 		self->joinable = st.joinable;
 	}
-	if (!(self->buf = PyMem_RawMalloc(self->max_size ? self->max_size : 1)))
+	self->ring_bytes = (uint64_t)self->capacity * self->slot_size;
+	/* Small messages are copied out here and unpickled in place; a longer one is got
+	 * straight into a bytes object of its size (get_large). */
+	self->buf_size = self->slot_size > SMALL_GET ? self->slot_size : SMALL_GET;
+	if (self->buf_size > self->max_size)
+		self->buf_size = self->max_size ? self->max_size : 1;
+	if (!(self->buf = PyMem_RawMalloc(self->buf_size)))
 		return PyErr_NoMemory(), -1;
 	/* The maker stays a writer until close(): EOF must not come before it says so. */
 	if (hold) {
@@ -318,8 +331,29 @@ static int get_many_call(void *ctx, int64_t t)
 		      : shmkit_queue_get_many_timeout(x->h, x->iov, x->n, t);
 }
 
+/* A message longer than the ring streams through it: one call, the GIL released, since a
+ * timed put that runs out of time while streaming withdraws it (no slices), and a consumer in
+ * this process needs the GIL meanwhile. Ctrl-C is seen when it returns. */
+static int put_stream(struct xfer *x, int64_t t)
+{
+	int rc;
+
+	Py_BEGIN_ALLOW_THREADS
+	rc = t < 0 ? shmkit_queue_put(x->h, x->msg, x->len)
+	     : t == 0 ? tried(shmkit_queue_put_try(x->h, x->msg, x->len))
+		      : shmkit_queue_put_timeout(x->h, x->msg, x->len, t);
+	Py_END_ALLOW_THREADS
+	return rc;
+}
+
 static PyObject *put_error(QueueObject *self, int rc)
 {
+	if (rc == -EMSGSIZE)
+		return PyErr_Format(PyExc_ValueError,
+				    "message larger than queue %s's largest message, %u bytes: "
+				    "nothing was queued",
+				    self->name, self->max_size),
+		       NULL;
 	if (rc == -ETIMEDOUT || rc == -EAGAIN)
 		return PyErr_SetNone(sk_Full), NULL;
 	return sk_raise(rc, self->name);
@@ -409,7 +443,7 @@ static PyObject *put_msg(QueueObject *self, const char *msg, size_t len, PyObjec
 		if ((t = sk_block_timeout(block, timeout)) == -2)
 			return NULL;
 		if ((rc = role_enter(&self->put, &t)) == 0) {
-			rc = sk_block(put_call, &x, t);
+			rc = len > self->ring_bytes ? put_stream(&x, t) : sk_block(put_call, &x, t);
 			self->put.used = 1;
 			put_leave(self);
 		}
@@ -434,46 +468,17 @@ static PyObject *put_msg(QueueObject *self, const char *msg, size_t len, PyObjec
 	Py_RETURN_NONE;
 }
 
-/* A pickle too big for a slot travels in a block (_spill.py); the slot carries a marker. */
-static PyObject *spill(QueueObject *self, PyObject *data)
+/* Put `data` (bytes): any size up to the queue's largest message goes through the ring. */
+static PyObject *put_data(QueueObject *self, PyObject *data, int block, PyObject *timeout)
 {
-	return PyObject_CallMethod((PyObject *)self, "_spill", "O", data);
-}
-
-static void unspill_drop(QueueObject *self, PyObject *marker)
-{
-	PyObject *exc_t, *exc_v, *exc_tb, *r;
-
-	PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
-	r = PyObject_CallMethod((PyObject *)self, "_unspill_drop", "O", marker);
-	Py_XDECREF(r);
-	PyErr_Clear();
-	PyErr_Restore(exc_t, exc_v, exc_tb);
-}
-
-/* Put `data` (bytes); may_spill lets a pickle too big for a slot travel in a block. */
-static PyObject *put_data(QueueObject *self, PyObject *data, int block, PyObject *timeout,
-			  int may_spill)
-{
-	PyObject *marker, *r;
-
-	if ((size_t)PyBytes_GET_SIZE(data) <= self->max_size)
-		return put_msg(self, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data),
-			       data, block, timeout);
-	if (!may_spill)
+	if ((size_t)PyBytes_GET_SIZE(data) > self->max_size)
 		return PyErr_Format(PyExc_ValueError,
 				    "message of %zd bytes is larger than queue %s's largest "
 				    "message, %u bytes: nothing was queued",
 				    PyBytes_GET_SIZE(data), self->name, self->max_size),
 		       NULL;
-	if (ready(self) < 0 || !(marker = spill(self, data)))
-		return NULL;
-	r = put_msg(self, PyBytes_AS_STRING(marker), (size_t)PyBytes_GET_SIZE(marker), marker,
-		    block, timeout);
-	if (!r)
-		unspill_drop(self, marker); /* not queued: its block goes too */
-	Py_DECREF(marker);
-	return r;
+	return put_msg(self, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), data, block,
+		       timeout);
 }
 
 /* block=True, timeout=None from fast arguments; -1 on error. */
@@ -506,7 +511,7 @@ static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t 
 	}
 	if (!(data = sk_pickle(a[0])))
 		return NULL;
-	r = put_data(self, data, block, a[2] ? a[2] : Py_None, 1);
+	r = put_data(self, data, block, a[2] ? a[2] : Py_None);
 	Py_DECREF(data);
 	return r;
 }
@@ -523,7 +528,7 @@ static PyObject *queue_put_bytes(QueueObject *self, PyObject *const *args, Py_ss
 		return NULL;
 	if (!(b = PyBytes_CheckExact(a[0]) ? (Py_INCREF(a[0]), a[0]) : PyBytes_FromObject(a[0])))
 		return NULL;
-	r = put_data(self, b, block, a[2] ? a[2] : Py_None, 0);
+	r = put_data(self, b, block, a[2] ? a[2] : Py_None);
 	Py_DECREF(b);
 	return r;
 }
@@ -555,17 +560,26 @@ static PyObject *queue_feed(QueueObject *self, PyObject *unused)
 		t = -1;
 		if ((rc = role_enter(&self->put, &t)) < 0)
 			break;
+		x.h = self->put.h;
+		if ((uint64_t)PyBytes_GET_SIZE(self->items[self->head]) > self->ring_bytes) {
+			PyObject *b = self->items[self->head];
+			x.msg = PyBytes_AS_STRING(b);
+			x.len = (size_t)PyBytes_GET_SIZE(b);
+			rc = put_stream(&x, -1);
+			rc = rc == 0 ? 1 : rc;
+			goto done;
+		}
 		k = self->n < BATCH_MAX ? (unsigned)self->n : BATCH_MAX;
 		for (i = 0; i < k; i++) {
 			PyObject *b = self->items[(self->head + i) % self->cap];
 			iov[i].iov_base = PyBytes_AS_STRING(b);
 			iov[i].iov_len = (size_t)PyBytes_GET_SIZE(b);
 		}
-		x.h = self->put.h;
 		x.iov = iov;
 		x.n = k;
 		/* While this sleeps the FIFO only grows at its tail: the first k stay put. */
 		rc = sk_block(put_many_call, &x, -1);
+done:
 		self->put.used = 1;
 		if (rc > 0) {
 			for (i = 0; i < (unsigned)rc; i++) {
@@ -620,14 +634,12 @@ static PyObject *queue_put_many(QueueObject *self, PyObject *args, PyObject *kw)
 	for (i = 0; i < total; i++) {
 		item = PySequence_Fast_GET_ITEM(seq, i);
 		if (!(data = sk_pickle(item)))
-			goto drop;
-		if ((size_t)PyBytes_GET_SIZE(data) > self->max_size) {
-			PyObject *m = spill(self, data);
-			Py_DECREF(data);
-			if (!(data = m))
-				goto drop;
-		}
+			goto out;
 		PyList_SET_ITEM(list, i, data);
+		if ((size_t)PyBytes_GET_SIZE(data) > self->max_size) {
+			put_error(self, -EMSGSIZE);
+			goto out;
+		}
 	}
 	x.h = self->put.h;
 	x.iov = iov;
@@ -645,7 +657,14 @@ static PyObject *queue_put_many(QueueObject *self, PyObject *args, PyObject *kw)
 			x.n = k;
 			if (deadline >= 0 && (t = deadline - sk_now_ns()) < 0)
 				t = 0;
-			rc = sk_block(put_many_call, &x, t);
+			if (iov[0].iov_len > self->ring_bytes) {
+				x.msg = iov[0].iov_base;
+				x.len = iov[0].iov_len;
+				rc = put_stream(&x, t);
+				rc = rc == 0 ? 1 : rc;
+			} else {
+				rc = sk_block(put_many_call, &x, t);
+			}
 			self->put.used = 1;
 			if (rc < 0)
 				break;
@@ -680,25 +699,13 @@ static PyObject *queue_put_many(QueueObject *self, PyObject *args, PyObject *kw)
 			data = PyList_GET_ITEM(list, done);
 			Py_INCREF(data);
 			if (buffer_push(self, data) < 0)
-				goto drop;
+				goto out;
 		}
 	}
 	r = PyLong_FromSsize_t(done);
-	/* The spilled ones that were not queued take their blocks with them. */
-	for (i = done; i < total; i++) {
-		data = PyList_GET_ITEM(list, i);
-		if (sk_is_spill(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data)))
-			unspill_drop(self, data);
-	}
 	goto out;
 fail:
 	put_error(self, rc);
-drop:
-	for (i = done; list && i < PyList_GET_SIZE(list); i++) {
-		data = PyList_GET_ITEM(list, i);
-		if (data && sk_is_spill(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data)))
-			unspill_drop(self, data);
-	}
 out:
 	Py_XDECREF(seq);
 	Py_XDECREF(list);
@@ -707,33 +714,11 @@ out:
 
 /* ---- messages out ------------------------------------------------------------------------ */
 
-/* Bytes of a message: a spilled one is fetched from its block. */
-static PyObject *message_bytes(PyObject *self, const char *buf, Py_ssize_t n)
-{
-	PyObject *marker, *r;
-
-	if (!sk_is_spill(buf, n))
-		return PyBytes_FromStringAndSize(buf, n);
-	if (!(marker = PyBytes_FromStringAndSize(buf, n)))
-		return NULL;
-	r = PyObject_CallMethod(self, "_unspill", "O", marker);
-	Py_DECREF(marker);
-	return r;
-}
-
 /* Unpickle; a message that is not a pickle says so (it is consumed, the next is not). */
-static PyObject *message_object(PyObject *self, const char *buf, Py_ssize_t n)
+static PyObject *unpickled(PyObject *self, const char *buf, Py_ssize_t n)
 {
-	PyObject *data, *r;
+	PyObject *r = sk_unpickle(buf, n);
 
-	if (!sk_is_spill(buf, n)) {
-		r = sk_unpickle(buf, n);
-	} else {
-		if (!(data = message_bytes(self, buf, n)))
-			return NULL;
-		r = sk_unpickle(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
-		Py_DECREF(data);
-	}
 	if (!r && !PyErr_ExceptionMatches(PyExc_MemoryError)) {
 		PyObject *et, *ev, *etb, *cls, *e;
 		PyErr_Fetch(&et, &ev, &etb);
@@ -762,17 +747,35 @@ static PyObject *message_object(PyObject *self, const char *buf, Py_ssize_t n)
 	return r;
 }
 
+/* For the Pipe (conn.c), whose messages larger than a slot still travel in a block of their
+ * own (_spill.py) until it sends them through the ring as the Queue does. */
 PyObject *sk_message_bytes(PyObject *self, const char *buf, Py_ssize_t n);
 PyObject *sk_message_object(PyObject *self, const char *buf, Py_ssize_t n);
 PyObject *sk_message_bytes(PyObject *self, const char *buf, Py_ssize_t n)
 {
-	return message_bytes(self, buf, n);
-}
-PyObject *sk_message_object(PyObject *self, const char *buf, Py_ssize_t n)
-{
-	return message_object(self, buf, n);
+	PyObject *marker, *r;
+
+	if (!sk_is_spill(buf, n))
+		return PyBytes_FromStringAndSize(buf, n);
+	if (!(marker = PyBytes_FromStringAndSize(buf, n)))
+		return NULL;
+	r = PyObject_CallMethod(self, "_unspill", "O", marker);
+	Py_DECREF(marker);
+	return r;
 }
 
+PyObject *sk_message_object(PyObject *self, const char *buf, Py_ssize_t n)
+{
+	PyObject *data, *r;
+
+	if (!sk_is_spill(buf, n))
+		return unpickled(self, buf, n);
+	if (!(data = sk_message_bytes(self, buf, n)))
+		return NULL;
+	r = unpickled(self, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
+	Py_DECREF(data);
+	return r;
+}
 
 /* ---- get --------------------------------------------------------------------------------- */
 
@@ -800,27 +803,84 @@ static int get_enter(QueueObject *self, int64_t *t)
 	return 0;
 }
 
-/* One message, made into an object by conv (bytes or unpickled) while the buffer is ours. */
+/* Get a message longer than the handle's buffer into x->buf (its length): the GIL released
+ * from the first try, since once this get has taken the start of a message longer than the
+ * ring it waits for the rest, which a producer thread of this process may be writing. */
+static int get_large(struct xfer *x, int64_t t)
+{
+	int rc;
+
+	if (t != 0)
+		return sk_block_asleep(get_call, x, t);
+	Py_BEGIN_ALLOW_THREADS
+	rc = tried(shmkit_queue_get_try(x->h, x->buf, x->len));
+	Py_END_ALLOW_THREADS
+	return rc;
+}
+
+/* One message, as bytes or unpickled, waiting up to t ns (-1: forever); the get lock held.
+ * A small one is copied into the handle's buffer and unpickled there; a longer one goes
+ * straight into a bytes object of its length (learnt first: shmkit_queue_next_size). */
+static PyObject *get_locked(QueueObject *self, int64_t t, int as_bytes)
+{
+	int64_t deadline = t < 0 ? -1 : sk_now_ns() + t;
+	struct xfer x;
+	PyObject *b, *r;
+	int rc, n;
+
+	x.h = self->get.h;
+	for (;;) {
+		x.buf = self->buf;
+		x.len = self->buf_size;
+		rc = sk_block(get_call, &x, t);
+		self->get.used = 1;
+		if (rc >= 0)
+			return as_bytes ? PyBytes_FromStringAndSize(self->buf, rc)
+					: unpickled((PyObject *)self, self->buf, rc);
+		if (rc != -EMSGSIZE)
+			return get_error(self, rc);
+		if ((n = shmkit_queue_next_size(x.h)) >= 0) {
+			if (!(b = PyBytes_FromStringAndSize(NULL, n)))
+				return NULL;
+			x.buf = PyBytes_AS_STRING(b);
+			x.len = (size_t)n;
+			if (deadline >= 0 && (t = deadline - sk_now_ns()) < 0)
+				t = 0;
+			rc = get_large(&x, t);
+			if (rc >= 0) {
+				/* Another consumer took that one: this is the next, maybe shorter. */
+				if (rc < n && _PyBytes_Resize(&b, rc) < 0)
+					return NULL;
+				if (as_bytes)
+					return b;
+				r = unpickled((PyObject *)self, PyBytes_AS_STRING(b), rc);
+				Py_DECREF(b);
+				return r;
+			}
+			Py_DECREF(b);
+			if (rc != -EMSGSIZE) /* -EMSGSIZE: a longer one came first: again */
+				return get_error(self, rc);
+		} else if (n != -EAGAIN) {
+			return get_error(self, n);
+		}
+		if (deadline >= 0 && (t = deadline - sk_now_ns()) < 0)
+			t = 0;
+	}
+}
+
 static PyObject *get_one(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
-			 PyObject *kwnames, const char *fn,
-			 PyObject *(*conv)(PyObject *, const char *, Py_ssize_t))
+			 PyObject *kwnames, const char *fn, int as_bytes)
 {
 	static const char *const names[] = { "block", "timeout" };
 	PyObject *a[2], *r;
-	struct xfer x;
 	int64_t t;
-	int block, rc;
+	int block;
 
 	if (sk_fast_args(fn, args, nargs, kwnames, names, 2, 0, a) < 0 ||
 	    block_arg(a[0], &block) < 0 ||
 	    (t = sk_block_timeout(block, a[1] ? a[1] : Py_None)) == -2 || get_enter(self, &t) < 0)
 		return NULL;
-	x.h = self->get.h;
-	x.buf = self->buf;
-	x.len = self->max_size;
-	rc = sk_block(get_call, &x, t);
-	self->get.used = 1;
-	r = rc < 0 ? get_error(self, rc) : conv((PyObject *)self, self->buf, rc);
+	r = get_locked(self, t, as_bytes);
 	role_leave(&self->get);
 	return r;
 }
@@ -828,13 +888,13 @@ static PyObject *get_one(QueueObject *self, PyObject *const *args, Py_ssize_t na
 static PyObject *queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
 			   PyObject *kwnames)
 {
-	return get_one(self, args, nargs, kwnames, "get", message_object);
+	return get_one(self, args, nargs, kwnames, "get", 0);
 }
 
 static PyObject *queue_get_bytes(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
 				 PyObject *kwnames)
 {
-	return get_one(self, args, nargs, kwnames, "get_bytes", message_bytes);
+	return get_one(self, args, nargs, kwnames, "get_bytes", 1);
 }
 
 /* get_many(max, block=True, timeout=None) -> list: blocks for the first message as get()
@@ -859,7 +919,10 @@ static PyObject *queue_get_many(QueueObject *self, PyObject *args, PyObject *kw)
 		max = BATCH_MAX;
 	if ((t = sk_block_timeout(block, timeout)) == -2 || get_enter(self, &t) < 0)
 		return NULL;
-	slot = self->max_size ? self->max_size : 1;
+	/* Buffers of a slot: a message that does not fit the first is got alone (get_locked). */
+	slot = self->slot_size < 256 ? 256 : self->slot_size;
+	if (slot > self->buf_size)
+		slot = self->buf_size;
 	need = slot * (size_t)max;
 	if (need > self->many_cap) {
 		char *m = PyMem_RawRealloc(self->many, need);
@@ -879,6 +942,13 @@ static PyObject *queue_get_many(QueueObject *self, PyObject *args, PyObject *kw)
 	x.n = (unsigned)max;
 	rc = sk_block(get_many_call, &x, t);
 	self->get.used = 1;
+	if (rc == -EMSGSIZE) {
+		if ((o = get_locked(self, 0, 0)) && !(list = PyList_New(1)))
+			Py_CLEAR(o);
+		if (o)
+			PyList_SET_ITEM(list, 0, o);
+		goto out;
+	}
 	if (rc < 0) {
 		get_error(self, rc);
 		goto out;
@@ -887,8 +957,8 @@ static PyObject *queue_get_many(QueueObject *self, PyObject *args, PyObject *kw)
 		goto out;
 	for (i = 0; i < rc; i++) {
 		/* One that cannot be unpickled: the rest are lost with the list, so say which. */
-		if (!(o = message_object((PyObject *)self, iov[i].iov_base,
-					 (Py_ssize_t)iov[i].iov_len))) {
+		if (!(o = unpickled((PyObject *)self, iov[i].iov_base,
+				    (Py_ssize_t)iov[i].iov_len))) {
 			Py_CLEAR(list);
 			break;
 		}
@@ -1000,7 +1070,7 @@ static PyObject *queue_stats(QueueObject *self, PyObject *unused)
 	if (rc < 0)
 		return sk_raise(rc, self->name);
 	return Py_BuildValue(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O,s:O,s:K,s:K,s:K,s:K,s:K,s:K,s:n}",
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O,s:O,s:K,s:K,s:K,s:K,s:K,s:K,s:I,s:n}",
 		"capacity", st.capacity, "max_size", st.max_size, "depth", st.depth,
 		"writers_expected", st.writers_expected, "writers_attached", st.writers_attached,
 		"writers_total", st.writers_total, "producers_waiting", st.producers_waiting,
@@ -1010,7 +1080,7 @@ static PyObject *queue_stats(QueueObject *self, PyObject *unused)
 		(unsigned long long)st.get_total, "unfinished", (unsigned long long)st.unfinished,
 		"slots_reclaimed", (unsigned long long)st.slots_reclaimed, "lost_dead_consumer",
 		(unsigned long long)st.lost_dead_consumer, "participants_reaped",
-		(unsigned long long)st.participants_reaped, "buffered",
+		(unsigned long long)st.participants_reaped, "slot_size", st.slot_size, "buffered",
 		(Py_ssize_t)(self->gen == fork_gen ? self->n : 0));
 }
 
@@ -1062,6 +1132,11 @@ static PyObject *queue_max_size(QueueObject *self, void *c)
 	return PyLong_FromUnsignedLong(self->max_size);
 }
 
+static PyObject *queue_slot_size(QueueObject *self, void *c)
+{
+	return PyLong_FromUnsignedLong(self->slot_size);
+}
+
 static PyObject *queue_capacity(QueueObject *self, void *c)
 {
 	return PyLong_FromUnsignedLong(self->capacity);
@@ -1100,8 +1175,9 @@ static PyMethodDef queue_methods[] = {
 
 static PyGetSetDef queue_getset[] = {
 	{ "name", (getter)queue_name, NULL, NULL, NULL },
-	{ "max_size", (getter)queue_max_size, NULL, "largest message in a slot (bytes)", NULL },
-	{ "capacity", (getter)queue_capacity, NULL, "messages it holds", NULL },
+	{ "max_size", (getter)queue_max_size, NULL, "largest message (bytes)", NULL },
+	{ "slot_size", (getter)queue_slot_size, NULL, "bytes in a slot", NULL },
+	{ "capacity", (getter)queue_capacity, NULL, "slots in its ring", NULL },
 	{ "_closed", (getter)queue_closed, NULL, NULL, NULL },
 	{ "_buffered", (getter)queue_buffered, NULL, NULL, NULL },
 	{ NULL, NULL, NULL, NULL, NULL },

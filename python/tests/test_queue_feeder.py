@@ -75,8 +75,8 @@ def test_order_kept_across_the_buffer():
     assert out == list(range(5000))
 
 
-def test_maxsize_holds_n_messages_of_any_size():
-    q = shmkit.Queue(3)
+def test_maxsize_holds_n_messages_up_to_max_size():
+    q = shmkit.Queue(3, max_size=200100)  # 3 slots of max_size bytes
     big = b"y" * 200000
     for _ in range(3):
         q.put(big, timeout=5)
@@ -96,9 +96,15 @@ def test_maxsize_survives_pickling(ctx):
     r = shmkit.Queue()
     p = ctx.Process(target=qhelpers.put_n_then_set, args=(q, 5, shmkit.Event()))
     p.start()
-    time.sleep(0.5)
-    assert q.qsize() == 2  # the child is blocked on the third
-    assert [q.get(timeout=30) for _ in range(5)] == list(range(5))
+    try:
+        deadline = time.monotonic() + 60
+        while q.qsize() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert q.qsize() == 2  # the child is blocked on the third
+    finally:
+        got = [q.get(timeout=30) for _ in range(5)]
+    assert got == list(range(5))
     p.join(60)
     assert p.exitcode == 0
     del r
@@ -276,7 +282,7 @@ def test_put_many_get_many():
 
 
 def test_put_many_bounded_and_unpicklable():
-    q = shmkit.Queue(10)
+    q = shmkit.Queue(10, max_size=300100)
     assert q.put_many(range(25), block=False) == 10  # the prefix that fits
     with pytest.raises(queue.Full):
         q.put_many([1], timeout=0.05)
@@ -284,7 +290,7 @@ def test_put_many_bounded_and_unpicklable():
     with pytest.raises(Exception):
         q.put_many([1, lambda: 0, 3])  # nothing queued when one cannot be pickled
     assert q.empty()
-    big = [b"z" * 100000, b"small", b"w" * 300000]  # larger than a slot: they spill
+    big = [b"z" * 100000, b"small", b"w" * 300000]
     assert q.put_many(big, timeout=10) == 3
     assert q.get_many(5, timeout=10) == big
 
