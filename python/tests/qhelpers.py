@@ -63,3 +63,8 @@ def sleep_forever():
 
 def kill_self():
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def put_list(q, items):
+    for x in items:
+        q.put(x)
