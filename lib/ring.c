@@ -777,6 +777,33 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, 
 	return rc;
 }
 
+/* Readiness without a claim (pipe.c's wait): 0 when [head, tail) may hold a message (a
+ * producer's claim not yet published counts: it will be, or be resolved), -EPIPE at EOF. */
+static int try_ready(struct shmkit__ring *r, struct shmkit__who *w, void *io, size_t n)
+{
+	(void)w, (void)io, (void)n;
+	if (shmkit__ring_busy(r))
+		return 0;
+	/* seq_cst: as try_get's EOF check, ordered after the busy scan. A put claimed after the
+	 * close is skipped by its producer, so closed and nothing busy is EOF. */
+	if (atomic_load_explicit(&r->sh->closed, memory_order_seq_cst) && !shmkit__ring_busy(r))
+		return -EPIPE;
+	return -EAGAIN;
+}
+
+int shmkit__ring_wait_ready(struct shmkit__ring *r, struct shmkit__who *w, int64_t deadline,
+			    shmkit__ring_recover_fn recover, void *arg)
+{
+	int rc = wait_loop(r, w, try_ready, NULL, 0, deadline, &r->sh->not_empty,
+			   &r->sh->cons_waiting, 1, recover, arg);
+
+	/* A put wakes one sleeper per message, maybe us, who take nothing: pass the wake-up on to
+	 * a receiver that may sleep beside us (free when nobody sleeps). */
+	if (rc == 0)
+		wake_sleepers(r, &r->sh->not_empty, 1);
+	return rc;
+}
+
 int shmkit__ring_put(struct shmkit__ring *r, struct shmkit__who *w, const void *msg, size_t len,
 		     int64_t deadline, shmkit__ring_recover_fn recover, void *arg)
 {

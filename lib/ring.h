@@ -128,6 +128,11 @@ int shmkit__ring_put(struct shmkit__ring *r, struct shmkit__who *w, const void *
 int shmkit__ring_get(struct shmkit__ring *r, struct shmkit__who *w, void *buf, size_t size,
 		     int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
 
+/* Wait as get does until a get would not block, claiming nothing: 0 when a message may be
+ * there, -EPIPE at EOF, -EAGAIN / -ETIMEDOUT. */
+int shmkit__ring_wait_ready(struct shmkit__ring *r, struct shmkit__who *w, int64_t deadline,
+			    shmkit__ring_recover_fn recover, void *arg);
+
 /* Batches: put up to n messages (iov[i] is message i), claimed with one update of tail; get up
  * to n into iov[i].iov_base (iov_len: its size in, the message's length out), claimed with one
  * update of head. Block (up to the deadline) until at least one can move; return how many
