@@ -214,6 +214,38 @@ def test_condition_wake_counts():
     assert len(woke) == 3
 
 
+def test_condition_notify_n_wakes_n():
+    """notify(n) wakes n of the waiters, not all of them (plain wait(), no predicate to hide
+    extra wake-ups), however long the others go on waiting; notify_all wakes the rest."""
+    c = shmkit.Condition()
+    woke = []
+    inside = threading.Semaphore(0)
+
+    def waiter():
+        with c:
+            inside.release()
+            woke.append(c.wait(timeout=60))
+
+    ts = [threading.Thread(target=waiter) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for _ in ts:
+        assert inside.acquire(timeout=60)
+    with c:  # every waiter is inside wait() once we hold the lock
+        c.notify(2)
+    time.sleep(1.2)  # several of the binding's 250 ms slices
+    with c:
+        assert woke == [True, True]
+        c.notify(1)
+    time.sleep(0.6)
+    with c:
+        assert woke == [True] * 3
+        c.notify_all()
+    for t in ts:
+        t.join(60)
+    assert woke == [True] * 4
+
+
 def test_condition_rules():
     c = shmkit.Condition()
     with pytest.raises(AssertionError):
