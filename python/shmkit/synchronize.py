@@ -6,9 +6,11 @@ the next acquire: the data it protects may be half-updated. ``warnings.simplefil
 OwnerDiedWarning)`` turns that into an exception; the lock is then released before the
 exception propagates, so nobody is left holding it unknowingly.
 
-A lock acquisition that can never succeed raises shmkit.DeadlockError (a RuntimeError): a
-thread acquiring a Lock it already holds (multiprocessing would hang, or time out), or a cycle
-of lock holders waiting on each other.
+An untimed lock acquisition that can never succeed raises shmkit.DeadlockError (a
+RuntimeError): a thread acquiring a Lock it already holds (multiprocessing would hang), or a
+cycle of lock holders waiting on each other. A timed one, acquire(True, timeout), keeps
+multiprocessing's contract whatever it detects: it goes on trying (the cycle may break when
+another party gives up) and returns False once the timeout has passed.
 """
 import threading
 import time
@@ -27,7 +29,11 @@ def _kind_check(name, *kinds):
 
 
 class Lock(Named, _shmkit.Lock):
-    """multiprocessing.Lock: acquire(block=True, timeout=None), release(), context manager."""
+    """multiprocessing.Lock: acquire(block=True, timeout=None), release(), context manager.
+
+    acquire() returns True, or False when block is False and the lock is taken, or when the
+    timeout passed (also when it saw a deadlock meanwhile); acquire() without a timeout raises
+    DeadlockError where it could never return (this thread holds the Lock, or a cycle)."""
 
     _tag = "lock"
     _recursive = False

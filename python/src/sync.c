@@ -116,6 +116,37 @@ static int lock_call(void *ctx, int64_t t)
 	return shmkit_lock_acquire_timeout(ctx, t);
 }
 
+/* A timed acquire keeps multiprocessing's contract: it returns False once the timeout has
+ * passed, whatever happened meanwhile. So a deadlock the library detects (-EDEADLK: this
+ * thread holds the Lock, or sleeping would close a cycle of holders) is not raised here: the
+ * call naps and tries again until its deadline, since the cycle may yet break (another party
+ * times out, or raises DeadlockError from an untimed acquire, and lets go). Only an untimed
+ * acquire, which could never return, raises DeadlockError. */
+static int acquire_timed(shmkit_lock *l, int64_t timeout_ns)
+{
+	int64_t deadline = sk_now_ns() + timeout_ns, left;
+	struct timespec nap;
+	int rc;
+
+	for (;;) {
+		if ((left = deadline - sk_now_ns()) <= 0)
+			return -ETIMEDOUT;
+		Py_BEGIN_ALLOW_THREADS
+		rc = shmkit_lock_acquire_timeout(l, left < SK_SLICE_NS ? left : SK_SLICE_NS);
+		if (rc == -EDEADLK) {
+			left = deadline - sk_now_ns();
+			nap.tv_sec = 0;
+			nap.tv_nsec = left < 20000000 ? (left > 0 ? left : 0) : 20000000;
+			nanosleep(&nap, NULL);
+		}
+		Py_END_ALLOW_THREADS
+		if (rc != -ETIMEDOUT && rc != -EDEADLK)
+			return rc;
+		if (PyErr_CheckSignals() < 0)
+			return SK_PYERR;
+	}
+}
+
 /* Acquire as multiprocessing does; 1 got it, 0 timed out, -1 exception set. */
 static int acquire_impl(shmkit_lock *l, int64_t timeout_ns, int *owner_died)
 {
@@ -131,7 +162,9 @@ static int acquire_impl(shmkit_lock *l, int64_t timeout_ns, int *owner_died)
 	/* Blocking: straight to sleeping (with the GIL released), where the library spins a
 	 * little first. A second try would ask the kernel again whether the holder lives. */
 	if (rc == -EAGAIN || rc == -EDEADLK)
-		rc = timeout_ns == 0 ? -ETIMEDOUT : sk_block_asleep(lock_call, l, timeout_ns);
+		rc = timeout_ns == 0  ? -ETIMEDOUT
+		     : timeout_ns > 0 ? acquire_timed(l, timeout_ns)
+				      : sk_block_asleep(lock_call, l, timeout_ns);
 	if (rc == -ETIMEDOUT)
 		return 0;
 	if (rc < 0)

@@ -16,8 +16,12 @@ def test_lock_basics():
     assert lk.acquire() is True
     assert lk.holder == os.getpid()
     assert lk.acquire(False) is False  # held by us: multiprocessing answers False too
+    t0 = time.monotonic()
+    assert lk.acquire(True, 0.2) is False  # timed: multiprocessing's contract, no raise
+    assert time.monotonic() - t0 >= 0.19
+    assert lk.acquire(timeout=0.1) is False
     with pytest.raises(shmkit.DeadlockError):
-        lk.acquire(timeout=0.1)
+        lk.acquire()  # untimed: could never return
     assert isinstance(shmkit.DeadlockError("x"), RuntimeError)
     lk.release()
     with pytest.raises(ValueError):
@@ -25,6 +29,32 @@ def test_lock_basics():
     with lk:
         assert lk.holder == os.getpid()
     assert lk.holder == 0
+
+
+def test_timed_acquire_in_a_cycle_returns_false():
+    """Two threads, two Locks, opposite order: the untimed waiter sleeps; the timed acquire
+    that closes the cycle neither raises nor returns early: False after its timeout, then the
+    other proceeds."""
+    l1, l2 = shmkit.Lock(), shmkit.Lock()
+    asleep = threading.Event()
+    got = []
+
+    def other():
+        with l2:
+            asleep.set()
+            got.append(l1.acquire())  # sleeps until the main thread lets l1 go
+            l1.release()
+
+    with l1:
+        t = threading.Thread(target=other)
+        t.start()
+        assert asleep.wait(30)
+        time.sleep(0.3)  # it sleeps on l1 now
+        t0 = time.monotonic()
+        assert l2.acquire(True, 1.0) is False
+        assert time.monotonic() - t0 >= 0.99
+    t.join(30)
+    assert got == [True]
 
 
 def test_acquire_arguments():
