@@ -776,11 +776,30 @@ static void barrier_dealloc(BarrierObject *self)
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* _wait(timeout=None) -> index. Not sliced: a timed-out wait breaks a barrier, so the wait
- * runs whole with the GIL released (Ctrl-C is seen when it returns). */
+/* lib/barrier.c (compiled into the extension; see lib/kinds.h). */
+int shmkit__barrier_wait_intr(shmkit_barrier *b, int64_t timeout_ns, int (*intr)(void *),
+			      void *arg);
+
+/* Asked by the barrier wait, GIL released, after a signal and at each slice's end: take the
+ * GIL back and run the signal handlers; a handler that raised (Ctrl-C) stops the wait. */
+static int barrier_intr(void *arg)
+{
+	PyThreadState **save = arg;
+	int stop;
+
+	PyEval_RestoreThread(*save);
+	stop = PyErr_CheckSignals() < 0;
+	*save = PyEval_SaveThread();
+	return stop;
+}
+
+/* _wait(timeout=None) -> index. Not sliced (a timed-out slice would break the barrier): the
+ * library asks barrier_intr instead, and Ctrl-C breaks the barrier and raises
+ * KeyboardInterrupt, as multiprocessing's (threading's) Barrier does for any exception. */
 static PyObject *barrier_wait(BarrierObject *self, PyObject *args)
 {
 	PyObject *timeout = Py_None;
+	PyThreadState *save;
 	int64_t t;
 	int rc;
 
@@ -788,9 +807,11 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *args)
 		return NULL;
 	if ((t = sk_timeout_ns(timeout)) == -2)
 		return NULL;
-	Py_BEGIN_ALLOW_THREADS
-	rc = t < 0 ? shmkit_barrier_wait(self->b) : shmkit_barrier_wait_timeout(self->b, t);
-	Py_END_ALLOW_THREADS
+	save = PyEval_SaveThread();
+	rc = shmkit__barrier_wait_intr(self->b, t, barrier_intr, &save);
+	PyEval_RestoreThread(save);
+	if (PyErr_Occurred()) /* a handler raised (the wait may have ended meanwhile) */
+		return NULL;
 	if (rc == -ECANCELED || rc == -ETIMEDOUT)
 		return PyErr_SetNone(sk_BrokenBarrierError), NULL;
 	if (rc < 0)

@@ -288,6 +288,44 @@ def test_condition_rules():
         shmkit.Condition(shmkit.RLock())
 
 
+class _Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("timeout", [None, 60], ids=["untimed", "timed"])
+@pytest.mark.parametrize("how", ["thread", "process"])
+def test_barrier_wait_ctrl_c(timeout, how):
+    """A signal whose handler raises (Ctrl-C's KeyboardInterrupt) ends Barrier.wait(): the
+    exception propagates at once and the barrier is broken, as multiprocessing's (threading's)
+    Barrier breaks when a wait raises. Sent to the waiting thread (its sleep is cut), or to
+    the process (another thread may take it: the wait looks every slice)."""
+    def handler(signum, frame):
+        raise _Interrupted()
+
+    b = shmkit.Barrier(2)
+    main = threading.get_ident()
+
+    def poke():
+        time.sleep(0.3)
+        if how == "thread":
+            signal.pthread_kill(main, signal.SIGINT)
+        else:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        t = threading.Thread(target=poke)
+        t.start()
+        t0 = time.monotonic()
+        with pytest.raises(_Interrupted):
+            b.wait(timeout)
+        assert time.monotonic() - t0 < 10
+        t.join(30)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert b.broken
+
+
 def test_barrier(ctx):
     b = shmkit.Barrier(3)
     out = shmkit.Queue()
