@@ -17,6 +17,7 @@ import time
 
 from . import _shmkit
 from ._base import Named
+from .context import check_ctx
 
 DeadlockError = _shmkit.DeadlockError
 OwnerDiedWarning = _shmkit.OwnerDiedWarning
@@ -39,6 +40,7 @@ class Lock(Named, _shmkit.Lock):
     _recursive = False
 
     def __init__(self, *, ctx=None, name=None, mode=0o600):
+        check_ctx(ctx)
         _shmkit.Lock.__init__(self, self._new_name(name), True, self._recursive, mode)
 
     def _open(self, name):
@@ -81,6 +83,7 @@ class Semaphore(Named, _shmkit.Semaphore):
     _bounded = False
 
     def __init__(self, value=1, *, ctx=None, name=None, mode=0o600):
+        check_ctx(ctx)
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
         _shmkit.Semaphore.__init__(self, self._new_name(name), True, value, self._bounded,
@@ -107,6 +110,7 @@ class Event(Named, _shmkit.Event):
     _tag = "event"
 
     def __init__(self, *, ctx=None, name=None, mode=0o600):
+        check_ctx(ctx)
         _shmkit.Event.__init__(self, self._new_name(name), True, mode)
 
     def _open(self, name):
@@ -122,6 +126,7 @@ class Condition(Named, _shmkit.Condition):
     _tag = "cond"
 
     def __init__(self, lock=None, *, ctx=None, name=None, mode=0o600):
+        check_ctx(ctx)
         if lock is not None:
             raise TypeError("shmkit.Condition uses its own RLock, kept in the condition's "
                             "shared region: pass lock=None and use cond.get_lock()")
@@ -162,6 +167,7 @@ class Barrier(Named, _shmkit.Barrier):
     _tag = "barrier"
 
     def __init__(self, parties, action=None, timeout=None, *, ctx=None, name=None, mode=0o600):
+        check_ctx(ctx)
         if parties < 1:
             raise ValueError("parties must be >= 1")
         _shmkit.Barrier.__init__(self, self._new_name(name), True, parties, mode)
