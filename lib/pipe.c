@@ -30,8 +30,11 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -92,6 +95,7 @@ struct shmkit_pipe {
 	struct shmkit__who who_put, who_get;
 	int64_t last_check; /* when recover() last looked for dead participants */
 	bool has_fd;        /* shmkit_pipe_fd made `note` (in fork generation note.gen) */
+	int ifd;            /* its inotify descriptor, in note.epfd (-1: none, a timer instead) */
 	struct shmkit__notify note;
 };
 
@@ -125,6 +129,7 @@ static void bind(struct shmkit_pipe *h)
 	h->hold_fd = -1;
 	h->hold_seat = -1;
 	h->use = -1;
+	h->ifd = -1;
 }
 
 SHMKIT__API int shmkit_pipe_create(const char *name, uint32_t capacity, uint32_t max_size,
@@ -496,14 +501,59 @@ static void fd_drop(shmkit_pipe *h)
 	if (r && h->note.gen == shmkit__fork_generation())
 		shmkit__ring_fd_disarm(r, h->note.seat);
 	shmkit__notify_close(&h->note);
+	if (h->ifd >= 0)
+		close(h->ifd);
+	h->ifd = -1;
 	h->has_fd = false;
+}
+
+/* The descriptor is readable only when a receive would not block (as a pipe(2) end's is):
+ * empty it, arm it, and look once more, making it readable again if something is there (a
+ * message published before the arming notified nobody). deadline 0 with recover: a look
+ * that also notices dead holders. */
+static void fd_rearm(shmkit_pipe *h, struct shmkit__ring *r, bool look_for_dead)
+{
+	char ev[4096];
+
+	shmkit__notify_drain(&h->note);
+	while (h->ifd >= 0 && read(h->ifd, ev, sizeof(ev)) > 0)
+		;
+	shmkit__ring_fd_arm(r, h->note.seat);
+	if (shmkit__ring_wait_ready(r, &h->who_get, 0, look_for_dead ? recover : NULL, h) != -EAGAIN)
+		shmkit__notify_self(&h->note);
+}
+
+/* A holder that closes its end latches EOF itself (close's reap wakes armed descriptors); one
+ * that dies does not, and nothing else may run meanwhile. But the kernel reports the last close
+ * of an open file description of the region's file, a dying process's included, to inotify
+ * (IN_CLOSE_WRITE): that, rather than a timer, makes the descriptor readable, so readiness is
+ * never spurious while holders come and go by no more than opening. Without inotify (limits),
+ * a slice timer as for queues. */
+static int fd_watch_closes(shmkit_pipe *h)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	char path[64];
+
+	h->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (h->ifd < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", h->r.fd);
+	ev.data.fd = h->ifd;
+	if (inotify_add_watch(h->ifd, path, IN_CLOSE_WRITE) < 0 ||
+	    epoll_ctl(h->note.epfd, EPOLL_CTL_ADD, h->ifd, &ev) < 0) {
+		close(h->ifd);
+		h->ifd = -1;
+		return -errno;
+	}
+	return 0;
 }
 
 SHMKIT__API int shmkit_pipe_fd(shmkit_pipe *h)
 {
+	struct shmkit__ring *r = ring_for(h, 1);
 	int rc;
 
-	if (!ring_for(h, 1))
+	if (!r)
 		return -EBADF; /* not attached, or an end that only sends */
 	if ((rc = ensure_use(h)))
 		return rc;
@@ -512,10 +562,15 @@ SHMKIT__API int shmkit_pipe_fd(shmkit_pipe *h)
 	fd_drop(h);
 	if ((uint32_t)h->use >= RING_FD_SEATS)
 		return -EUSERS;
-	if ((rc = shmkit__notify_open(&h->r, (uint32_t)h->use, true, &h->note)))
+	if ((rc = shmkit__notify_open(&h->r, (uint32_t)h->use, false, &h->note)))
 		return rc;
+	if (fd_watch_closes(h) < 0) {
+		shmkit__notify_close(&h->note);
+		if ((rc = shmkit__notify_open(&h->r, (uint32_t)h->use, true, &h->note)))
+			return rc;
+	}
 	h->has_fd = true;
-	shmkit__notify_self(&h->note); /* readable to begin with, see shmkit_queue_fd */
+	fd_rearm(h, r, true);
 	return h->note.epfd;
 }
 
@@ -580,12 +635,11 @@ static int recv_(shmkit_pipe *h, void *buf, size_t size, int64_t deadline)
 	if (!r)
 		return rc;
 	rc = shmkit__ring_get(r, &h->who_get, buf, size, deadline, recover, h);
-	if (rc == -EAGAIN && h->has_fd && h->note.gen == shmkit__fork_generation()) {
-		/* As in queue.c: empty, arm, and look once more. */
-		shmkit__notify_drain(&h->note);
-		shmkit__ring_fd_arm(r, h->note.seat);
-		rc = shmkit__ring_get(r, &h->who_get, buf, size, 0, NULL, NULL);
-	}
+	/* With a descriptor out: readable from now on only if more is there (a message published
+	 * before the arming notified nobody: fd_rearm looks once more). */
+	if (shmkit__unlikely(h->has_fd) && h->note.gen == shmkit__fork_generation() &&
+	    (rc >= 0 || rc == -EAGAIN))
+		fd_rearm(h, r, false);
 	return rc;
 }
 
@@ -595,7 +649,13 @@ static int wait_(shmkit_pipe *h, int64_t deadline)
 	int rc;
 	struct shmkit__ring *r = using(h, 1, &rc);
 
-	return r ? shmkit__ring_wait_ready(r, &h->who_get, deadline, recover, h) : rc;
+	if (!r)
+		return rc;
+	rc = shmkit__ring_wait_ready(r, &h->who_get, deadline, recover, h);
+	if (shmkit__unlikely(h->has_fd) && h->note.gen == shmkit__fork_generation() &&
+	    rc == -EAGAIN)
+		fd_rearm(h, r, false); /* a poll that found nothing empties the descriptor */
+	return rc;
 }
 
 SHMKIT__API int shmkit_pipe_wait(shmkit_pipe *h)

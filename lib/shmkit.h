@@ -382,10 +382,12 @@ int shmkit_pipe_recv_timeout(shmkit_pipe *p, void *buf, size_t size, int64_t tim
 int shmkit_pipe_wait(shmkit_pipe *p);
 int shmkit_pipe_wait_try(shmkit_pipe *p);
 int shmkit_pipe_wait_timeout(shmkit_pipe *p, int64_t timeout_ns);
-/* A pollable descriptor for the attached end's incoming messages, as shmkit_queue_fd: level-
- * triggered, readable when a recv may not block (a message, or EOF once the peer closed or
- * died), spuriously too; recv_try returning -EAGAIN empties and re-arms it. Owned by the
- * handle. -EBADF when not attached or the end only sends (simplex end 0). */
+/* A pollable descriptor for the attached end's incoming messages: level-triggered, readable when
+ * a recv would not block (a message, or EOF) and not otherwise (not at first, never because
+ * time passed), except when an open file description of the pipe is closed for the last time
+ * (a process that had it open exited: how a dead last holder of the other end is noticed);
+ * recv_try or wait_try returning -EAGAIN empties and re-arms it. Owned by the handle. -EBADF
+ * when not attached or the end only sends (simplex end 0). */
 int shmkit_pipe_fd(shmkit_pipe *p);
 
 /* ------------------------------------------------------------------------------------------- */

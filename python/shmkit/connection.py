@@ -51,9 +51,13 @@ class Connection(Spill, _shmkit.Connection):
         return (_attach_conn, (self.name, self.end, self.readable, self.writable, held))
 
     def fileno(self):
-        """A descriptor that is readable when recv() may not block (a message, or EOF), for
-        select, asyncio's add_reader and multiprocessing.connection.wait. Readiness can be
-        spurious (at first, once a second): confirm with poll(), or use shmkit's wait()."""
+        """A descriptor for select, asyncio's add_reader and multiprocessing.connection.wait:
+        readable when recv() would not block (a message, or EOF), and not otherwise, except
+        when some process that had the pipe open closes it or exits (then recv() may still
+        block; a poll(0) that finds nothing makes it unreadable again). Never readable just
+        because time passed. It is not a socket: reduction.send_handle/recv_handle, which
+        pass descriptors over a Connection's socket, do not work on a shmkit Connection
+        (OSError ENOTSOCK); pass descriptors over a multiprocessing Pipe or a unix socket."""
         return self._fd()
 
     def __enter__(self):
@@ -70,8 +74,8 @@ class Connection(Spill, _shmkit.Connection):
 def wait(object_list, timeout=None):
     """multiprocessing.connection.wait for shmkit Connections (and anything with fileno()):
     the objects ready to recv() without blocking, waiting at most `timeout` seconds (None:
-    for ever). A shmkit Connection's descriptor may be readable spuriously; it is reported
-    only once poll() confirms a message or EOF, and re-armed otherwise."""
+    for ever). A shmkit Connection whose descriptor is readable because a process closed the
+    pipe (see fileno()) is reported only once poll() confirms a message or EOF."""
     import selectors
     import time
 

@@ -563,7 +563,19 @@ static PyObject *event_is_set(EventObject *self, PyObject *unused)
 	return PyBool_FromLong(shmkit_event_is_set(self->e) == 1);
 }
 
+/* A shmkit extension (multiprocessing's Event has none): shmkit_event_fd, for select and
+ * event loops. Readable while the flag is set; also spuriously at first and after a clear, so
+ * confirm with is_set(), whose False empties and re-arms it. */
+static PyObject *event_fileno(EventObject *self, PyObject *unused)
+{
+	int fd = shmkit_event_fd(self->e);
+
+	return fd < 0 ? sk_raise(fd, "fileno") : PyLong_FromLong(fd);
+}
+
 static PyMethodDef event_methods[] = {
+	{ "fileno", (PyCFunction)event_fileno, METH_NOARGS,
+	  "fileno() -> a descriptor readable while the flag is set (confirm with is_set())" },
 	{ "wait", (PyCFunction)(void (*)(void))event_wait, METH_VARARGS | METH_KEYWORDS,
 	  "wait(timeout=None) -> bool" },
 	{ "set", (PyCFunction)event_set, METH_NOARGS, "set()" },

@@ -1,5 +1,6 @@
 """Pipe and Connection."""
 import multiprocessing
+import os
 import signal
 import time
 
@@ -249,3 +250,42 @@ def test_pickled_end_is_held_until_received():
     assert a.poll(30)
     with pytest.raises(EOFError):
         a.recv()
+
+
+def test_fileno_readiness_is_exact():
+    """fileno() is readable when recv() would not block, and not because time passes (no
+    readiness at first, none while idle for longer than the library's slice)."""
+    import select
+
+    a, b = shmkit.Pipe()
+    fd = b.fileno()
+    assert select.select([fd], [], [], 1.5)[0] == []
+    a.send("x")
+    assert select.select([fd], [], [], 30)[0] == [fd]
+    assert b.recv() == "x"
+    assert select.select([fd], [], [], 0.3)[0] == []
+    a.close()
+    assert select.select([fd], [], [], 30)[0] == [fd]
+    with pytest.raises(EOFError):
+        b.recv()
+
+
+def test_fileno_is_not_a_socket():
+    """Documented difference: fd passing over a Connection's socket needs a socket."""
+    from multiprocessing import reduction
+
+    a, b = shmkit.Pipe()
+    with pytest.raises(OSError):
+        reduction.send_handle(a, 0, os.getpid())
+
+
+def test_event_fileno():
+    import select
+
+    e = shmkit.Event()
+    fd = e.fileno()
+    if select.select([fd], [], [], 0)[0]:
+        assert not e.is_set()  # spurious at first: is_set() re-arms it
+    assert select.select([fd], [], [], 0.2)[0] == []
+    e.set()
+    assert select.select([fd], [], [], 30)[0] == [fd]
