@@ -289,3 +289,18 @@ def test_event_fileno():
     assert select.select([fd], [], [], 0.2)[0] == []
     e.set()
     assert select.select([fd], [], [], 30)[0] == [fd]
+
+
+def test_unpicklable_raises_in_the_caller():
+    """A README difference: multiprocessing's Queue fails later, in its feeder thread."""
+    import pickle as _pickle
+
+    a, b = shmkit.Pipe()
+    q = shmkit.Queue()
+    for send in (a.send, q.put):
+        with pytest.raises((_pickle.PicklingError, AttributeError, TypeError)):
+            send(lambda: 0)
+    a.send("next")
+    assert b.recv() == "next"
+    q.put("next")
+    assert q.get(timeout=30) == "next"

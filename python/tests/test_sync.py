@@ -31,6 +31,25 @@ def test_lock_basics():
     assert lk.holder == 0
 
 
+def test_release_by_another_thread_is_an_error():
+    """A README difference: multiprocessing's Lock lets any thread release it."""
+    lk = shmkit.Lock()
+    lk.acquire()
+    errors = []
+
+    def other():
+        try:
+            lk.release()
+        except ValueError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(30)
+    assert len(errors) == 1 and lk.holder == os.getpid()
+    lk.release()
+
+
 def test_timed_acquire_in_a_cycle_returns_false():
     """Two threads, two Locks, opposite order: the untimed waiter sleeps; the timed acquire
     that closes the cycle neither raises nor returns early: False after its timeout, then the
