@@ -34,8 +34,13 @@
  *    already closed (double close included), is undefined behaviour, as with free(): the
  *    handle's memory is gone. Each handle keeps one file descriptor open (close-on-exec).
  *
- * Liveness: each handle that takes part in an object (a queue producer or consumer, a pipe end,
- * a barrier party, a lock holder) holds a kernel lease on it: an OFD lock (fcntl F_OFD_SETLK) on
+ * Seats: each handle that takes part in an object (a queue producer or consumer, a pipe end,
+ * a barrier party, a lock holder) sits in one of the object's seats, a fixed table of
+ * participants made at create (SHMKIT_USERS_MAX seats for Lock, Value, Array, Condition,
+ * Semaphore and Barrier; SHMKIT_QUEUE_WRITERS_MAX for a Queue). A seat is what names a holder,
+ * a claim or a pipe end in shared memory; -EUSERS means every seat is held by a live process.
+ *
+ * Liveness: a handle in a seat holds a kernel lease on it: an OFD lock (fcntl F_OFD_SETLK) on
  * a byte of the object's file that the kernel releases when the process dies, in any pid
  * namespace. A process is dead when its lease is gone -- never judged by pid -- so a stopped
  * process is alive, a reused pid is a different process, and processes in different pid
