@@ -19,6 +19,7 @@ An object made without a name, like every such shmkit object, lives as long as t
 that made it: its name is removed when that process ends.
 """
 from . import _registry, _shmkit
+from .context import check_ctx
 from ._base import Named
 from ._spill import NotAPickleError, Spill  # noqa: F401
 
@@ -49,6 +50,7 @@ class Queue(Spill, Named, _shmkit.Queue):
 
     def __init__(self, maxsize=0, *, ctx=None, name=None, capacity=None, max_size=None,
                  writers=0, mode=0o600):
+        check_ctx(ctx)  # a context, or TypeError: never silently ignored (context.py)
         capacity, max_size = _sizes(maxsize, capacity, max_size)
         _shmkit.Queue.__init__(self, self._new_name(name), True, capacity, max_size,
                                writers + 1 if writers else 0, self._joinable, mode, True)
@@ -112,6 +114,7 @@ class SimpleQueue(Queue):
     _tag = "squeue"
 
     def __init__(self, *, ctx=None, name=None, capacity=None, max_size=None, mode=0o600):
+        check_ctx(ctx)
         super().__init__(0, name=name, capacity=capacity, max_size=max_size, mode=mode)
 
 
