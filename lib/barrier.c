@@ -182,9 +182,13 @@ static int judge(struct barrier_region *br, uint64_t epoch, uint64_t gen, uint32
 	return STILL_WAITING;
 }
 
-/* Wait as a waiter that arrived with index `index` in (epoch, gen) and saw `seen` in the word. */
+/* Wait as a waiter that arrived with index `index` in (epoch, gen) and saw `seen` in the word.
+ * intr (may be NULL) is asked after a signal and at the end of each slice whether the caller
+ * must stop (the Python binding: a KeyboardInterrupt); if so the barrier breaks, as Python's
+ * does when a wait raises, and the result is -EINTR. */
 static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t gen,
-			   uint32_t index, uint32_t seen, int64_t deadline)
+			   uint32_t index, uint32_t seen, int64_t deadline, int (*intr)(void *),
+			   void *arg)
 {
 	struct barrier_region *br = b->br;
 	int32_t nb_pid;
@@ -198,7 +202,21 @@ static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t ge
 
 		if (deadline - now > SHMKIT__SLICE_NS)
 			until = now + SHMKIT__SLICE_NS;
+		errno = 0; /* a successful futex call leaves it: EINTR after means a signal */
 		slept = shmkit__futex_wait(&br->word, seen, until);
+		if (intr && (errno == EINTR || slept == -ETIMEDOUT) && intr(arg)) {
+			wake = false;
+			if ((r = lock_state(b, &wake)) < 0)
+				return r;
+			r = judge(br, epoch, gen, index);
+			if (r == STILL_WAITING) {
+				break_locked(br);
+				r = -EINTR;
+				wake = true;
+			}
+			unlock_wake(b, wake);
+			return r;
+		}
 		/* A signal or a spurious return: keep sleeping, same deadline. */
 		if (slept == 0 && atomic_load_explicit(&br->word, memory_order_relaxed) == seen)
 			continue;
@@ -253,7 +271,8 @@ static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t ge
 	}
 }
 
-static int barrier_wait(struct shmkit_barrier *b, int64_t deadline)
+static int barrier_wait(struct shmkit_barrier *b, int64_t deadline, int (*intr)(void *),
+			void *arg)
 {
 	struct barrier_region *br = b->br;
 	uint64_t epoch, gen, start;
@@ -306,19 +325,26 @@ static int barrier_wait(struct shmkit_barrier *b, int64_t deadline)
 	 * this generation can slip between this read and the futex_wait unnoticed. */
 	seen = atomic_load_explicit(&br->word, memory_order_relaxed);
 	unlock_wake(b, wake);
-	return sleep_in_slices(b, epoch, gen, index, seen, deadline);
+	return sleep_in_slices(b, epoch, gen, index, seen, deadline, intr, arg);
+}
+
+int shmkit__barrier_wait_intr(shmkit_barrier *b, int64_t timeout_ns, int (*intr)(void *),
+			      void *arg)
+{
+	return barrier_wait(b, timeout_ns < 0 ? SHMKIT__FOREVER : shmkit__deadline(timeout_ns),
+			    intr, arg);
 }
 
 SHMKIT__API int shmkit_barrier_wait(shmkit_barrier *b)
 {
-	return barrier_wait(b, SHMKIT__FOREVER);
+	return barrier_wait(b, SHMKIT__FOREVER, NULL, NULL);
 }
 
 SHMKIT__API int shmkit_barrier_wait_try(shmkit_barrier *b)
 {
 	/* Arrive and do not wait: the last arrival passes; any other breaks the barrier, as a
 	 * wait that times out does (Python's wait(timeout=0)). */
-	int r = barrier_wait(b, 0);
+	int r = barrier_wait(b, 0, NULL, NULL);
 
 	return r == -ETIMEDOUT ? -EAGAIN : r;
 }
@@ -328,7 +354,7 @@ SHMKIT__API int shmkit_barrier_wait_timeout(shmkit_barrier *b, int64_t timeout_n
 	int64_t deadline;
 	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	return rc ? rc : barrier_wait(b, deadline);
+	return rc ? rc : barrier_wait(b, deadline, NULL, NULL);
 }
 
 SHMKIT__API int shmkit_barrier_reset(shmkit_barrier *b)

@@ -10,10 +10,18 @@
  * follow its release (notify needs the lock) changes seq first, and the waiter's futex_wait on
  * the old value then returns at once instead of sleeping.
  *
- * `waiters` lets notify skip the seq bump and the wake syscall when nobody waits. It changes
- * (before the waiter's release, after its reacquire) and is read (by notify, whose caller must
- * hold the lock) only under the lock, so the mutex orders it and no fence is needed. A waiter
- * killed while asleep leaves it one too high, which only costs later notifies a wake syscall.
+ * notify(n) wakes n waiters, not all: `wg` counts the waiters (high half) and the grants
+ * (low half) notify handed out and no waiter took yet. notify(n) adds min(n, waiters - grants)
+ * grants, changes seq and wakes every sleeper; a sleeper that finds seq changed takes a grant
+ * (one CAS on wg, leaving the waiter count with it) and returns notified, or, when the others
+ * took them all, sleeps again on the new seq. Only waiters that were asleep before the notify
+ * see seq change, so a later arrival never takes a grant meant for them. A waiter that times
+ * out, or whose sleep is cut (a signal, the Python binding's slices), takes a grant only if
+ * seq changed while it waited, so a timeout is never turned into a notification that went to
+ * another. A waiter killed while asleep leaves one waiter too many counted: a later notify may
+ * grant it and wake one fewer (never none while a live waiter it counts as waiting sleeps,
+ * since the dead one cannot take the grant and live ones take what is left); wg's grants are
+ * clamped to its waiters whenever a waiter leaves.
  */
 #include "config.h"
 
@@ -30,7 +38,7 @@ struct cond_region {
 	struct shmkit__hdr hdr;
 	struct shmkit__lk lk;                             /* recursive, robust */
 	_Alignas(SHMKIT__CACHELINE) _Atomic uint32_t seq; /* futex word: bumped by notify */
-	_Atomic uint32_t waiters;                         /* in wait; only touched under lk */
+	_Alignas(8) _Atomic uint64_t wg; /* waiters << 32 | grants not yet taken (see above) */
 };
 
 struct shmkit_cond {
@@ -61,7 +69,7 @@ SHMKIT__API int shmkit_cond_create(const char *name, unsigned mode, shmkit_cond 
 		goto fail;
 	bind(c);
 	atomic_store_explicit(&c->cr->seq, 0, memory_order_relaxed);
-	atomic_store_explicit(&c->cr->waiters, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->cr->wg, 0, memory_order_relaxed);
 	shmkit__region_set_lock(&c->r, &c->cr->lk);
 	shmkit__region_ready(&c->r);
 	*out = c;
@@ -145,38 +153,78 @@ static int reacquire(struct shmkit__region *reg, unsigned depth)
 	return rc;
 }
 
-/* 0 (notified, or woken spuriously), -ETIMEDOUT, or SHMKIT_OWNER_DIED: the reacquire took the
- * lock from a dead holder. That beats -ETIMEDOUT because the caller must learn the protected
- * data may be half-updated, and a timed-out wait may always be read as a spurious wake-up. */
+#define WG_WAITER (1ULL << 32)
+#define WG_WAITERS(v) ((uint32_t)((v) >> 32))
+#define WG_GRANTS(v) ((uint32_t)(v))
+
+/* Leave wg: with a grant (taken: 1) when `take` and there is one, else as a waiter that was not
+ * notified (0), clamping the grants to the waiters left. */
+static int wg_leave(struct cond_region *cr, bool take)
+{
+	/* C1: establishes a synchronizing edge with C2 (notify's CAS on wg). */
+	uint64_t v = atomic_load_explicit(&cr->wg, memory_order_acquire), nv;
+	uint32_t w, g;
+
+	for (;;) {
+		w = WG_WAITERS(v);
+		g = WG_GRANTS(v);
+		if (!w)
+			return 0; /* corrupt or reset: nothing to take */
+		if (take && g) {
+			nv = v - WG_WAITER - 1;
+		} else {
+			if (take)
+				return -1; /* the others took them all */
+			nv = ((uint64_t)(w - 1) << 32) | (g > w - 1 ? w - 1 : g);
+		}
+		/* C1: acq_rel, establishes a synchronizing edge with C2 (notify's CAS on wg,
+		 * which precedes its seq bump). */
+		if (atomic_compare_exchange_weak_explicit(&cr->wg, &v, nv, memory_order_acq_rel,
+							  memory_order_acquire))
+			return take && g ? 1 : 0;
+	}
+}
+
+/* 0 (notified), -ETIMEDOUT, or SHMKIT_OWNER_DIED: the reacquire took the lock from a dead
+ * holder. That beats -ETIMEDOUT because the caller must learn the protected data may be
+ * half-updated, and a timed-out wait may always be read as a spurious wake-up. */
 static int cond_wait(struct shmkit_cond *c, int64_t deadline)
 {
 	struct cond_region *cr = c->cr;
-	uint32_t seen;
+	uint32_t seen, first, now;
 	unsigned depth;
 	int r, rc;
 
 	if (!shmkit__lk_held(&c->r))
 		return -EPERM;
-	seen = atomic_load_explicit(&cr->seq, memory_order_relaxed);
-	atomic_fetch_add_explicit(&cr->waiters, 1, memory_order_relaxed);
+	/* C3: establishes a synchronizing edge with C4 (notify's seq bump). */
+	first = seen = atomic_load_explicit(&cr->seq, memory_order_acquire);
+	atomic_fetch_add_explicit(&cr->wg, WG_WAITER, memory_order_relaxed);
 	depth = release_all(&c->r);
 	if (!depth) {
-		atomic_fetch_sub_explicit(&cr->waiters, 1, memory_order_relaxed);
+		wg_leave(cr, false);
 		return -EPERM;
 	}
 	for (;;) {
 		r = shmkit__futex_wait(&cr->seq, seen, deadline);
-		/* Every notify changes seq: an unchanged one means a signal or a spurious return,
-		 * so sleep again until the same deadline. */
-		if (atomic_load_explicit(&cr->seq, memory_order_relaxed) != seen) {
-			r = 0;
+		/* C3: establishes a synchronizing edge with C4 (notify's release bump), so the
+		 * grants it made are seen. */
+		now = atomic_load_explicit(&cr->seq, memory_order_acquire);
+		if (now != seen) {
+			if (wg_leave(cr, true) == 1) {
+				r = 0;
+				break;
+			}
+			seen = now; /* that notify's grants went to others: sleep on */
+		}
+		if (r < 0) { /* -ETIMEDOUT (or a futex error: leave as timed out) */
+			/* Leaving: a grant made since we began waiting is ours to take rather than
+			 * to strand; else we leave unnotified. */
+			r = now != first && wg_leave(cr, true) == 1 ? 0 : (wg_leave(cr, false), -ETIMEDOUT);
 			break;
 		}
-		if (r < 0)
-			break;
 	}
 	rc = reacquire(&c->r, depth);
-	atomic_fetch_sub_explicit(&cr->waiters, 1, memory_order_relaxed);
 	return rc ? rc : r;
 }
 
@@ -236,12 +284,26 @@ SHMKIT__API int shmkit_cond_notify(shmkit_cond *c, int n)
 		return -EINVAL;
 	if (!shmkit__lk_held(&c->r))
 		return -EPERM;
-	if (n == 0 || atomic_load_explicit(&cr->waiters, memory_order_relaxed) == 0)
-		return 0;
+	uint64_t v = atomic_load_explicit(&cr->wg, memory_order_relaxed), nv;
+	uint32_t w, g, k;
+
+	do {
+		w = WG_WAITERS(v);
+		g = WG_GRANTS(v);
+		if (n == 0 || w <= g)
+			return 0; /* nobody waits that is not notified already */
+		k = (uint32_t)n < w - g ? (uint32_t)n : w - g;
+		nv = v + k;
+		/* C2: establishes a synchronizing edge with C1 (the waiter's CAS on wg, after its
+		 * acquire of seq, C3, which follows this CAS through C4). */
+	} while (!atomic_compare_exchange_weak_explicit(&cr->wg, &v, nv, memory_order_release,
+							 memory_order_relaxed));
 	/* Change the word before waking: a waiter between its release and its futex_wait then
-	 * finds seq changed and does not sleep (it counts as woken). */
-	atomic_fetch_add_explicit(&cr->seq, 1, memory_order_relaxed);
-	shmkit__futex_wake(&cr->seq, n);
+	 * finds seq changed and does not sleep. Every sleeper wakes: the futex cannot tell which
+	 * were asleep before this notify; the grants decide who returns. C4: establishes a
+	 * synchronizing edge with C3 (the waiter's load of seq). */
+	atomic_fetch_add_explicit(&cr->seq, 1, memory_order_release);
+	shmkit__futex_wake(&cr->seq, k == w ? (int)k : INT_MAX);
 	return 0;
 }
 

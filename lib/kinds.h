@@ -27,4 +27,11 @@ int shmkit__barrier_info(const struct shmkit__region *r, struct shmkit_info *inf
 /* block.c: info->len (data bytes) and the lock's fields. */
 int shmkit__block_info(const struct shmkit__region *r, struct shmkit_info *info);
 
+/* barrier.c, for the Python binding (which compiles the library in): shmkit_barrier_wait_timeout
+ * (timeout_ns < 0: for ever) asking intr(arg) after each signal and slice whether to stop;
+ * stopping breaks the barrier and returns -EINTR. */
+typedef struct shmkit_barrier shmkit_barrier;
+int shmkit__barrier_wait_intr(shmkit_barrier *b, int64_t timeout_ns, int (*intr)(void *),
+			      void *arg);
+
 #endif /* SHMKIT_KINDS_H */

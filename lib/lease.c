@@ -239,21 +239,24 @@ void shmkit__seat_thaw(struct shmkit__region *r, uint32_t k)
 	shmkit__lease_drop(r->fd, SHMKIT__LEASE_BASE + k);
 }
 
-static int take_seat(struct shmkit__region *r, uint32_t k)
+/* Take seat k's lease on description fd: the handle's own (mine: it becomes this handle's
+ * seat), or a descriptor of its own (shmkit__seat_hold). */
+static int take_seat(struct shmkit__region *r, uint32_t k, int fd, bool mine)
 {
 	struct shmkit__seat *s = &r->seats[k];
 	int32_t pid;
 	uint64_t start;
 
-	if (shmkit__lease_take(r->fd, SHMKIT__LEASE_BASE + k) < 0)
+	if (shmkit__lease_take(fd, SHMKIT__LEASE_BASE + k) < 0)
 		return -1;
 	/* The lease is ours: whoever sat here before is gone. What it left behind is cleaned up
 	 * now, by us alone (nobody else can take the seat while we hold it). */
 	/* Release: pairs with the acquire load in shmkit__seat_mine. Published before the lock
 	 * is reclaimed, which asks whose seat k is. */
-	atomic_store_explicit(&r->seat_word,
-			      ((uint64_t)shmkit__fork_generation() << 32) | (k + 1),
-			      memory_order_release);
+	if (mine)
+		atomic_store_explicit(&r->seat_word,
+				      ((uint64_t)shmkit__fork_generation() << 32) | (k + 1),
+				      memory_order_release);
 	if (r->lk)
 		shmkit__lk_reclaim_seat(r, k);
 	shmkit__self(&pid, &start);
@@ -270,12 +273,12 @@ static int take_seat(struct shmkit__region *r, uint32_t k)
 	return (int)k;
 }
 
-static int take_free(struct shmkit__region *r)
+static int take_free(struct shmkit__region *r, int fd, bool mine)
 {
 	uint32_t i, k, first;
 	int pass, seat;
 
-	if ((seat = shmkit__seat_mine(r)) >= 0)
+	if (mine && (seat = shmkit__seat_mine(r)) >= 0)
 		return seat; /* another thread took it while we waited */
 	/* Start at a place of our own, so processes arriving together do not all contend for
 	 * seat 0; take a free-looking seat first, a dead one's only when none is free. */
@@ -286,7 +289,7 @@ static int take_free(struct shmkit__region *r)
 			if (pass == 0 && atomic_load_explicit(&r->seats[k].state,
 							      memory_order_relaxed) != SHMKIT__SEAT_FREE)
 				continue;
-			if (take_seat(r, k) >= 0)
+			if ((int)k != shmkit__seat_mine(r) && take_seat(r, k, fd, mine) >= 0)
 				return (int)k;
 		}
 	}
@@ -303,8 +306,33 @@ int shmkit__seat_take(struct shmkit__region *r)
 		return -ENOLCK;
 	/* Threads sharing a handle (a Lock's may be shared) take one seat between them. */
 	pthread_mutex_lock(&r->seat_mu);
-	seat = take_free(r);
+	seat = take_free(r, r->fd, true);
 	pthread_mutex_unlock(&r->seat_mu);
+	return seat;
+}
+
+int shmkit__seat_hold(struct shmkit__region *r, int *fd_out)
+{
+	char path[64];
+	int fd, seat;
+
+	if (r->fd < 0 || r->rdonly || !r->nseats)
+		return -ENOLCK;
+	/* A description of its own (see reopen_own): its leases are not the handle's. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->fd);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 && r->named)
+		fd = shm_open(r->name, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	pthread_mutex_lock(&r->seat_mu);
+	seat = take_free(r, fd, false);
+	pthread_mutex_unlock(&r->seat_mu);
+	if (seat < 0) {
+		close(fd);
+		return seat;
+	}
+	*fd_out = fd;
 	return seat;
 }
 

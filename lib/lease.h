@@ -22,6 +22,10 @@ int shmkit__region_lookup(uint64_t dev, uint64_t ino,
 /* This handle's seat (taken on first need, again in a fork child): index, or -EUSERS when
  * every seat is held by a live process, -ENOLCK when this handle cannot hold leases. */
 int shmkit__seat_take(struct shmkit__region *r);
+/* A seat held through a new open file description of the region's file (*fd_out, close-on-exec),
+ * not the handle's: it stays held while any process keeps a copy of that descriptor open
+ * (fork children, SCM_RIGHTS), as an open file does. Returns the seat, or as seat_take. */
+int shmkit__seat_hold(struct shmkit__region *r, int *fd_out);
 /* This handle's seat in this process, or -1 before it took one. */
 int shmkit__seat_mine(const struct shmkit__region *r);
 /* Give the seat up (handle close). */

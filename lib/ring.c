@@ -1145,6 +1145,99 @@ static int wait_get(struct shmkit__ring *r, struct shmkit__who *w, try_fn try, v
 	return wait_loop(r, w, &c);
 }
 
+/*
+ * Readiness without a claim (pipe.c's wait): 0 when a get would not block, or may not: the
+ * oldest message is published whole, or its head fragment is (a message being streamed: a
+ * get takes the get stream and the rest as it comes, so a waiter must not wait for the whole
+ * of a message larger than the ring), or a producer claimed the oldest position and has yet to
+ * publish it (it will be, or be resolved); -EPIPE at EOF; -EAGAIN otherwise. It walks past
+ * what a get would drop (skips, continuations nobody streams, a head whose message ended
+ * short) and stops at what a get would wait behind (continuations of another consumer's get
+ * stream, a partial head while that stream is held).
+ */
+static int try_ready(struct shmkit__ring *r, struct shmkit__who *w, void *io)
+{
+	struct shmkit__slot *s;
+	uint64_t p, q, seq;
+	uint32_t frag, total, nfr, m, i, laps = 0;
+	bool bad;
+
+	(void)w, (void)io;
+again:
+	/* A5: with S1 (the consumers' head CAS), a snapshot. */
+	p = atomic_load_explicit(&r->sh->head, memory_order_acquire);
+	for (i = 0, q = p; i < r->nslots; i++, q++) {
+		s = slot_at(r, q);
+		/* A1: establishes a synchronizing edge with R1 (the producer's publish). */
+		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		if ((int64_t)((seq & ~RING_SKIP) - (q + 1)) > 0) {
+			/* Consumed meanwhile: look again from the new head, as a get would (a
+			 * head that did not move: a scribbled ring, which a get reports). */
+			if (++laps < 64 &&
+			    atomic_load_explicit(&r->sh->head, memory_order_relaxed) != p)
+				goto again;
+			return 0;
+		}
+		if ((seq & ~RING_SKIP) != q + 1) {
+			/* Not published. EOF as in try_get: closed, and nothing claimed from q on
+			 * (a put claimed after the close is skipped by its producer). */
+			if (atomic_load_explicit(&r->sh->closed, memory_order_seq_cst) &&
+			    idx(atomic_load_explicit(&r->sh->tail, memory_order_seq_cst)) == q)
+				return -EPIPE;
+			if (idx(atomic_load_explicit(&r->sh->tail, memory_order_seq_cst)) <= q)
+				return -EAGAIN; /* empty from q on */
+			/* Claimed, being written: a message to come, unless it is the rest of
+			 * another consumer's streamed message. */
+			return atomic_load_explicit(&r->sh->get_stream, memory_order_seq_cst)
+				       ? -EAGAIN
+				       : 0;
+		}
+		if (seq & RING_SKIP)
+			continue;
+		frag = atomic_load_explicit(&s->frag, memory_order_relaxed);
+		if (frag == 0)
+			return 0;
+		if (frag == FRAG_CONT) {
+			/* The get stream's holder takes it (a get waits behind it, and is woken
+			 * when the stream ends); with no holder it is debris a get drops. */
+			if (atomic_load_explicit(&r->sh->get_stream, memory_order_seq_cst))
+				return -EAGAIN;
+			continue;
+		}
+		if (!(frag & FRAG_HEAD))
+			return 0; /* scribbled: a get reports -EBADMSG */
+		total = frag & ~FRAG_HEAD;
+		if (total > r->max_size || total <= r->payload)
+			return 0; /* likewise */
+		nfr = frags_of(r, total);
+		m = conts_ready(r, q + 1, nfr - 1, &bad);
+		if (m + 1 == nfr)
+			return 0; /* whole */
+		if (bad || ended_short(r, q + 1 + m)) {
+			q += m; /* its producer died or withdrew: a get drops the run */
+			i += m;
+			continue;
+		}
+		/* Being streamed: a get takes the get stream, unless another consumer still holds
+		 * it (it finishes the message before this one, then wakes every consumer). */
+		return atomic_load_explicit(&r->sh->get_stream, memory_order_seq_cst) ? -EAGAIN : 0;
+	}
+	return 0; /* a lap of skips and debris: let a get sort it out */
+}
+
+int shmkit__ring_wait_ready(struct shmkit__ring *r, struct shmkit__who *w, int64_t deadline,
+			    shmkit__ring_recover_fn recover, void *arg)
+{
+	struct wait c = { try_ready, NULL, deadline, RING_SIDE_GET, recover, arg };
+	int rc = wait_loop(r, w, &c);
+
+	/* A put wakes one sleeper per message, maybe us, who take nothing: pass the wake-up on to
+	 * a receiver that may sleep beside us (free when nobody sleeps). */
+	if (rc == 0)
+		wake_consumers(r, 1);
+	return rc;
+}
+
 /* ---- the calls -------------------------------------------------------------------------- */
 
 int shmkit__ring_put(struct shmkit__ring *r, struct shmkit__who *w, const void *msg, size_t len,

@@ -120,7 +120,8 @@ struct shmkit__ring {
 	uint64_t dev, ino; /* the region file's identity: where armed descriptors are reached */
 };
 
-/* A participant's claim record, in shared memory (a queue's participant entry, a pipe's end):
+/* A participant's claim record, in shared memory (a queue's participant entry; a pipe's use
+ * entry has one per direction):
  * what it claimed and has not finished, so that its death can be resolved (see above). */
 struct shmkit__claim {
 	_Atomic uint64_t put_pos; /* RING_NONE, or the first position of a run being published */
@@ -147,7 +148,7 @@ struct shmkit__stream {
 	unsigned char *buf;   /* where they go (get) or come from (put) */
 };
 
-/* A participant: its claim record and id (queue entry index, pipe end), plus process-local
+/* A participant: its claim record and id (queue or pipe entry index), plus process-local
  * state. Wired once by shmkit__ring_who_bind. */
 struct shmkit__who {
 	struct shmkit__claim *c;
@@ -208,6 +209,12 @@ int shmkit__ring_get_alloc(struct shmkit__ring *r, struct shmkit__who *w, void *
 			   int64_t deadline, shmkit__ring_recover_fn recover, void *arg);
 /* The length of the oldest message, without taking it; -EAGAIN none begun, -EPIPE at EOF. */
 int shmkit__ring_next_size(struct shmkit__ring *r);
+
+/* Wait as get does until a get would not block, claiming nothing: 0 when a message may be
+ * there (whole, or its head published and the rest streaming), -EPIPE at EOF, -EAGAIN /
+ * -ETIMEDOUT. */
+int shmkit__ring_wait_ready(struct shmkit__ring *r, struct shmkit__who *w, int64_t deadline,
+			    shmkit__ring_recover_fn recover, void *arg);
 
 /* Batches: put up to n messages (iov[i] is message i), claimed with one update of tail; get up
  * to n into iov[i].iov_base (iov_len: its size in, the message's length out), claimed with one

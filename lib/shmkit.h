@@ -380,7 +380,7 @@ int shmkit_queue_stats(shmkit_queue *q, struct shmkit_queue_stats *st);
 int shmkit_queue_count_lost(shmkit_queue *q, uint64_t n);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Pipe (multiprocessing.Pipe): two connected ends; each end is attached by one process.      */
+/* Pipe (multiprocessing.Pipe): two connected ends, each shared like a file descriptor.      */
 
 typedef struct shmkit_pipe shmkit_pipe;
 
@@ -393,10 +393,23 @@ typedef struct shmkit_pipe shmkit_pipe;
 int shmkit_pipe_create(const char *name, uint32_t capacity, uint32_t max_size, unsigned flags,
 		       unsigned mode, shmkit_pipe **out);
 int shmkit_pipe_open(const char *name, shmkit_pipe **out);
-/* Take end 0 or 1 for this process. -EBUSY when a live process holds that end; -EPIPE when it
- * was used and closed before (ends are not reused). */
+/* Hold end 0 or 1 through this handle. An end may be held by any number of handles and
+ * processes, and a fork child holds its parent's ends from the fork on (as it holds inherited
+ * descriptors); any holder may send and receive on it. The peer sees EOF once every hold of
+ * the end was closed or its process died, used or not. 0 (also when this handle holds `end`
+ * already); -EBUSY when it holds the other end; -EPIPE when the end was held and every hold
+ * has gone (ends are not reused); -EUSERS when every seat is held. Never blocks (but for the
+ * pipe's short state lock). */
 int shmkit_pipe_attach(shmkit_pipe *p, int end);
-/* Give up this handle's end (the peer sees EOF) and unmap. */
+/* The descriptor through which this handle holds its end (owned by the handle, close-on-exec):
+ * hand a copy to another process (exec with the flag cleared, SCM_RIGHTS) and it holds the
+ * end as long as it keeps it open, as with any descriptor. -EBADF when not attached. */
+int shmkit_pipe_hold_fd(shmkit_pipe *p);
+/* Hold `end` through `fd`, a copy of some handle's shmkit_pipe_hold_fd (this handle keeps a
+ * duplicate; the caller still owns fd). 0; -EINVAL when fd holds no hold of that end of this
+ * pipe; -EBUSY when the handle holds the other end; -EPIPE as attach. */
+int shmkit_pipe_attach_fd(shmkit_pipe *p, int end, int fd);
+/* Give up this handle's hold (the peer sees EOF when it was the last) and unmap. */
 int shmkit_pipe_close(shmkit_pipe *p);
 int shmkit_pipe_unlink(const char *name);
 /* Send one message to the other end; blocks while its direction is full. -EPIPE when the
@@ -419,10 +432,20 @@ int shmkit_pipe_recv_alloc_timeout(shmkit_pipe *p, void **msg, int64_t timeout_n
 /* The largest message and the bytes in a slot, as created. */
 uint32_t shmkit_pipe_max_size(shmkit_pipe *p);
 uint32_t shmkit_pipe_slot_size(shmkit_pipe *p);
-/* A pollable descriptor for the attached end's incoming messages, as shmkit_queue_fd: level-
- * triggered, readable when a recv may not block (a message, or EOF once the peer closed or
- * died), spuriously too; recv_try returning -EAGAIN empties and re-arms it. Owned by the
- * handle. -EBADF when not attached or the end only sends (simplex end 0). */
+/* Wait until a receive would not block, taking nothing (Connection.poll): 0 when a message is
+ * there, or has begun to arrive (a message larger than the free room streams: the receive
+ * takes it as it comes), -EPIPE at EOF; blocks as recv does (-EAGAIN, -ETIMEDOUT for the _try
+ * and _timeout forms); -EBADF as recv. A message another receiver of the end takes first may
+ * leave the next receive blocking. */
+int shmkit_pipe_wait(shmkit_pipe *p);
+int shmkit_pipe_wait_try(shmkit_pipe *p);
+int shmkit_pipe_wait_timeout(shmkit_pipe *p, int64_t timeout_ns);
+/* A pollable descriptor for the attached end's incoming messages: level-triggered, readable when
+ * a recv would not block (a message, or EOF; as shmkit_pipe_wait) and not otherwise (not at first, never because
+ * time passed), except when an open file description of the pipe is closed for the last time
+ * (a process that had it open exited: how a dead last holder of the other end is noticed);
+ * recv_try or wait_try returning -EAGAIN empties and re-arms it. Owned by the handle. -EBADF
+ * when not attached or the end only sends (simplex end 0). */
 int shmkit_pipe_fd(shmkit_pipe *p);
 
 /* ------------------------------------------------------------------------------------------- */

@@ -251,6 +251,55 @@ START_TEST(test_pipe_fd)
 }
 END_TEST
 
+/* A pipe end's descriptor is readable only when a receive would not block, or when some open
+ * description of the pipe was closed for the last time (a process that had it open exited):
+ * not at first, not while idle (no timer), not after the message was taken; readable when the
+ * last holder of the other end dies, a death nobody else reports. */
+static int hold_then_die(void *arg)
+{
+	shmkit_pipe *p;
+
+	(void)arg;
+	close_inherited();
+	if (shmkit_pipe_open(child_name, &p) || shmkit_pipe_attach(p, 0))
+		return 1;
+	if (shmkit_pipe_send(p, "hi", 2))
+		return 2;
+	tu_sleep_ms(300);
+	raise(SIGKILL);
+	return 3;
+}
+
+START_TEST(test_pipe_fd_exact)
+{
+	shmkit_pipe *p;
+	char buf[8];
+	pid_t pid;
+	int fd;
+
+	ck_assert_int_eq(shmkit_pipe_create(tu_name_kind(child_name, "pfdx", shmkit_pipe_unlink), 4,
+					    8, SHMKIT_SIMPLEX, 0, &p),
+			 0);
+	ck_assert_int_eq(shmkit_pipe_attach(p, 1), 0);
+	fd = shmkit_pipe_fd(p);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(!readable(fd, 1500)); /* longer than a slice: nothing spurious */
+	pid = tu_fork(hold_then_die, NULL);
+	/* The child's closes of what it inherited may come first: they too make it readable. */
+	do
+		ck_assert(readable(fd, 10000));
+	while (shmkit_pipe_recv_try(p, buf, sizeof(buf)) == -EAGAIN);
+	ck_assert_mem_eq(buf, "hi", 2);
+	/* Taken: not readable again until the holder's death (well before 10 s). */
+	ck_assert(!readable(fd, 100));
+	ck_assert(readable(fd, 10000));
+	ck_assert_int_eq(tu_wait_child(pid, 10), 128 + SIGKILL);
+	ck_assert_int_eq(shmkit_pipe_recv_try(p, buf, sizeof(buf)), -EPIPE);
+	ck_assert(readable(fd, 0));
+	shmkit_pipe_close(p);
+}
+END_TEST
+
 static int set_event(void *arg)
 {
 	shmkit_event *e;
@@ -298,6 +347,7 @@ int main(void)
 	tcase_add_test(tc, test_queue_fd_dead_writer);
 	tcase_add_test(tc, test_queue_fd_dead_waiter);
 	tcase_add_test(tc, test_pipe_fd);
+	tcase_add_test(tc, test_pipe_fd_exact);
 	tcase_add_test(tc, test_event_fd);
 	return tu_run(s);
 }

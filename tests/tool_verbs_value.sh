@@ -65,13 +65,33 @@ run pipe send "$P.pipe" --end 0 </dev/null
 [ "$RC" -eq 1 ] && [[ "$ERR" == *"not reused"* ]] && pass "an end is not reused: $ERR" ||
 	fail "reusing end 0: exit $RC, $ERR"
 
-make_obj pipe "$P.kill" --capacity 4 --max-size 64
-timeout 60 "$SHMKIT" pipe recv "$P.kill" --end 1 >"$TMP/recv2" &
-receiver=$!
-mkfifo "$TMP/fifo"
-"$SHMKIT" pipe send "$P.kill" --end 0 <"$TMP/fifo" &
-sender=$!
-exec 3>"$TMP/fifo"
+# A receiver on end 1 of pipe $1 (output in $2) and a sender on end 0 reading the fifo $3,
+# which descriptor 3 holds open for writing: sets receiver and sender.
+pipe_with_fifo_sender() {
+	make_obj pipe "$1" --capacity 4 --max-size 64
+	timeout 60 "$SHMKIT" pipe recv "$1" --end 1 >"$2" &
+	receiver=$!
+	mkfifo "$3"
+	"$SHMKIT" pipe send "$1" --end 0 <"$3" &
+	sender=$!
+	exec 3>"$3"
+}
+
+# Two senders on end 0: EOF only once both have gone.
+pipe_with_fifo_sender "$P.two" "$TMP/recv3" "$TMP/fifo2"
+seq 1 50 | timeout 60 "$SHMKIT" pipe send "$P.two" --end 0 || fail "second sender"
+wait_until 30 test "$(wc -l <"$TMP/recv3")" -eq 50 || fail "the second sender's lines"
+sleep 0.3
+kill -0 "$receiver" 2>/dev/null && pass "no EOF while another sender holds the end" ||
+	fail "recv ended while a sender still held end 0"
+echo last >&3
+exec 3>&-
+wait "$sender"
+wait "$receiver"
+check "pipe recv exits 0 once both senders have gone" "$?" 0
+check "and got all 51 lines" "$(wc -l <"$TMP/recv3")" 51
+
+pipe_with_fifo_sender "$P.kill" "$TMP/recv2" "$TMP/fifo"
 echo hello >&3
 wait_until 30 test -s "$TMP/recv2" || fail "nothing received before the kill"
 kill -KILL "$sender"

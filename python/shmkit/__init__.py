@@ -6,10 +6,13 @@ share one queue, lock or counter by name (attach(name), or Class.attach(name)). 
 by name: pass them to multiprocessing.Process children under fork, spawn or forkserver.
 Objects made without a name are unlinked when the program that made them ends normally.
 """
+from multiprocessing import BufferTooShort  # what recv_bytes_into raises, as multiprocessing's
+
 from . import _shmkit
 from .connection import Connection, Pipe
 from . import futures
 from .pool import Pool, TaskTimeout, WorkerDied
+from .context import get_context
 from .queues import JoinableQueue, NotAPickleError, Queue, SimpleQueue
 from .shared_memory import SharedMemory
 from .sharedctypes import (Array, RawArray, RawValue, Synchronized, SynchronizedArray,
@@ -23,13 +26,12 @@ info = _shmkit.info
 remove = _shmkit.remove
 __version__ = _shmkit.VERSION
 
-__all__ = ["Array", "Barrier", "BoundedSemaphore", "BrokenBarrierError", "CValue",
-           "Condition", "Connection", "DeadlockError", "Event", "JoinableQueue", "Lock",
+__all__ = ["Array", "Barrier", "BoundedSemaphore", "BrokenBarrierError", "BufferTooShort",
+           "CValue", "Condition", "Connection", "DeadlockError", "Event", "JoinableQueue", "Lock",
            "NotAPickleError", "OwnerDiedWarning", "Pipe", "Pool", "Queue", "RLock", "RawArray",
            "RawValue", "Semaphore", "SharedMemory", "SimpleQueue", "Synchronized",
            "SynchronizedArray", "SynchronizedString", "TaskTimeout", "Value", "WorkerDied",
-           "WrongKindError", "attach",
-           "info", "remove"]
+           "WrongKindError", "attach", "get_context", "info", "remove"]
 
 
 def attach(name):

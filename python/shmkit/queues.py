@@ -35,6 +35,7 @@ import traceback
 from multiprocessing import util
 
 from . import _registry, _shmkit
+from .context import check_ctx
 from ._base import Named
 from ._spill import NotAPickleError
 
@@ -84,6 +85,7 @@ class Queue(Named, _shmkit.Queue):
 
     def __init__(self, maxsize=0, *, ctx=None, name=None, capacity=None, max_size=None,
                  slot_size=None, writers=0, mode=0o600):
+        check_ctx(ctx)  # a context, or TypeError: never silently ignored (context.py)
         capacity, max_size, slot_size = _sizes(maxsize, capacity, max_size, slot_size)
         _shmkit.Queue.__init__(self, self._new_name(name), True, capacity, max_size,
                                writers + 1 if writers else 0, self._joinable, mode, True,
@@ -223,6 +225,7 @@ class SimpleQueue(Queue):
 
     def __init__(self, *, ctx=None, name=None, capacity=None, max_size=None, slot_size=None,
                  mode=0o600):
+        check_ctx(ctx)
         super().__init__(0, name=name, capacity=capacity, max_size=max_size,
                          slot_size=slot_size, mode=mode)
 

@@ -6,16 +6,20 @@ multiprocessing.sharedctypes.typecode_to_type, or a ctypes type). RawValue/RawAr
 ctypes object itself (it supports the buffer protocol); Value/Array wrap it with a lock as
 multiprocessing does (get_lock(), get_obj(), .value, indexing, slicing, len), and the wrapper
 *is* the block, so memoryview(arr) and numpy.frombuffer(arr, dtype) see the shared cells
-without copying. lock=True uses the block's own RLock (multiprocessing makes an RLock too);
-a Lock/RLock of this package may be passed instead; lock=False returns the raw object.
+without copying. lock=True or None uses the block's own RLock (multiprocessing makes a new
+RLock for both), or ctx.RLock() when ctx is a multiprocessing context; a lock object of this
+package (or anything with acquire/release) may be passed instead; lock=False returns the raw
+object. synchronized(obj, lock=None) and copy(obj) are multiprocessing.sharedctypes'.
 All of them pickle by name, so children under fork, spawn and forkserver share them.
 A Value's .value is read and written in C (_shmkit.SyncValue) under its lock, with ctypes'
 own conversions; inside `with v.get_lock():` it does not take the RLock a second time.
 """
 import ctypes
+import multiprocessing.sharedctypes
 from multiprocessing.sharedctypes import typecode_to_type
 
 from . import _registry, _shmkit
+from .context import ShmkitContext, check_ctx
 
 _FORMATS = {"c": ("c", 1), "u": ("u", ctypes.sizeof(ctypes.c_wchar)), "b": ("b", 1),
             "B": ("B", 1), "h": ("h", 2), "H": ("H", 2), "i": ("i", 4), "I": ("I", 4),
@@ -214,17 +218,25 @@ class SynchronizedString(SynchronizedArray):
             self._obj.raw = v
 
 
-def _check_lock(lock):
-    if lock is True or lock is False or lock is None:
-        return
+def _check_lock(lock, ctx):
+    """lock as multiprocessing takes it: False (raw), True or None (a new RLock: the block's
+    own, or ctx.RLock() for a multiprocessing context), or an object with acquire()."""
+    check_ctx(ctx)
+    if lock is None:
+        lock = True
+    if lock is True and ctx is not None and not isinstance(ctx, ShmkitContext):
+        lock = ctx.RLock()
+    if lock is True or lock is False:
+        return lock
     if not hasattr(lock, "acquire"):
         raise AttributeError("%r has no method 'acquire'" % lock)
+    return lock
 
 
 def Value(typecode_or_type, *args, lock=True, ctx=None, name=None):
     """multiprocessing.Value: a synchronized wrapper, or the raw object with lock=False."""
-    _check_lock(lock)
-    if lock is False or lock is None:
+    lock = _check_lock(lock, ctx)
+    if lock is False:
         return RawValue(typecode_or_type, *args, name=name)
     t = _ctype(typecode_or_type)
     name, _ = _block_name(name)
@@ -238,8 +250,8 @@ def Value(typecode_or_type, *args, lock=True, ctx=None, name=None):
 
 def Array(typecode_or_type, size_or_initializer, *, lock=True, ctx=None, name=None):
     """multiprocessing.Array: a synchronized wrapper, or the raw array with lock=False."""
-    _check_lock(lock)
-    if lock is False or lock is None:
+    lock = _check_lock(lock, ctx)
+    if lock is False:
         return RawArray(typecode_or_type, size_or_initializer, name=name)
     t = _ctype(typecode_or_type)
     length, init = _array_init(size_or_initializer)
@@ -251,6 +263,43 @@ def Array(typecode_or_type, size_or_initializer, *, lock=True, ctx=None, name=No
     if init is not None:
         obj._obj.__init__(*init)
     return obj
+
+
+def synchronized(obj, lock=None, ctx=None):
+    """multiprocessing.sharedctypes.synchronized: obj wrapped with a lock (lock=None: a new
+    RLock, the block's own). A RawValue/RawArray of this package gives this package's
+    Synchronized/SynchronizedArray/SynchronizedString over the same shared cells; any other
+    ctypes object gets multiprocessing's wrapper with this package's lock."""
+    if lock is False:
+        raise ValueError("synchronized() needs a lock: lock=False is the raw object itself")
+    lock = _check_lock(lock, ctx)
+    name = getattr(obj, "_shmkit_name", None)
+    if name is None:
+        if lock is True:
+            from .synchronize import RLock
+            lock = RLock()
+        return multiprocessing.sharedctypes.synchronized(obj, lock)
+    spec = obj._shmkit_spec
+    t = _ctype(spec[0])
+    if spec[1] is None:
+        cls = Synchronized
+    else:
+        cls = SynchronizedString if t is ctypes.c_char else SynchronizedArray
+    return _rebuild_sync(cls, name, spec, lock)
+
+
+def copy(obj):
+    """multiprocessing.sharedctypes.copy: a new shared raw object holding a copy of obj (a
+    ctypes object, shared or not)."""
+    spec = getattr(obj, "_shmkit_spec", None)
+    if spec is None:
+        t = type(obj)
+        spec = (t._type_, t._length_) if issubclass(t, ctypes.Array) else (t, None)
+    size = ctypes.sizeof(obj)
+    name, block = _block(None, size)
+    new = _raw_on(block, name, spec)
+    ctypes.memmove(ctypes.addressof(new), ctypes.addressof(obj), size)
+    return new
 
 
 def _block_name(name):

@@ -6,15 +6,18 @@ the next acquire: the data it protects may be half-updated. ``warnings.simplefil
 OwnerDiedWarning)`` turns that into an exception; the lock is then released before the
 exception propagates, so nobody is left holding it unknowingly.
 
-A lock acquisition that can never succeed raises shmkit.DeadlockError (a RuntimeError): a
-thread acquiring a Lock it already holds (multiprocessing would hang, or time out), or a cycle
-of lock holders waiting on each other.
+An untimed lock acquisition that can never succeed raises shmkit.DeadlockError (a
+RuntimeError): a thread acquiring a Lock it already holds (multiprocessing would hang), or a
+cycle of lock holders waiting on each other. A timed one, acquire(True, timeout), keeps
+multiprocessing's contract whatever it detects: it goes on trying (the cycle may break when
+another party gives up) and returns False once the timeout has passed.
 """
 import threading
 import time
 
 from . import _shmkit
 from ._base import Named
+from .context import check_ctx
 
 DeadlockError = _shmkit.DeadlockError
 OwnerDiedWarning = _shmkit.OwnerDiedWarning
@@ -27,12 +30,17 @@ def _kind_check(name, *kinds):
 
 
 class Lock(Named, _shmkit.Lock):
-    """multiprocessing.Lock: acquire(block=True, timeout=None), release(), context manager."""
+    """multiprocessing.Lock: acquire(block=True, timeout=None), release(), context manager.
+
+    acquire() returns True, or False when block is False and the lock is taken, or when the
+    timeout passed (also when it saw a deadlock meanwhile); acquire() without a timeout raises
+    DeadlockError where it could never return (this thread holds the Lock, or a cycle)."""
 
     _tag = "lock"
     _recursive = False
 
     def __init__(self, *, ctx=None, name=None, mode=0o600):
+        check_ctx(ctx)
         _shmkit.Lock.__init__(self, self._new_name(name), True, self._recursive, mode)
 
     def _open(self, name):
@@ -75,6 +83,7 @@ class Semaphore(Named, _shmkit.Semaphore):
     _bounded = False
 
     def __init__(self, value=1, *, ctx=None, name=None, mode=0o600):
+        check_ctx(ctx)
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
         _shmkit.Semaphore.__init__(self, self._new_name(name), True, value, self._bounded,
@@ -101,6 +110,7 @@ class Event(Named, _shmkit.Event):
     _tag = "event"
 
     def __init__(self, *, ctx=None, name=None, mode=0o600):
+        check_ctx(ctx)
         _shmkit.Event.__init__(self, self._new_name(name), True, mode)
 
     def _open(self, name):
@@ -116,6 +126,7 @@ class Condition(Named, _shmkit.Condition):
     _tag = "cond"
 
     def __init__(self, lock=None, *, ctx=None, name=None, mode=0o600):
+        check_ctx(ctx)
         if lock is not None:
             raise TypeError("shmkit.Condition uses its own RLock, kept in the condition's "
                             "shared region: pass lock=None and use cond.get_lock()")
@@ -156,6 +167,7 @@ class Barrier(Named, _shmkit.Barrier):
     _tag = "barrier"
 
     def __init__(self, parties, action=None, timeout=None, *, ctx=None, name=None, mode=0o600):
+        check_ctx(ctx)
         if parties < 1:
             raise ValueError("parties must be >= 1")
         _shmkit.Barrier.__init__(self, self._new_name(name), True, parties, mode)

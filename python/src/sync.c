@@ -116,6 +116,37 @@ static int lock_call(void *ctx, int64_t t)
 	return shmkit_lock_acquire_timeout(ctx, t);
 }
 
+/* A timed acquire keeps multiprocessing's contract: it returns False once the timeout has
+ * passed, whatever happened meanwhile. So a deadlock the library detects (-EDEADLK: this
+ * thread holds the Lock, or sleeping would close a cycle of holders) is not raised here: the
+ * call naps and tries again until its deadline, since the cycle may yet break (another party
+ * times out, or raises DeadlockError from an untimed acquire, and lets go). Only an untimed
+ * acquire, which could never return, raises DeadlockError. */
+static int acquire_timed(shmkit_lock *l, int64_t timeout_ns)
+{
+	int64_t deadline = sk_now_ns() + timeout_ns, left;
+	struct timespec nap;
+	int rc;
+
+	for (;;) {
+		if ((left = deadline - sk_now_ns()) <= 0)
+			return -ETIMEDOUT;
+		Py_BEGIN_ALLOW_THREADS
+		rc = shmkit_lock_acquire_timeout(l, left < SK_SLICE_NS ? left : SK_SLICE_NS);
+		if (rc == -EDEADLK) {
+			left = deadline - sk_now_ns();
+			nap.tv_sec = 0;
+			nap.tv_nsec = left < 20000000 ? (left > 0 ? left : 0) : 20000000;
+			nanosleep(&nap, NULL);
+		}
+		Py_END_ALLOW_THREADS
+		if (rc != -ETIMEDOUT && rc != -EDEADLK)
+			return rc;
+		if (PyErr_CheckSignals() < 0)
+			return SK_PYERR;
+	}
+}
+
 /* Acquire as multiprocessing does; 1 got it, 0 timed out, -1 exception set. */
 static int acquire_impl(shmkit_lock *l, int64_t timeout_ns, int *owner_died)
 {
@@ -131,7 +162,9 @@ static int acquire_impl(shmkit_lock *l, int64_t timeout_ns, int *owner_died)
 	/* Blocking: straight to sleeping (with the GIL released), where the library spins a
 	 * little first. A second try would ask the kernel again whether the holder lives. */
 	if (rc == -EAGAIN || rc == -EDEADLK)
-		rc = timeout_ns == 0 ? -ETIMEDOUT : sk_block_asleep(lock_call, l, timeout_ns);
+		rc = timeout_ns == 0  ? -ETIMEDOUT
+		     : timeout_ns > 0 ? acquire_timed(l, timeout_ns)
+				      : sk_block_asleep(lock_call, l, timeout_ns);
 	if (rc == -ETIMEDOUT)
 		return 0;
 	if (rc < 0)
@@ -530,7 +563,19 @@ static PyObject *event_is_set(EventObject *self, PyObject *unused)
 	return PyBool_FromLong(shmkit_event_is_set(self->e) == 1);
 }
 
+/* A shmkit extension (multiprocessing's Event has none): shmkit_event_fd, for select and
+ * event loops. Readable while the flag is set; also spuriously at first and after a clear, so
+ * confirm with is_set(), whose False empties and re-arms it. */
+static PyObject *event_fileno(EventObject *self, PyObject *unused)
+{
+	int fd = shmkit_event_fd(self->e);
+
+	return fd < 0 ? sk_raise(fd, "fileno") : PyLong_FromLong(fd);
+}
+
 static PyMethodDef event_methods[] = {
+	{ "fileno", (PyCFunction)event_fileno, METH_NOARGS,
+	  "fileno() -> a descriptor readable while the flag is set (confirm with is_set())" },
 	{ "wait", (PyCFunction)(void (*)(void))event_wait, METH_VARARGS | METH_KEYWORDS,
 	  "wait(timeout=None) -> bool" },
 	{ "set", (PyCFunction)event_set, METH_NOARGS, "set()" },
@@ -743,11 +788,30 @@ static void barrier_dealloc(BarrierObject *self)
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* _wait(timeout=None) -> index. Not sliced: a timed-out wait breaks a barrier, so the wait
- * runs whole with the GIL released (Ctrl-C is seen when it returns). */
+/* lib/barrier.c (compiled into the extension; see lib/kinds.h). */
+int shmkit__barrier_wait_intr(shmkit_barrier *b, int64_t timeout_ns, int (*intr)(void *),
+			      void *arg);
+
+/* Asked by the barrier wait, GIL released, after a signal and at each slice's end: take the
+ * GIL back and run the signal handlers; a handler that raised (Ctrl-C) stops the wait. */
+static int barrier_intr(void *arg)
+{
+	PyThreadState **save = arg;
+	int stop;
+
+	PyEval_RestoreThread(*save);
+	stop = PyErr_CheckSignals() < 0;
+	*save = PyEval_SaveThread();
+	return stop;
+}
+
+/* _wait(timeout=None) -> index. Not sliced (a timed-out slice would break the barrier): the
+ * library asks barrier_intr instead, and Ctrl-C breaks the barrier and raises
+ * KeyboardInterrupt, as multiprocessing's (threading's) Barrier does for any exception. */
 static PyObject *barrier_wait(BarrierObject *self, PyObject *args)
 {
 	PyObject *timeout = Py_None;
+	PyThreadState *save;
 	int64_t t;
 	int rc;
 
@@ -755,9 +819,11 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *args)
 		return NULL;
 	if ((t = sk_timeout_ns(timeout)) == -2)
 		return NULL;
-	Py_BEGIN_ALLOW_THREADS
-	rc = t < 0 ? shmkit_barrier_wait(self->b) : shmkit_barrier_wait_timeout(self->b, t);
-	Py_END_ALLOW_THREADS
+	save = PyEval_SaveThread();
+	rc = shmkit__barrier_wait_intr(self->b, t, barrier_intr, &save);
+	PyEval_RestoreThread(save);
+	if (PyErr_Occurred()) /* a handler raised (the wait may have ended meanwhile) */
+		return NULL;
 	if (rc == -ECANCELED || rc == -ETIMEDOUT)
 		return PyErr_SetNone(sk_BrokenBarrierError), NULL;
 	if (rc < 0)

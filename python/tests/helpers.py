@@ -98,7 +98,10 @@ def sem_holder(s, inside, counter, lock, release_evt):
             counter.value -= 1
 
 
-def conn_echo(conn):
+def conn_echo(conn, *unused):
+    # Close the ends we inherited and do not use (fork): held, they would keep EOF away.
+    for other in unused:
+        other.close()
     while True:
         try:
             obj = conn.recv()
@@ -107,7 +110,9 @@ def conn_echo(conn):
         conn.send(obj)
 
 
-def conn_send_close(conn, items):
+def conn_send_close(conn, items, *unused):
+    for other in unused:
+        other.close()
     for x in items:
         conn.send(x)
     conn.close()
@@ -141,3 +146,20 @@ def big_put(q, size):
 def big_send(conn, size):
     conn.send_bytes(bytes(range(256)) * (size // 256))
     conn.send({"big": "y" * size})
+
+
+def conn_send_locked(conn, lock, who, n):
+    for i in range(n):
+        with lock:
+            conn.send((who, i))
+
+
+def conn_poll_only(conn, timeout):
+    # Look, take nothing, and exit: what was there stays for the other holders.
+    os._exit(0 if conn.poll(timeout) else 3)
+
+
+def conn_hold_and_leave(conn, delay, kill):
+    time.sleep(delay)
+    if kill:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,5 +1,6 @@
 """Value, Array, RawValue, RawArray for every typecode, and SharedMemory."""
 import ctypes
+import multiprocessing
 import os
 import pickle
 import time
@@ -281,3 +282,90 @@ def test_block_close_with_exports():
         shm.close()
     extra.release()
     shm.close()
+
+
+# ---- multiprocessing's sharedctypes and context API (issue 18) ------------------------------
+
+def test_lock_none_is_a_new_rlock():
+    """lock=None means the default (a new RLock) as in multiprocessing; lock=False is raw."""
+    for obj in (shmkit.Value("i", 5, lock=None), shmkit.Array("i", [1, 2], lock=None)):
+        assert isinstance(obj, (shmkit.Synchronized, shmkit.SynchronizedArray))
+        lock = obj.get_lock()
+        with lock:
+            assert lock.acquire(False) is True  # recursive
+            lock.release()
+    assert shmkit.Value("i", 5, lock=None).value == 5
+    raw = shmkit.Value("i", 5, lock=False)
+    assert not hasattr(raw, "get_lock") and raw.value == 5
+
+
+def test_synchronized_and_copy():
+    from shmkit import sharedctypes
+
+    raw = shmkit.RawArray("i", [1, 2, 3])
+    s = sharedctypes.synchronized(raw)
+    assert isinstance(s, shmkit.SynchronizedArray)
+    s[0] = 10
+    assert raw[0] == 10  # the same shared cells
+    with s.get_lock():
+        assert s[:] == [10, 2, 3]
+    v = sharedctypes.synchronized(shmkit.RawValue("d", 1.5), shmkit.Lock())
+    assert isinstance(v, shmkit.Synchronized) and v.value == 1.5
+    local = sharedctypes.synchronized(ctypes.c_int(7))  # not shared: multiprocessing's wrapper
+    assert local.value == 7 and hasattr(local.get_lock(), "acquire")
+    c = sharedctypes.copy(raw)
+    assert list(c) == [10, 2, 3]
+    c[1] = 20
+    assert raw[1] == 2  # a copy, in a block of its own
+    assert list(pickle.loads(pickle.dumps(c))) == [10, 20, 3]
+    cv = sharedctypes.copy(ctypes.c_double(2.5))
+    assert cv.value == 2.5
+
+
+def _bump(v, n):
+    for _ in range(n):
+        with v.get_lock():
+            v.value += 1
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_get_context(method):
+    ctx = shmkit.get_context(method)
+    assert ctx.get_start_method() == method
+    assert shmkit.get_context(method) is ctx
+    assert isinstance(ctx.Lock(), shmkit.Lock) and isinstance(ctx.RLock(), shmkit.RLock)
+    assert isinstance(ctx.Queue(), shmkit.Queue)
+    assert isinstance(ctx.Event(), shmkit.Event)
+    assert isinstance(ctx.Pipe()[0], shmkit.Connection)
+    v = ctx.Value("q", 0)
+    assert isinstance(v, shmkit.Synchronized)
+    p = ctx.Process(target=_bump, args=(v, 100))
+    assert type(p) is type(multiprocessing.get_context(method).Process())
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0 and v.value == 100
+    assert ctx.cpu_count() >= 1
+    with pytest.raises(ValueError):
+        shmkit.get_context("nonesuch")
+
+
+def test_ctx_is_never_ignored():
+    for make in (lambda c: shmkit.Lock(ctx=c), lambda c: shmkit.Queue(ctx=c),
+                 lambda c: shmkit.Value("i", 0, ctx=c), lambda c: shmkit.Barrier(2, ctx=c),
+                 lambda c: shmkit.Array("i", 2, ctx=c), lambda c: shmkit.Event(ctx=c)):
+        with pytest.raises(TypeError):
+            make(123)
+        make(shmkit.get_context())
+        make(multiprocessing.get_context())
+    # A multiprocessing context makes the lock as multiprocessing would.
+    v = shmkit.Value("i", 0, ctx=multiprocessing.get_context("spawn"))
+    assert type(v.get_lock()).__module__ == "multiprocessing.synchronize"
+
+
+def test_buffer_too_short_at_top_level():
+    assert shmkit.BufferTooShort is multiprocessing.BufferTooShort
+    a, b = shmkit.Pipe()
+    a.send_bytes(b"toolong")
+    with pytest.raises(shmkit.BufferTooShort) as ei:
+        b.recv_bytes_into(bytearray(3))
+    assert ei.value.args[0] == b"toolong"

@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 import warnings
 
 import pytest
@@ -53,9 +54,13 @@ def test_bytes_put_tool_consumer_sees_pickles(tool, uname):
     items = [bytes((i * 13 + n) & 0xFF for i in range(n)) for n in sizes]
     consumer = subprocess.Popen([tool, "consume", name, "--count", str(len(items))],
                                 stdout=subprocess.PIPE)
-    for b in items:
-        q.put(b)
+    # Read while putting: the output (~200 KB) overflows a pipe(2)'s buffer, and a message
+    # longer than the queue's slots streams through them only while the consumer takes.
+    putter = threading.Thread(target=lambda: [q.put(b) for b in items])
+    putter.start()
     out, _ = consumer.communicate(timeout=120)
+    putter.join(timeout=120)
+    assert not putter.is_alive()
     assert consumer.returncode == 0
     assert out == b"".join(pickle.dumps(b, protocol=5) + b"\n" for b in items)
 

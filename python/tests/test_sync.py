@@ -16,8 +16,12 @@ def test_lock_basics():
     assert lk.acquire() is True
     assert lk.holder == os.getpid()
     assert lk.acquire(False) is False  # held by us: multiprocessing answers False too
+    t0 = time.monotonic()
+    assert lk.acquire(True, 0.2) is False  # timed: multiprocessing's contract, no raise
+    assert time.monotonic() - t0 >= 0.19
+    assert lk.acquire(timeout=0.1) is False
     with pytest.raises(shmkit.DeadlockError):
-        lk.acquire(timeout=0.1)
+        lk.acquire()  # untimed: could never return
     assert isinstance(shmkit.DeadlockError("x"), RuntimeError)
     lk.release()
     with pytest.raises(ValueError):
@@ -25,6 +29,51 @@ def test_lock_basics():
     with lk:
         assert lk.holder == os.getpid()
     assert lk.holder == 0
+
+
+def test_release_by_another_thread_is_an_error():
+    """A README difference: multiprocessing's Lock lets any thread release it."""
+    lk = shmkit.Lock()
+    lk.acquire()
+    errors = []
+
+    def other():
+        try:
+            lk.release()
+        except ValueError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(30)
+    assert len(errors) == 1 and lk.holder == os.getpid()
+    lk.release()
+
+
+def test_timed_acquire_in_a_cycle_returns_false():
+    """Two threads, two Locks, opposite order: the untimed waiter sleeps; the timed acquire
+    that closes the cycle neither raises nor returns early: False after its timeout, then the
+    other proceeds."""
+    l1, l2 = shmkit.Lock(), shmkit.Lock()
+    asleep = threading.Event()
+    got = []
+
+    def other():
+        with l2:
+            asleep.set()
+            got.append(l1.acquire())  # sleeps until the main thread lets l1 go
+            l1.release()
+
+    with l1:
+        t = threading.Thread(target=other)
+        t.start()
+        assert asleep.wait(30)
+        time.sleep(0.3)  # it sleeps on l1 now
+        t0 = time.monotonic()
+        assert l2.acquire(True, 1.0) is False
+        assert time.monotonic() - t0 >= 0.99
+    t.join(30)
+    assert got == [True]
 
 
 def test_acquire_arguments():
@@ -214,6 +263,38 @@ def test_condition_wake_counts():
     assert len(woke) == 3
 
 
+def test_condition_notify_n_wakes_n():
+    """notify(n) wakes n of the waiters, not all of them (plain wait(), no predicate to hide
+    extra wake-ups), however long the others go on waiting; notify_all wakes the rest."""
+    c = shmkit.Condition()
+    woke = []
+    inside = threading.Semaphore(0)
+
+    def waiter():
+        with c:
+            inside.release()
+            woke.append(c.wait(timeout=60))
+
+    ts = [threading.Thread(target=waiter) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for _ in ts:
+        assert inside.acquire(timeout=60)
+    with c:  # every waiter is inside wait() once we hold the lock
+        c.notify(2)
+    time.sleep(1.2)  # several of the binding's 250 ms slices
+    with c:
+        assert woke == [True, True]
+        c.notify(1)
+    time.sleep(0.6)
+    with c:
+        assert woke == [True] * 3
+        c.notify_all()
+    for t in ts:
+        t.join(60)
+    assert woke == [True] * 4
+
+
 def test_condition_rules():
     c = shmkit.Condition()
     with pytest.raises(AssertionError):
@@ -224,6 +305,44 @@ def test_condition_rules():
         assert c.wait_for(lambda: False, 0.05) is False
     with pytest.raises(TypeError):
         shmkit.Condition(shmkit.RLock())
+
+
+class _Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("timeout", [None, 60], ids=["untimed", "timed"])
+@pytest.mark.parametrize("how", ["thread", "process"])
+def test_barrier_wait_ctrl_c(timeout, how):
+    """A signal whose handler raises (Ctrl-C's KeyboardInterrupt) ends Barrier.wait(): the
+    exception propagates at once and the barrier is broken, as multiprocessing's (threading's)
+    Barrier breaks when a wait raises. Sent to the waiting thread (its sleep is cut), or to
+    the process (another thread may take it: the wait looks every slice)."""
+    def handler(signum, frame):
+        raise _Interrupted()
+
+    b = shmkit.Barrier(2)
+    main = threading.get_ident()
+
+    def poke():
+        time.sleep(0.3)
+        if how == "thread":
+            signal.pthread_kill(main, signal.SIGINT)
+        else:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        t = threading.Thread(target=poke)
+        t.start()
+        t0 = time.monotonic()
+        with pytest.raises(_Interrupted):
+            b.wait(timeout)
+        assert time.monotonic() - t0 < 10
+        t.join(30)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert b.broken
 
 
 def test_barrier(ctx):

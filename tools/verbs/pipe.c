@@ -1,7 +1,8 @@
 /*
  * `shmkit pipe send|recv NAME --end 0|1`: one end of a named Pipe per process, lines on stdin
- * and stdout as with produce/consume. Each end is attached by one process for its lifetime and
- * is not reused once that process lets go; the other end then sees EOF.
+ * and stdout as with produce/consume. Any number of processes may hold an end at once (as they
+ * may hold one pipe(2) end); the other end sees EOF once every one of them let go or died, and
+ * an end is not reused after that.
  */
 #include "config.h"
 
@@ -80,10 +81,8 @@ static int pipe_verb(const char *cmd, int argc, char **argv, bool sending)
 	if ((rc = shmkit_pipe_open(name, &pp)))
 		return verb_open_failed(cmd, name, "pipe", rc);
 	rc = shmkit_pipe_attach(pp, (int)end);
-	if (rc == -EBUSY)
-		rc = verb_fail(cmd, name, "end %d is held by a live process", (int)end);
-	else if (rc == -EPIPE)
-		rc = verb_fail(cmd, name, "end %d was used and let go before: ends are not reused",
+	if (rc == -EPIPE)
+		rc = verb_fail(cmd, name, "end %d was held and let go before: ends are not reused",
 			       (int)end);
 	else if (rc < 0)
 		rc = verb_error(cmd, name, rc);
