@@ -495,11 +495,16 @@ class Engine:
     # -- delivering (outside the lock: sinks run user callbacks) ------------------------------
     @staticmethod
     def _deliver(done):
-        for t, ok, value in done:
+        # Each outcome is dropped as soon as it is handed over: a caller may already hold
+        # (and then drop) the result while the rest are still being delivered.
+        done.reverse()
+        while done:
+            t, ok, value = done.pop()
             try:
                 t.sink(t, ok, value)
             except Exception:
                 traceback.print_exc()
+            del t, ok, value
 
     # -- the manager thread -------------------------------------------------------------------
     def _wake(self):
@@ -539,6 +544,8 @@ class Engine:
         with self.lock:
             for m in msgs:
                 self._take(m, done)
+            msgs.clear()
+            m = None
             now = time.monotonic()
             if now - self.last_look >= TICK or not msgs:
                 self.last_look = now
