@@ -116,15 +116,29 @@ def _watch_parent(sentinel, owned):
     _orphaned(owned)
 
 
+def _on_sigterm(sentinel, owned):
+    """SIGTERM: from the pool's terminate(), or sent to the whole process group with the
+    pool's process (`timeout`, `kill -TERM -PGID`, a service manager). In the second case
+    nobody else will unlink the pool's objects: if the parent dies within a moment, do it."""
+    def handler(signum, frame):
+        if sentinel is not None and _mpconn.wait([sentinel], 0.2):
+            _orphaned(owned)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)  # die of it, so the exit code says so
+    return handler
+
+
 def _worker_main(inbox, results, slots_name, pos, initializer, initargs, maxtasks, flavour,
                  owned):
     # Ctrl-C goes to the whole foreground group: the parent decides the workers' fate (it
     # terminates them), a task is not interrupted half-way by the terminal.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
-    if parent is not None and parent.sentinel is not None:
-        threading.Thread(target=_watch_parent, args=(parent.sentinel, owned),
+    sentinel = parent.sentinel if parent is not None else None
+    if sentinel is not None:
+        threading.Thread(target=_watch_parent, args=(sentinel, owned),
                          name="shmkit-pool-parent-watch", daemon=True).start()
+    signal.signal(signal.SIGTERM, _on_sigterm(sentinel, owned))
     block = _shmkit.Block(slots_name, False)
     slots = memoryview(block).cast("q")
     if initializer is not None:
@@ -481,11 +495,16 @@ class Engine:
     # -- delivering (outside the lock: sinks run user callbacks) ------------------------------
     @staticmethod
     def _deliver(done):
-        for t, ok, value in done:
+        # Each outcome is dropped as soon as it is handed over: a caller may already hold
+        # (and then drop) the result while the rest are still being delivered.
+        done.reverse()
+        while done:
+            t, ok, value = done.pop()
             try:
                 t.sink(t, ok, value)
             except Exception:
                 traceback.print_exc()
+            del t, ok, value
 
     # -- the manager thread -------------------------------------------------------------------
     def _wake(self):
@@ -525,6 +544,8 @@ class Engine:
         with self.lock:
             for m in msgs:
                 self._take(m, done)
+            msgs.clear()
+            m = None
             now = time.monotonic()
             if now - self.last_look >= TICK or not msgs:
                 self.last_look = now

@@ -325,3 +325,14 @@ def test_names_say_whose_pool(tool):
         assert kinds == ["in0", "in1", "results", "slots"], out
         pool.apply(abs, (1,))
     assert _mine() == []
+
+
+@pytest.mark.parametrize("kind", ["pool", "executor"])
+def test_group_sigterm_leaves_nothing(kind):
+    """SIGTERM to the whole group (`timeout`, `kill -TERM -PGID`): parent and workers die at
+    once, and the workers unlink the pool on their way out."""
+    proc, pids = _start_script(kind, "bare")
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert _gone(pids)
+    assert _mine(proc.pid) == []
