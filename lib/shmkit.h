@@ -486,8 +486,11 @@ struct shmkit_info {
 /* Open the named region, validate it as any kind and fill *info. */
 int shmkit_info(const char *name, struct shmkit_info *info);
 /* Remove a named shmkit object of any kind, with what it owns. -EBADMSG (nothing removed) when
- * the name is not a shmkit region. */
+ * the name is not a shmkit region (a file without shmkit's header is never removed), -EBUSY
+ * while a live creator is still making it, -ENOENT when there is nothing by that name. */
 int shmkit_remove(const char *name);
+/* What shmkit_remove(name) would return, removing nothing: 0 when it would remove the name. */
+int shmkit_remove_check(const char *name);
 /* Check a name without touching anything: 0 or -EINVAL. */
 int shmkit_name_check(const char *name);
 

@@ -3,8 +3,10 @@
  *
  * Columns are chosen with -o (lsipc's grammar: a list replaces the defaults, "+LIST" adds to
  * them); output is an aligned table, --raw (one space between columns, nothing padded) or JSON.
- * What is left behind by a crash or a mistake is listed, not hidden: non-regular files, empty
- * files, regions whose creator died while making them, semaphore files whose region is gone.
+ * What is left behind by a crash or a mistake is listed, not hidden: non-regular files,
+ * regions whose creator died while making them, semaphore files whose region is gone. A file
+ * without shmkit's header is not ours (create links a name only once its header is written):
+ * listed with --all or when named.
  *
  * Nothing here may block on what it finds: every file is lstat'ed before anything opens it,
  * and only regular files reach shmkit_info(), which maps them read-only.
@@ -189,19 +191,13 @@ static bool classify(int dirfd, const char *file, struct entry *e)
 		snprintf(e->state, sizeof(e->state), "not a regular file: not a shmkit object");
 		return true;
 	}
-	if (e->st.st_size == 0) {
-		e->what = LEFTOVER;
+	if (e->st.st_size == 0 || zero_magic(dirfd, file)) {
+		/* A create links its name only once the header is written (lib/region.c), so a
+		 * file without one is not ours: rm leaves it alone. */
+		e->what = FOREIGN;
 		e->kind = "file";
-		snprintf(e->state, sizeof(e->state), "empty file (a create that never finished?)");
-		return true;
-	}
-	if (zero_magic(dirfd, file)) {
-		/* What a create leaves when killed between reserving the pages and writing the
-		 * header (or one still at it): shmkit_info would call it foreign. */
-		e->what = LEFTOVER;
-		e->kind = "file";
-		snprintf(e->state, sizeof(e->state), "no header yet: a create still at work, or "
-			 "one that never finished (rm frees it)");
+		snprintf(e->state, sizeof(e->state), "no shmkit header: not a shmkit object "
+			 "(rm leaves it alone)");
 		return true;
 	}
 	err = shmkit_info(e->name, &e->info);
@@ -550,14 +546,14 @@ static void ls_usage(FILE *f)
 		   "[NAME...]\n"
 		   "List the shmkit objects in " SHM_DIR " (or the NAMEs given) with their state and "
 		   "the\nprocesses mapping them, and what crashes left behind (non-regular files, "
-		   "empty\nfiles, half-created regions, orphan sem.NAME.sem files).\n\n"
+		   "half-created\nregions, orphan sem.NAME.sem files).\n\n"
 		   "Options:\n"
 		   "  -o, --output LIST  columns, comma-separated; +LIST adds to the default\n"
 		   "  -n, --noheadings   no header line\n"
 		   "  -r, --raw          no alignment; spaces and odd bytes as \\xHH\n"
 		   "  -J, -j, --json     a JSON array (without -o: every field, as stat --json)\n"
 		   "  -b, --bytes        sizes in bytes, not K/M/G\n"
-		   "  -a, --all          also files that are not shmkit objects\n"
+		   "  -a, --all          also files that are not shmkit objects (no shmkit header)\n"
 		   "  -h, --help         this text\n\nColumns (default");
 	for (i = 0; i < sizeof(default_cols) / sizeof(default_cols[0]); i++)
 		fprintf(f, "%c%s", i ? ',' : ' ', columns[default_cols[i]].name);
