@@ -378,9 +378,10 @@ static bool cell(const struct entry *e, enum col c, bool bytes, char *buf, size_
 		break;
 	case C_HOLDER:
 		if (!obj || (in->kind != SHMKIT_KIND_LOCK && in->kind != SHMKIT_KIND_VALUE &&
-			     in->kind != SHMKIT_KIND_ARRAY && in->kind != SHMKIT_KIND_COND))
+			     in->kind != SHMKIT_KIND_ARRAY && in->kind != SHMKIT_KIND_COND &&
+			     in->kind != SHMKIT_KIND_BLOCK))
 			return false;
-		v = in->holder;
+		v = in->holder > 0 ? in->holder : 0; /* a dead holder holds nothing */
 		break;
 	case C_DEPTH:
 		if (!is_queue_like(e))
