@@ -39,8 +39,8 @@ static const struct column {
 	const char *help;
 } columns[N_COLS] = {
 	[C_NAME] = { "NAME", false, "object name" },
-	[C_KIND] = { "KIND", false, "value, array, lock, sem, queue, pipe, event, cond, barrier; "
-				    "fifo, dir, ... for leftovers" },
+	[C_KIND] = { "KIND", false, "value, array, lock, sem, queue, pipe, event, cond, barrier, "
+				    "block;\n            fifo, dir, ... for leftovers" },
 	[C_SIZE] = { "SIZE", true, "bytes mapped (--bytes: exact)" },
 	[C_OWNER] = { "OWNER", false, "owner's user name" },
 	[C_UID] = { "UID", true, "owner's user id" },
