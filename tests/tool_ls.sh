@@ -91,7 +91,7 @@ ls_ --json -o name,depth,holder "$P.q" "$P.l"
 [ "$OUT" = "[{\"name\":\"$P.l\",\"depth\":null,\"holder\":0},{\"name\":\"$P.q\",\"depth\":2,\"holder\":null}]" ] &&
 	pass "--json -o" || fail "--json -o: $OUT"
 ls_ --json "$P.q"
-[[ "$OUT" == *"\"producers_waiting\":1"*"\"attached\":1,\"pids\":\"$producer\""* ]] ||
+[[ "$OUT" == *"\"producers_waiting\":1"*"\"eof\":false"*"\"attached\":1,\"pids\":[$producer]"* ]] ||
 	fail "--json: $OUT"
 
 # --- bad input ---------------------------------------------------------------------------------

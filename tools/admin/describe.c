@@ -41,6 +41,11 @@ void add_str(struct fields *fs, const char *key, const char *label, const char *
 	va_end(ap);
 }
 
+void add_raw(struct fields *fs, const char *key, const char *label, const char *json)
+{
+	snprintf(add(fs, key, label, F_RAW)->s, sizeof(fs->f[0].s), "%s", json);
+}
+
 /* A pid that is 0 when nobody: the number in JSON, "free" or "pid N" as text. */
 static void add_pid(struct fields *fs, const char *key, const char *label, pid_t pid)
 {
@@ -97,7 +102,9 @@ static void queue_fields(const struct shmkit_queue_stats *q, const char *p, stru
 	QF(producers_waiting, "producers waiting");
 	QF(consumers_waiting, "consumers waiting");
 	QF(participants, "participants");
-	QF(eof, "eof");
+	snprintf(key, sizeof(key), "%seof", p);
+	snprintf(label, sizeof(label), "%seof", p);
+	add_bool(fs, key, label, q->eof);
 	QF(put_total, "put total");
 	QF(get_total, "get total");
 	QF(unfinished, "unfinished");
@@ -210,6 +217,8 @@ void print_json(const struct fields *fs)
 			printf("%s", f->i ? "true" : "false");
 		else if (f->type == F_STR)
 			json_string(stdout, f->s);
+		else if (f->type == F_RAW)
+			printf("%s", f->s);
 		else
 			printf("%lld", (long long)f->i);
 	}

@@ -510,8 +510,14 @@ static void print_json_entries(const struct entry *es, size_t n, const struct op
 			/* Every field, as stat --json, then who maps it and the summary. */
 			all_fields(e->name, &e->info, fs);
 			add_int(fs, "attached", "attached", (int64_t)e->attached);
-			cell(e, C_PIDS, true, buf, sizeof(buf), &num);
-			add_str(fs, "pids", "pids", "%s", buf);
+			/* Numbers, as every other pid in the object: [] when nobody maps it. */
+			if (!cell(e, C_PIDS, true, buf + 1, sizeof(buf) - 2, &num))
+				buf[1] = '\0';
+			buf[0] = '[';
+			if (strstr(buf, ",..."))
+				*strstr(buf, ",...") = '\0';
+			strcat(buf, "]");
+			add_raw(fs, "pids", "pids", buf);
 			add_str(fs, "state", "state", "%s", e->state);
 			print_json(fs);
 			continue;
