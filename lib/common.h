@@ -6,6 +6,7 @@
  *   proc.h     this process and thread  wait.h    clocks, futexes, fences, deadlines
  *   region.h   a mapped region          lease.h   seats: who is alive, from the kernel
  *   mutex.h    the lock in a region     deadlock.h  the wait-for graph behind -EDEADLK
+ *   notify.h   pollable descriptors     ec.h      the eventcount the ring's waiters use
  *   ring.h     the message ring         kinds.h   per-kind hooks for info and remove
  */
 #ifndef SHMKIT_COMMON_H
@@ -40,7 +41,6 @@
 #define shmkit__sc_load(p) atomic_load_explicit((p), memory_order_seq_cst)
 #define shmkit__sc_store(p, v) atomic_store_explicit((p), (v), memory_order_seq_cst)
 #define shmkit__sc_fetch_add(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
-#define shmkit__sc_fetch_sub(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
 #define shmkit__sc_fetch_or(p, v) atomic_fetch_or_explicit((p), (v), memory_order_seq_cst)
 #define shmkit__sc_fetch_and(p, v) atomic_fetch_and_explicit((p), (v), memory_order_seq_cst)
 #define shmkit__sc_exchange(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
