@@ -427,5 +427,8 @@ int shmkit__barrier_info(const struct shmkit__region *r, struct shmkit_info *inf
 	info->len = parties;
 	info->value = n_waiting((const struct barrier_region *)r->hdr, parties);
 	info->flags = r->hdr->flags;
+	if (atomic_load_explicit(&((const struct barrier_region *)r->hdr)->broken,
+				 memory_order_relaxed))
+		info->flags |= SHMKIT_BROKEN;
 	return 0;
 }

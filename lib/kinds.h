@@ -12,7 +12,7 @@
 int shmkit__value_info(const struct shmkit__region *r, struct shmkit_info *info); /* + array */
 int shmkit__lock_info(const struct shmkit__region *r, struct shmkit_info *info);
 int shmkit__sem_info(const struct shmkit__region *r, struct shmkit_info *info);
-int shmkit__sem_orphan_remove(const char *name);
+int shmkit__sem_orphan_remove(const char *name, bool dry); /* dry: 0 if there is one */
 
 /* Per-kind fill of shmkit_info from a mapped region (read-only, untrusted contents). */
 int shmkit__queue_info(const struct shmkit__region *r, struct shmkit_info *info);

@@ -96,9 +96,22 @@ SHMKIT__API int shmkit_lock_release(shmkit_lock *l)
 	return shmkit__lk_release(l->reg);
 }
 
+/* The holder's pid, negated when its seat's lease is gone (it died holding the lock, which the
+ * next acquire recovers): liveness as the library judges it, read-only. */
+static pid_t live_holder(const struct shmkit__region *r, const struct shmkit__lk *lk)
+{
+	uint32_t w = atomic_load_explicit(&((struct shmkit__lk *)lk)->word, memory_order_relaxed);
+	uint32_t seat = w & SHMKIT__LK_SEAT_MASK;
+	pid_t pid = shmkit__lk_holder(r, lk);
+
+	return pid && seat && !shmkit__seat_alive(r, seat - 1) ? -pid : pid;
+}
+
 SHMKIT__API pid_t shmkit_lock_holder(shmkit_lock *l)
 {
-	return shmkit__lk_holder(l->reg, l->reg->lk);
+	pid_t pid = live_holder(l->reg, l->reg->lk);
+
+	return pid < 0 ? 0 : pid; /* a dead holder holds nothing: the next acquire takes it */
 }
 
 /* What the lock's holder is itself waiting for, from the wait-for graph: how `shmkit stat`
@@ -108,7 +121,7 @@ void shmkit__lk_info(const struct shmkit__region *r, const struct shmkit__lk *lk
 {
 	uint32_t k;
 
-	info->holder = shmkit__lk_holder(r, lk);
+	info->holder = live_holder(r, lk);
 	info->owner_deaths = atomic_load_explicit(&((struct shmkit__lk *)lk)->owner_deaths,
 						  memory_order_relaxed);
 	for (k = 0; k < r->nseats; k++)
@@ -117,7 +130,7 @@ void shmkit__lk_info(const struct shmkit__region *r, const struct shmkit__lk *lk
 		    atomic_load_explicit(&r->seats[k].waiting, memory_order_relaxed) &&
 		    shmkit__seat_alive(r, k))
 			info->lock_waiters++;
-	if (info->holder)
+	if (info->holder > 0)
 		shmkit__wfg_waits(atomic_load_explicit(&((struct shmkit__lk *)lk)->holder_tgid,
 						       memory_order_relaxed),
 				  info->holder_waits_for, sizeof(info->holder_waits_for), NULL);

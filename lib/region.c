@@ -149,31 +149,37 @@ static size_t seats_at(size_t size)
 }
 
 /*
- * Make `name` exclusively, with the creator's lease already held when the name appears, so that
- * `shmkit rm` can never mistake a live create for a dead one's leftover. The file is made
- * nameless (O_TMPFILE in /dev/shm), leased, then linked under the name, which fails if the name
- * is taken (exclusive, like O_EXCL). Where that cannot be done (no O_TMPFILE, no /proc), the
- * name is made with O_EXCL and leased a moment later; rm then waits out a young nameless-
- * looking file before judging it (remove.c).
+ * Make `name` exclusively, with the creator's lease already held and the header written when
+ * the name appears, so that `shmkit rm` can never mistake a live create for a dead one's
+ * leftover, nor a file without shmkit's header for one of ours. The file is made nameless
+ * (O_TMPFILE in /dev/shm) and leased here; region_create writes the header, then links it under
+ * the name (link_name), which fails if the name is taken (exclusive, like O_EXCL): *linked is
+ * false. Where that cannot be done (no O_TMPFILE, no /proc), the name is made with O_EXCL and
+ * leased a moment later (*linked true); rm then waits out a young header-less file before
+ * judging it (remove.c).
  */
-static int create_leased(const char *name)
+static int create_leased(const char *name, bool *linked)
 {
 	char path[SHMKIT_NAME_MAX + 16], self[64];
 	int fd, err;
 
+	*linked = false;
+	/* A taken name fails now rather than after the pages are reserved (link_name decides). */
 	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	if (access(path, F_OK) == 0)
+		return -EEXIST;
 	fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
 		if ((err = shmkit__lease_take(fd, SHMKIT__LEASE_CREATOR)) == 0 &&
-		    linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		    access(self, F_OK) == 0)
 			return fd;
-		err = err ? err : -errno;
 		close(fd);
-		if (err == -EEXIST || err == -ENOSPC || err == -EACCES || err == -EROFS)
+		if (err == -ENOSPC || err == -EACCES || err == -EROFS)
 			return err;
-		/* No /proc, or linkat refused: the old way below. */
+		/* No /proc, or no lease on it: the old way below. */
 	}
+	*linked = true;
 	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -185,10 +191,21 @@ static int create_leased(const char *name)
 	return fd;
 }
 
+/* Give create_leased's nameless file its name: 0, or -EEXIST when the name is taken. */
+static int link_name(int fd, const char *name)
+{
+	char path[SHMKIT_NAME_MAX + 16], self[64];
+
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
 int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_t size,
 			  uint32_t nseats, unsigned mode, struct shmkit__region *r)
 {
 	size_t off = seats_at(size);
+	bool linked = true;
 	int fd, err;
 	void *p;
 
@@ -213,9 +230,10 @@ int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_
 		if (ftruncate(fd, (off_t)r->size) < 0)
 			goto fail_errno;
 	} else {
-		if ((fd = create_leased(name)) < 0)
+		if ((fd = create_leased(name, &linked)) < 0)
 			return fd;
-		/* From here on the name is ours, and leased: every failure removes it. */
+		/* From here on the file is ours, and leased: every failure removes its name if
+		 * it has one yet. */
 		if (fchmod(fd, mode) < 0)
 			goto fail_errno;
 		/* Reserve the pages now: ENOSPC here beats SIGBUS on first touch later. */
@@ -236,13 +254,19 @@ int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_
 		snprintf(r->name, sizeof(r->name), "%s", name);
 	}
 	write_header(r, kind, flags, off, nseats);
+	if (!linked && (err = link_name(fd, name)) < 0) {
+		munmap(p, r->size);
+		close(fd);
+		r->hdr = NULL;
+		return err;
+	}
 	bind_common(r, fd, off, nseats, 0, name != NULL);
 	return 0;
 
 fail_errno:
 	err = -errno;
 	close(fd);
-	if (name)
+	if (name && linked)
 		shm_unlink(name);
 	return err;
 }

@@ -1,7 +1,11 @@
 /*
- * shmkit_remove: any object by name, with what it owns, for `shmkit rm`; and the leftovers a
- * kill can leave under a name (an empty file, a semaphore without its region), which must not
- * keep the name from being used again. Never removes what a live creator is still making.
+ * shmkit_remove: any object by name, with what it owns, for `shmkit rm`; and what a kill can
+ * leave under a name (a region whose creator died before it was READY, a semaphore without its
+ * region), which must not keep the name from being used again. Only what is provably shmkit's
+ * is removed: a region with shmkit's magic, or a semaphore file under the name a shmkit sem
+ * owns. A file without the magic is not ours, whatever its size or content: create links the
+ * name only once the header is written (region.c), so no shmkit create leaves one behind.
+ * Never removes what a live creator is still making.
  */
 #include "config.h"
 
@@ -18,9 +22,9 @@
 #include "region.h"
 
 /* Read the header without waiting for READY, so that a region whose creator died while
- * initialising it can still be removed. 0 when the file is a shmkit region; -ENODATA when it
- * is what a create killed before writing the header leaves (shorter than a header, or no
- * magic yet) and nobody is creating it now; -EBUSY when a live creator is still at it. */
+ * initialising it can still be removed. 0 when the file is a shmkit region; -EBADMSG when it
+ * is not (not a regular file, shorter than a header, no magic or another magic); -EBUSY when a
+ * live creator is still at it. */
 #define CREATE_GAP_NS (100 * 1000000LL)
 
 /* Whether a creator holds the lease of fd's file, looking again a little later when the file
@@ -67,10 +71,10 @@ static int read_header(const char *name, struct shmkit__hdr *h)
 	if (n < 0)
 		err = -errno;
 	else if ((size_t)n != sizeof(*h) || h->magic == 0)
-		/* The creator takes its lease right after making the name, before anything
-		 * else: no lease means nobody will ever finish this one -- unless we looked in
-		 * the microseconds between the two, which a name made a moment ago may be. */
-		err = fresh_lease_held(fd, &st) ? -EBUSY : -ENODATA;
+		/* Not ours -- unless a creator without O_TMPFILE (region.c's fallback, which
+		 * makes the name first) is writing it now: it holds its lease, or takes it in
+		 * the microseconds after making the name, which a young file may be in. */
+		err = fresh_lease_held(fd, &st) ? -EBUSY : -EBADMSG;
 	else if (h->magic != SHMKIT__MAGIC)
 		err = -EBADMSG;
 	else if (atomic_load_explicit(&h->state, memory_order_relaxed) != SHMKIT__STATE_READY &&
@@ -81,7 +85,11 @@ out:
 	return err;
 }
 
-SHMKIT__API int shmkit_remove(const char *name)
+/* What shmkit_remove would do with name: 0 and the kind to remove in *kind (SEM_LEFTOVER for a
+ * semaphore's file without its region), or why it would refuse. */
+#define SEM_LEFTOVER UINT32_MAX
+
+static int judge(const char *name, uint32_t *kind)
 {
 	struct shmkit__hdr h;
 	int err;
@@ -89,14 +97,32 @@ SHMKIT__API int shmkit_remove(const char *name)
 	if ((err = shmkit_name_check(name)))
 		return err;
 	err = read_header(name, &h);
-	if (err == -ENOENT)
-		/* No region: maybe a semaphore's leftover, which would block its create. */
-		return shmkit__sem_orphan_remove(name);
-	if (err == -ENODATA)
-		return shmkit__region_unlink(name);
-	if (err)
+	if (err == -ENOENT && shmkit__sem_orphan_remove(name, true) == 0) {
+		/* No region, but a semaphore's leftover, which would block its create. */
+		*kind = SEM_LEFTOVER;
+		return 0;
+	}
+	*kind = err ? 0 : h.kind;
+	return err;
+}
+
+SHMKIT__API int shmkit_remove_check(const char *name)
+{
+	uint32_t kind;
+
+	return judge(name, &kind);
+}
+
+SHMKIT__API int shmkit_remove(const char *name)
+{
+	uint32_t kind;
+	int err;
+
+	if ((err = judge(name, &kind)))
 		return err;
-	switch (h.kind) {
+	switch (kind) {
+	case SEM_LEFTOVER:
+		return shmkit__sem_orphan_remove(name, false);
 	case SHMKIT_KIND_VALUE:
 		return shmkit_value_unlink(name);
 	case SHMKIT_KIND_ARRAY:

@@ -338,7 +338,7 @@ int shmkit__sem_info(const struct shmkit__region *r, struct shmkit_info *info)
 
 /* The named semaphore of object `name` when no region holds the name: a leftover (a kill
  * between the two unlinks, or during create). 0 when one was removed, -ENOENT when none. */
-int shmkit__sem_orphan_remove(const char *name)
+int shmkit__sem_orphan_remove(const char *name, bool dry)
 {
 	char semname[NAME_MAX + 1], path[NAME_MAX + 16];
 	struct stat st;
@@ -348,5 +348,7 @@ int shmkit__sem_orphan_remove(const char *name)
 		return err;
 	if (lstat(path, &st) < 0)
 		return -errno;
+	if (dry)
+		return 0;
 	return sem_unlink(semname) < 0 ? -errno : 0;
 }

@@ -172,8 +172,8 @@ int shmkit_lock_acquire_try(shmkit_lock *l);
 int shmkit_lock_acquire_timeout(shmkit_lock *l, int64_t timeout_ns);
 /* Release; -EPERM if the calling thread does not hold it (nothing changes). */
 int shmkit_lock_release(shmkit_lock *l);
-/* Pid of the process holding the lock, 0 when free (a snapshot; the pid in the holder's own
- * pid namespace). */
+/* Pid of the process holding the lock, 0 when free or when its holder died holding it (the
+ * next acquire recovers it) (a snapshot; the pid in the holder's own pid namespace). */
 pid_t shmkit_lock_holder(shmkit_lock *l);
 
 /* ------------------------------------------------------------------------------------------- */
@@ -385,6 +385,7 @@ int shmkit_queue_count_lost(shmkit_queue *q, uint64_t n);
 typedef struct shmkit_pipe shmkit_pipe;
 
 #define SHMKIT_SIMPLEX 0x8 /* pipe flag: end 0 only sends, end 1 only receives */
+#define SHMKIT_BROKEN 0x10 /* shmkit_info flag only: the barrier is broken */
 
 /* Create a pipe whose directions each hold `capacity` slots, for messages of up to `max_size`
  * bytes (0: 1 GiB); slots are sized as a queue's with slot_size 0 (max_size when at most 4096,
@@ -548,11 +549,13 @@ struct shmkit_info {
 	unsigned mode;   /* permission bits */
 	uid_t uid;       /* owner */
 	pid_t creator;   /* pid that created it */
-	unsigned flags;  /* SHMKIT_RECURSIVE, SHMKIT_BOUNDED, SHMKIT_JOINABLE, SHMKIT_SIMPLEX */
+	unsigned flags;  /* SHMKIT_RECURSIVE, SHMKIT_BOUNDED, SHMKIT_JOINABLE, SHMKIT_SIMPLEX;
+			    SHMKIT_BROKEN: a barrier that is broken */
 	int64_t value;   /* value: the value; sem: its count; event: 1 if set; barrier: waiting */
 	uint64_t len;    /* array: cells; barrier: parties; block: data bytes */
 	pid_t holder;    /* lock, value, array, cond, block: pid holding the lock, 0 if free
-			    (the holder's pid in its own pid namespace) */
+			    (the holder's pid in its own pid namespace); -pid when that
+			    process died holding it (the next acquire recovers the lock) */
 	uint64_t owner_deaths; /* lock: acquisitions that recovered a dead holder */
 	uint32_t lock_waiters; /* processes sleeping on the lock */
 	/* The object the lock's holder is itself waiting for ("" when it is not waiting, or
@@ -567,8 +570,11 @@ struct shmkit_info {
 /* Open the named region, validate it as any kind and fill *info. */
 int shmkit_info(const char *name, struct shmkit_info *info);
 /* Remove a named shmkit object of any kind, with what it owns. -EBADMSG (nothing removed) when
- * the name is not a shmkit region. */
+ * the name is not a shmkit region (a file without shmkit's header is never removed), -EBUSY
+ * while a live creator is still making it, -ENOENT when there is nothing by that name. */
 int shmkit_remove(const char *name);
+/* What shmkit_remove(name) would return, removing nothing: 0 when it would remove the name. */
+int shmkit_remove_check(const char *name);
 /* Check a name without touching anything: 0 or -EINVAL. */
 int shmkit_name_check(const char *name);
 

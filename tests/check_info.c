@@ -560,21 +560,74 @@ START_TEST(test_remove_missing)
 }
 END_TEST
 
-/* What a create killed at its first step leaves (_i 0: an empty file) or before writing the
- * magic (_i 1: a header's worth of zeros), with no creator at work: removed, and the name can
- * be used again. */
-START_TEST(test_remove_leftover)
+/* A file without shmkit's header (_i 0: empty; _i 1: a header's worth of zeros, as a 1 MiB
+ * file of zeros would be), with no creator at work: not provably ours, so remove and
+ * remove_check refuse it with -EBADMSG and it stays. (Create links a name only once its header
+ * is written: test_create_links_complete.) */
+START_TEST(test_remove_headerless)
 {
 	char name[TU_NAME_SIZE];
-	shmkit_value *v;
 
-	tu_name_kind(name, "rleft", shmkit_value_unlink);
+	tu_name(name, "rleft");
 	close(tu_raw_file(name, _i ? 4096 : 0, 0));
-	ck_assert_int_eq(shmkit_remove(name), 0);
-	assert_files(name, false, false);
-	ck_assert_int_eq(shmkit_value_create(name, 5, 0, &v), 0);
-	ck_assert_int_eq(shmkit_value_load(v), 5);
-	shmkit_value_close(v);
+	ck_assert_int_eq(shmkit_remove_check(name), -EBADMSG);
+	ck_assert_int_eq(shmkit_remove(name), -EBADMSG);
+	assert_files(name, true, false);
+	ck_assert_int_eq(shm_unlink(name), 0);
+	ck_assert_int_eq(shmkit_remove_check(name), -ENOENT);
+}
+END_TEST
+
+/* A name never appears without its header: a child creates and removes a large block (its
+ * pages reserved before the header is written) again and again while we look at the name;
+ * whenever it exists, it starts with shmkit's magic. */
+struct churn {
+	const char *name;
+	_Atomic int done;
+};
+
+static int child_churn(void *arg)
+{
+	struct churn *c = arg;
+	shmkit_block *b;
+	int i;
+
+	for (i = 0; i < 40; i++) {
+		if (shmkit_block_create(c->name, 32u << 20, 0, &b))
+			return 10 + i;
+		shmkit_block_close(b);
+		shmkit_block_unlink(c->name);
+	}
+	atomic_store(&c->done, 1);
+	return 0;
+}
+
+START_TEST(test_create_links_complete)
+{
+	struct churn *c = tu_shared(sizeof(*c));
+	char name[TU_NAME_SIZE];
+	uint64_t magic;
+	long seen = 0, bad = 0;
+	pid_t pid;
+	ssize_t n;
+	int fd;
+
+	int64_t deadline = tu_now_ns() + 30 * TU_NS_PER_S; /* the child's failure ends it */
+
+	c->name = tu_name_kind(name, "rchurn", shmkit_block_unlink);
+	pid = tu_fork(child_churn, c);
+	while (!atomic_load(&c->done) && tu_now_ns() < deadline) {
+		if ((fd = shm_open(name, O_RDONLY, 0)) < 0)
+			continue;
+		n = pread(fd, &magic, sizeof(magic), 0);
+		seen++;
+		if (n != (ssize_t)sizeof(magic) || magic != SHMKIT__MAGIC)
+			bad++;
+		close(fd);
+	}
+	ck_assert_int_eq(tu_wait_child(pid, POLL_S), 0);
+	ck_assert_msg(seen > 0, "never saw the name");
+	ck_assert_msg(bad == 0, "%ld of %ld looks found the name without its header", bad, seen);
 }
 END_TEST
 
@@ -640,8 +693,9 @@ static int child_creator(void *arg)
 		pause();
 }
 
-/* While a live creator holds the creator's lease, remove says -EBUSY and leaves the name; once
- * the creator is killed (the kernel drops its lease), the leftover is removed. */
+/* While a live creator holds the creator's lease (region.c's fallback create, which makes the
+ * name first), remove says -EBUSY and leaves the name; once the creator is killed (the kernel
+ * drops its lease), the header-less file is not provably ours and stays. */
 START_TEST(test_remove_busy)
 {
 	struct creator *c = tu_shared(sizeof(*c));
@@ -658,8 +712,10 @@ START_TEST(test_remove_busy)
 	ck_assert_int_eq(shmkit_remove(name), -EBUSY);
 	assert_files(name, true, false);
 	tu_kill_child(pid);
-	ck_assert_int_eq(shmkit_remove(name), 0);
-	assert_files(name, false, false);
+	/* Killed before writing a header: nothing says the file was shmkit's any more. */
+	ck_assert_int_eq(shmkit_remove(name), -EBADMSG);
+	assert_files(name, true, false);
+	ck_assert_int_eq(shm_unlink(name), 0);
 }
 END_TEST
 
@@ -688,7 +744,8 @@ static Suite *info_suite(void)
 	tc = tu_tcase(s, "remove", 120);
 	tcase_add_test(tc, test_remove_every_kind);
 	tcase_add_test(tc, test_remove_missing);
-	tcase_add_loop_test(tc, test_remove_leftover, 0, 2);
+	tcase_add_loop_test(tc, test_remove_headerless, 0, 2);
+	tcase_add_test(tc, test_create_links_complete);
 	tcase_add_test(tc, test_remove_sem_orphan);
 	tcase_add_test(tc, test_remove_foreign);
 	tcase_add_test(tc, test_remove_busy);

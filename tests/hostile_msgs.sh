@@ -3,8 +3,8 @@
 #  - another user's 0666 object is refused with a message naming its mode as the reason;
 #  - create --mode 4600 (set-id bits) is refused, naming the mode;
 #  - create --mode 0666 works, with a warning on stderr that others may write it;
-#  - ls shows the leftover of a create killed after posix_fallocate and before the header (a
-#    full-size, all-zero file), and rm frees it.
+#  - an all-zero file under a name is not a shmkit object (create links a name only once its
+#    header is written): ls --all shows it as such and rm leaves it alone, saying what it is.
 set -u
 
 : "${SHMKIT:?SHMKIT must name the built shmkit tool}"
@@ -56,15 +56,19 @@ else
 	fail "--mode 0666: exit $rc, no warning: '$(cat "$TMP/wide")'"
 fi
 
-# --- the all-zero leftover of a killed create -------------------------------------------------
+# --- an all-zero file: not ours -----------------------------------------------------------------
 head -c 65536 /dev/zero >"/dev/shm${N}.zero" && chmod 0600 "/dev/shm${N}.zero"
-timeout 20 "$SHMKIT" ls >"$TMP/ls" 2>&1
-if grep -q "^$N.zero " "$TMP/ls"; then
-	pass "ls shows an all-zero leftover: $(grep "^$N.zero " "$TMP/ls")"
+timeout 20 "$SHMKIT" ls --all >"$TMP/ls" 2>&1
+if grep -q "^$N.zero .*not a shmkit object" "$TMP/ls"; then
+	pass "ls --all shows an all-zero file as not a shmkit object"
 else
-	fail "ls hides an all-zero leftover (a create killed after posix_fallocate)"
+	fail "ls --all on an all-zero file: $(grep "^$N.zero " "$TMP/ls")"
 fi
-timeout 20 "$SHMKIT" rm "$N.zero" && [ ! -e "/dev/shm${N}.zero" ] || fail "rm did not free $N.zero"
+timeout 20 "$SHMKIT" rm "$N.zero" 2>"$TMP/rm" && fail "rm removed an all-zero file"
+[ -e "/dev/shm${N}.zero" ] && grep -q "not a shmkit object" "$TMP/rm" &&
+	pass "rm leaves an all-zero file alone: $(head -1 "$TMP/rm")" ||
+	fail "rm and an all-zero file: $(cat "$TMP/rm")"
+rm -f "/dev/shm${N}.zero"
 
 [ $failures -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
 exit 0

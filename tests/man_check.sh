@@ -5,7 +5,12 @@
 #    function in its SYNOPSIS,
 #  - a public function declared in lib/shmkit.h has no page,
 #  - a command listed by `shmkit --help`, or an option listed by `shmkit COMMAND --help`,
-#    is missing from shmkit(1).
+#    is missing from shmkit(1);
+#  - a verb listed by `shmkit COMMAND --help` (lock, sem, array, ...) is missing from that
+#    command's section of shmkit(1), or an option of `shmkit COMMAND VERB --help` from shmkit(1);
+#  - a kind listed by `shmkit create --help` is missing from shmkit(1)'s create section, from
+#    shmkit(7), or from `shmkit ls --help`;
+#  - a section listed by `shmkit demo --list` is missing from shmkit(1)'s demo section.
 set -u
 
 : "${SHMKIT:?SHMKIT must name the built shmkit tool}"
@@ -90,6 +95,39 @@ else
 				problem "option '$o' of 'shmkit $c' is missing from ${page##*/}"
 		done
 	done
+fi
+
+# --- verbs, kinds and demo sections -----------------------------------------------------------
+# section CMD: the text of shmkit.1's '.SS CMD' section, troff's \- as -.
+section() { sed -n "/^\.SS \"\{0,1\}$1\b/,/^\.S[SH] /p" "$page1" | sed 's/\\-/-/g'; }
+if [ -f "$page1" ]; then
+	nverbs=0
+	for c in ${cmds:-}; do
+		verbs=$("$SHMKIT" "$c" --help 2>/dev/null | sed -n '/^Verbs:/,/^$/p' |
+			sed -n 's/^  \([a-z][a-z0-9-]*\) .*/\1/p')
+		for v in $verbs; do
+			nverbs=$((nverbs + 1))
+			section "$c" | grep -qw -- "$v" ||
+				problem "verb '$c $v' (shmkit $c --help) is missing from shmkit.1's '$c' section"
+			for o in $("$SHMKIT" "$c" "$v" --help 2>/dev/null | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
+				printf '%s\n' "$text" | grep -qE -- "$o([^a-z0-9-]|$)" ||
+					problem "option '$o' of 'shmkit $c $v' is missing from shmkit.1"
+			done
+		done
+	done
+	kinds=$("$SHMKIT" create --help | sed -n '/^Kinds:/,/^$/p' | sed -n 's/^  \([a-z][a-z0-9]*\) .*/\1/p')
+	[ -n "$kinds" ] || problem "shmkit create --help lists no kinds"
+	lshelp=$("$SHMKIT" ls --help)
+	for k in $kinds; do
+		section create | grep -qw -- "$k" || problem "kind '$k' is missing from shmkit.1's create section"
+		sed 's/\\-/-/g' "$man/shmkit.7" | grep -qw -- "$k" || problem "kind '$k' is missing from shmkit.7"
+		[ "$k" = rlock ] || printf '%s\n' "$lshelp" | grep -A1 '^  KIND' | grep -qw -- "$k" ||
+			problem "kind '$k' is missing from the KIND column of 'shmkit ls --help'"
+	done
+	for d in $("$SHMKIT" demo --list | awk '{print $1}'); do
+		section demo | grep -qw -- "$d" || problem "demo section '$d' is missing from shmkit.1's demo section"
+	done
+	echo "checked $nverbs verbs, $(printf '%s\n' "$kinds" | grep -c .) kinds"
 fi
 
 echo "checked $pages pages, $nfuncs functions, $(printf '%s\n' "${cmds:-}" | grep -c .) commands"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # tool_ls: `shmkit ls` as lsipc: column choice (-o LIST, -o +LIST), --noheadings, --raw,
 # --json, --bytes; per-kind state; the processes mapping an object (a blocked producer is
-# seen, an idle object shows 0); leftovers (a FIFO, an empty file, an orphan sem.NAME.sem) are
+# seen, an idle object shows 0); leftovers (a FIFO, an orphan sem.NAME.sem) are
 # listed, and ls never blocks on the FIFO; foreign files only with --all; bad input refused.
 set -u
 
@@ -61,13 +61,15 @@ row "$P.b" | grep -q '0/4 waiting$' || fail "barrier row: $(row "$P.b")"
 row "$P.v" | grep -q 'value 42, free$' || fail "value row: $(row "$P.v")"
 row "$P.fifo" | grep -q '^'"$P"'.fifo *fifo .*not a regular file' &&
 	pass "a FIFO is listed as a leftover, without blocking" || fail "fifo row: $(row "$P.fifo")"
-row "$P.empty" | grep -q 'empty file' || fail "empty file row: $(row "$P.empty")"
+[ -z "$(row "$P.empty")" ] || fail "an empty file (not a shmkit object) listed without --all"
 row "/sem.$F.gone.sem" | grep -q "orphan semaphore: no region $P.gone" &&
 	pass "an orphan semaphore file is listed" || fail "orphan sem: $OUT"
 [ -z "$(row "$P.foreign")" ] || fail "a foreign file listed without --all"
 ls_ --all
 row "$P.foreign" | grep -qi 'not a shmkit region' && pass "--all lists foreign files" ||
 	fail "--all foreign: $(row "$P.foreign")"
+row "$P.empty" | grep -q 'no shmkit header: not a shmkit object' &&
+	pass "--all lists an empty file as not a shmkit object" || fail "empty: $(row "$P.empty")"
 
 # --- columns, headings, raw, bytes, json ------------------------------------------------------
 ls_ -o NAME,KIND,ATTACHED,PIDS,DEPTH,CAPACITY,WRITERS,EOF --noheadings "$P.q" "$P.l"
@@ -89,7 +91,7 @@ ls_ --json -o name,depth,holder "$P.q" "$P.l"
 [ "$OUT" = "[{\"name\":\"$P.l\",\"depth\":null,\"holder\":0},{\"name\":\"$P.q\",\"depth\":2,\"holder\":null}]" ] &&
 	pass "--json -o" || fail "--json -o: $OUT"
 ls_ --json "$P.q"
-[[ "$OUT" == *"\"producers_waiting\":1"*"\"attached\":1,\"pids\":\"$producer\""* ]] ||
+[[ "$OUT" == *"\"producers_waiting\":1"*"\"eof\":false"*"\"attached\":1,\"pids\":[$producer]"* ]] ||
 	fail "--json: $OUT"
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -72,9 +72,10 @@ static bool explain(const char *what, const char *name, int err)
 	}
 	fprintf(stderr, "shmkit: %s: %s\n", what, shmkit_strerror(err));
 	if ((err == -EEXIST || err == -EBADMSG) && S_ISREG(st.st_mode) &&
-		   (size_t)st.st_size < 128) {
-		fprintf(stderr, "shmkit: %s: the name holds an empty file, likely left by a create "
-				"that was killed: 'shmkit rm %s' frees it\n", name, name);
+	    shmkit_remove_check(name) == -EBADMSG) {
+		fprintf(stderr, "shmkit: %s: the name holds a file of %lld bytes that is not a "
+				"shmkit object; remove " "/dev/shm%s by hand if it is yours\n",
+			name, (long long)st.st_size, name);
 	} else if (err == -ENOTRECOVERABLE ||
 		   (err == -EEXIST && S_ISREG(st.st_mode) && leftover(name))) {
 		fprintf(stderr, "shmkit: %s: its creator died while creating it: 'shmkit rm %s' "

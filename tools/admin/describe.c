@@ -41,6 +41,11 @@ void add_str(struct fields *fs, const char *key, const char *label, const char *
 	va_end(ap);
 }
 
+void add_raw(struct fields *fs, const char *key, const char *label, const char *json)
+{
+	snprintf(add(fs, key, label, F_RAW)->s, sizeof(fs->f[0].s), "%s", json);
+}
+
 /* A pid that is 0 when nobody: the number in JSON, "free" or "pid N" as text. */
 static void add_pid(struct fields *fs, const char *key, const char *label, pid_t pid)
 {
@@ -65,12 +70,16 @@ void owner_name(uid_t uid, char *buf, size_t size)
 
 static void lock_fields(const struct shmkit_info *in, struct fields *fs)
 {
-	add_pid(fs, "holder", "lock holder", in->holder);
+	/* A holder that died holds nothing: the next acquire recovers the lock. */
+	add_pid(fs, "holder", "lock holder", in->holder > 0 ? in->holder : 0);
+	if (in->holder < 0)
+		add_str(fs, "holder_died", "holder died", "pid %d died holding it (the next "
+			"acquire recovers it)", (int)-in->holder);
 	add_int(fs, "waiters", "waiting for it", (int64_t)in->lock_waiters);
 	/* The holder's own wait: with the holder, this is how a deadlock reads ("held by pid A,
 	 * which waits for /b"; stat /b: "held by pid B, which waits for /a"). */
 	add_str(fs, "holder_waits_for", "holder waits for", "%s",
-		in->holder_waits_for[0] ? in->holder_waits_for : in->holder ? "nothing" : "-");
+		in->holder_waits_for[0] ? in->holder_waits_for : in->holder > 0 ? "nothing" : "-");
 	add_int(fs, "owner_deaths", "owner deaths", (int64_t)in->owner_deaths);
 }
 
@@ -94,7 +103,9 @@ static void queue_fields(const struct shmkit_queue_stats *q, const char *p, stru
 	QF(producers_waiting, "producers waiting");
 	QF(consumers_waiting, "consumers waiting");
 	QF(participants, "participants");
-	QF(eof, "eof");
+	snprintf(key, sizeof(key), "%seof", p);
+	snprintf(label, sizeof(label), "%seof", p);
+	add_bool(fs, key, label, q->eof);
 	QF(put_total, "put total");
 	QF(get_total, "get total");
 	QF(unfinished, "unfinished");
@@ -145,6 +156,7 @@ static void kind_fields(const struct shmkit_info *in, struct fields *fs)
 	case SHMKIT_KIND_BARRIER:
 		add_int(fs, "parties", "parties", (int64_t)in->len);
 		add_int(fs, "waiting", "waiting", in->value);
+		add_bool(fs, "broken", "broken", in->flags & SHMKIT_BROKEN);
 		break;
 	case SHMKIT_KIND_BLOCK:
 		add_int(fs, "len", "data bytes", (int64_t)in->len);
@@ -206,6 +218,8 @@ void print_json(const struct fields *fs)
 			printf("%s", f->i ? "true" : "false");
 		else if (f->type == F_STR)
 			json_string(stdout, f->s);
+		else if (f->type == F_RAW)
+			printf("%s", f->s);
 		else
 			printf("%lld", (long long)f->i);
 	}
@@ -234,9 +248,11 @@ void summary(const struct shmkit_info *in, char *buf, size_t size)
 {
 	char held[48] = "free", deaths[48] = "";
 
-	if (in->holder)
+	if (in->holder > 0)
 		snprintf(held, sizeof(held), "held by %d%s", (int)in->holder,
 			 in->holder_waits_for[0] ? " (waiting)" : "");
+	else if (in->holder < 0)
+		snprintf(held, sizeof(held), "free (holder %d died holding it)", (int)-in->holder);
 	if (in->owner_deaths)
 		snprintf(deaths, sizeof(deaths), ", %llu owner death%s",
 			 (unsigned long long)in->owner_deaths, in->owner_deaths == 1 ? "" : "s");
@@ -260,7 +276,7 @@ void summary(const struct shmkit_info *in, char *buf, size_t size)
 		break;
 	case SHMKIT_KIND_PIPE:
 		if (in->flags & SHMKIT_SIMPLEX)
-			snprintf(buf, size, "ends %d,%d, %u queued, simplex%s", (int)in->ends[0],
+			snprintf(buf, size, "ends %d,%d, %u queued 0->1 (simplex)%s", (int)in->ends[0],
 				 (int)in->ends[1], in->queue.depth, in->queue.eof ? ", eof" : "");
 		else
 			snprintf(buf, size, "ends %d,%d, %u queued 0->1, %u queued 1->0%s",
@@ -274,8 +290,11 @@ void summary(const struct shmkit_info *in, char *buf, size_t size)
 		snprintf(buf, size, "lock %s%s", held, deaths);
 		break;
 	case SHMKIT_KIND_BARRIER:
-		snprintf(buf, size, "%lld/%llu waiting", (long long)in->value,
-			 (unsigned long long)in->len);
+		if (in->flags & SHMKIT_BROKEN)
+			snprintf(buf, size, "broken (%llu parties)", (unsigned long long)in->len);
+		else
+			snprintf(buf, size, "%lld/%llu waiting", (long long)in->value,
+				 (unsigned long long)in->len);
 		break;
 	case SHMKIT_KIND_BLOCK:
 		snprintf(buf, size, "%llu bytes, %s%s", (unsigned long long)in->len, held, deaths);

@@ -14,7 +14,7 @@
 
 #define SHM_DIR "/dev/shm"
 
-enum field_type { F_INT, F_STR, F_BOOL };
+enum field_type { F_INT, F_STR, F_BOOL, F_RAW }; /* F_RAW: s is JSON already (an array) */
 
 struct field {
 	char key[32];   /* JSON key */
@@ -33,6 +33,8 @@ struct fields {
 
 void add_int(struct fields *fs, const char *key, const char *label, int64_t v);
 void add_bool(struct fields *fs, const char *key, const char *label, bool v);
+/* A JSON literal (an array of numbers, ...): json in JSON, text as text. */
+void add_raw(struct fields *fs, const char *key, const char *label, const char *json);
 void add_str(struct fields *fs, const char *key, const char *label, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Every field of an object: name, kind, size, mode, owner, uid, creator, then its kind's. */

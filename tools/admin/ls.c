@@ -3,8 +3,10 @@
  *
  * Columns are chosen with -o (lsipc's grammar: a list replaces the defaults, "+LIST" adds to
  * them); output is an aligned table, --raw (one space between columns, nothing padded) or JSON.
- * What is left behind by a crash or a mistake is listed, not hidden: non-regular files, empty
- * files, regions whose creator died while making them, semaphore files whose region is gone.
+ * What is left behind by a crash or a mistake is listed, not hidden: non-regular files,
+ * regions whose creator died while making them, semaphore files whose region is gone. A file
+ * without shmkit's header is not ours (create links a name only once its header is written):
+ * listed with --all or when named.
  *
  * Nothing here may block on what it finds: every file is lstat'ed before anything opens it,
  * and only regular files reach shmkit_info(), which maps them read-only.
@@ -38,8 +40,8 @@ static const struct column {
 	const char *help;
 } columns[N_COLS] = {
 	[C_NAME] = { "NAME", false, "object name" },
-	[C_KIND] = { "KIND", false, "value, array, lock, sem, queue, pipe, event, cond, barrier; "
-				    "fifo, dir, ... for leftovers" },
+	[C_KIND] = { "KIND", false, "value, array, lock, sem, queue, pipe, event, cond, barrier, "
+				    "block;\n            fifo, dir, ... for leftovers" },
 	[C_SIZE] = { "SIZE", true, "bytes mapped (--bytes: exact)" },
 	[C_OWNER] = { "OWNER", false, "owner's user name" },
 	[C_UID] = { "UID", true, "owner's user id" },
@@ -192,19 +194,13 @@ static bool classify(int dirfd, const char *file, struct entry *e)
 		snprintf(e->state, sizeof(e->state), "not a regular file: not a shmkit object");
 		return true;
 	}
-	if (e->st.st_size == 0) {
-		e->what = LEFTOVER;
+	if (e->st.st_size == 0 || zero_magic(dirfd, file)) {
+		/* A create links its name only once the header is written (lib/region.c), so a
+		 * file without one is not ours: rm leaves it alone. */
+		e->what = FOREIGN;
 		e->kind = "file";
-		snprintf(e->state, sizeof(e->state), "empty file (a create that never finished?)");
-		return true;
-	}
-	if (zero_magic(dirfd, file)) {
-		/* What a create leaves when killed between reserving the pages and writing the
-		 * header (or one still at it): shmkit_info would call it foreign. */
-		e->what = LEFTOVER;
-		e->kind = "file";
-		snprintf(e->state, sizeof(e->state), "no header yet: a create still at work, or "
-			 "one that never finished (rm frees it)");
+		snprintf(e->state, sizeof(e->state), "no shmkit header: not a shmkit object "
+			 "(rm leaves it alone)");
 		return true;
 	}
 	err = shmkit_info(e->name, &e->info);
@@ -385,9 +381,10 @@ static bool cell(const struct entry *e, enum col c, bool bytes, char *buf, size_
 		break;
 	case C_HOLDER:
 		if (!obj || (in->kind != SHMKIT_KIND_LOCK && in->kind != SHMKIT_KIND_VALUE &&
-			     in->kind != SHMKIT_KIND_ARRAY && in->kind != SHMKIT_KIND_COND))
+			     in->kind != SHMKIT_KIND_ARRAY && in->kind != SHMKIT_KIND_COND &&
+			     in->kind != SHMKIT_KIND_BLOCK))
 			return false;
-		v = in->holder;
+		v = in->holder > 0 ? in->holder : 0; /* a dead holder holds nothing */
 		break;
 	case C_DEPTH:
 		if (!is_queue_like(e))
@@ -526,8 +523,14 @@ static void print_json_entries(const struct entry *es, size_t n, const struct op
 			/* Every field, as stat --json, then who maps it and the summary. */
 			all_fields(e->name, &e->info, fs);
 			add_int(fs, "attached", "attached", (int64_t)e->attached);
-			cell(e, C_PIDS, true, buf, sizeof(buf), &num);
-			add_str(fs, "pids", "pids", "%s", buf);
+			/* Numbers, as every other pid in the object: [] when nobody maps it. */
+			if (!cell(e, C_PIDS, true, buf + 1, sizeof(buf) - 2, &num))
+				buf[1] = '\0';
+			buf[0] = '[';
+			if (strstr(buf, ",..."))
+				*strstr(buf, ",...") = '\0';
+			strcat(buf, "]");
+			add_raw(fs, "pids", "pids", buf);
 			add_str(fs, "state", "state", "%s", e->state);
 			print_json(fs);
 			continue;
@@ -563,14 +566,14 @@ static void ls_usage(FILE *f)
 		   "[NAME...]\n"
 		   "List the shmkit objects in " SHM_DIR " (or the NAMEs given) with their state and "
 		   "the\nprocesses mapping them, and what crashes left behind (non-regular files, "
-		   "empty\nfiles, half-created regions, orphan sem.NAME.sem files).\n\n"
+		   "half-created\nregions, orphan sem.NAME.sem files).\n\n"
 		   "Options:\n"
 		   "  -o, --output LIST  columns, comma-separated; +LIST adds to the default\n"
 		   "  -n, --noheadings   no header line\n"
 		   "  -r, --raw          no alignment; spaces and odd bytes as \\xHH\n"
 		   "  -J, -j, --json     a JSON array (without -o: every field, as stat --json)\n"
 		   "  -b, --bytes        sizes in bytes, not K/M/G\n"
-		   "  -a, --all          also files that are not shmkit objects\n"
+		   "  -a, --all          also files that are not shmkit objects (no shmkit header)\n"
 		   "  -h, --help         this text\n\nColumns (default");
 	for (i = 0; i < sizeof(default_cols) / sizeof(default_cols[0]); i++)
 		fprintf(f, "%c%s", i ? ',' : ' ', columns[default_cols[i]].name);

@@ -35,6 +35,9 @@ static int demo_counter(bool quick)
 		if (res.actual != res.expected)
 			printf("  (%lld updates lost)", (long long)(res.expected - res.actual));
 		printf("\n");
+		if (race_why_nothing_lost(&spec, &res))
+			printf("         No update was lost this time: %s.\n",
+			       race_why_nothing_lost(&spec, &res));
 	}
 	printf("  'value += 1' is a load and a store; when another process stores in between, one\n"
 	       "  update is lost. An atomic add, a Lock or a Semaphore(1) make each update whole.\n"
@@ -60,6 +63,9 @@ static int demo_bank(bool quick)
 			return runtime_error(res.what, err);
 		printf("  %-6s Final balance: %lld (expected %lld)\n", race_mode_name(spec.mode),
 		       (long long)res.actual, (long long)res.expected);
+		if (race_why_nothing_lost(&spec, &res))
+			printf("         No update was lost this time: %s.\n",
+			       race_why_nothing_lost(&spec, &res));
 	}
 	printf("  Without the Lock, deposits and withdrawals overwrite each other and the\n"
 	       "  balance drifts; with it every transaction counts.\n");

@@ -3,7 +3,9 @@
  * without protection, counting the updates that were lost.
  *
  * The processes are forked and share named objects (/shmkit-race-<pid>), so `shmkit ls` shows
- * them during a run. A start gate makes them really run at the same time.
+ * them during a run. A start gate makes them start together, and interleaving windows make them
+ * overlap even on a busy 2-CPU machine, where they would otherwise often run one after the
+ * other and lose nothing (see window()).
  */
 #include "config.h"
 
@@ -82,22 +84,104 @@ static void on_signal(int sig)
 /* The start gate: each child counts itself in GATE_READY, then waits for GATE_GO, which the
  * parent sets once all are in. Opening it as soon as the last fork returned is not enough: a
  * child not yet scheduled would start milliseconds late, after a short race was over. */
-enum { GATE_READY = 0, GATE_GO = 1 };
+enum { GATE_READY = 0, GATE_GO = 1, GATE_OVERLAPS = 2, GATE_WINDOWS = 3, GATE_CELLS = 4 };
+
+/*
+ * Interleaving. Every window_every()-th update (and the first) opens a window between its load
+ * and its store -- inside the protection, if the mode has one -- and waits there until another
+ * process has changed the counter, or a bound has passed. A racy update that sees a change
+ * overwrites it: that update is lost, in every run in which a sibling runs at all during the
+ * WINDOW_RACY_NS a window may last. Under a Lock or a Semaphore(1) no sibling can change the
+ * counter inside the window, so the wait always ends at its bound, kept short there
+ * (WINDOW_GUARDED_NS: waiting longer for what cannot happen shows nothing more) and nothing is
+ * lost; an atomic add has no window (one instruction), so it waits after the add. Windows in
+ * which another process did change the counter are counted, so a run that lost nothing can
+ * say whether the processes overlapped at all.
+ */
+#define WINDOW_EVERY 16384 /* at most; at least 16 windows a process (window_every) */
+#define WINDOW_RACY_NS 20000000LL
+#define WINDOW_GUARDED_NS 1000000LL
+#define WINDOW_NAP_NS 50000L
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static uint64_t window_every(uint64_t iters)
+{
+	uint64_t every = iters / 16;
+
+	return every < 1 ? 1 : every > WINDOW_EVERY ? WINDOW_EVERY : every;
+}
+
+/* Wait in the window until the counter differs from seen, at most bound_ns; whether it did. */
+static bool window(shmkit_value *counter, int64_t seen, int64_t bound_ns)
+{
+	struct timespec nap = { 0, WINDOW_NAP_NS };
+	int64_t deadline = mono_ns() + bound_ns;
+
+	do {
+		if (shmkit_value_load(counter) != seen)
+			return true;
+		nanosleep(&nap, NULL);
+	} while (mono_ns() < deadline);
+	return shmkit_value_load(counter) != seen;
+}
 
 struct race_objs {
 	shmkit_value *counter;
-	shmkit_array *gate; /* anonymous, inherited: GATE_READY, GATE_GO */
+	shmkit_array *gate; /* anonymous, inherited: GATE_READY, GATE_GO, the window counts */
 	shmkit_sem *sem;
 	char name[64];
 	char semname[64];
 };
+
+/* One update with a window between its load and its store (see window()), protected as the
+ * mode says. */
+static int windowed_add(enum race_mode mode, struct race_objs *o, int64_t delta)
+{
+	shmkit_lock *lock = shmkit_value_lock(o->counter);
+	bool changed;
+	int64_t x;
+	int err = 0;
+
+	if (mode == RACE_ATOMIC) {
+		x = 0;
+		shmkit_value_add(o->counter, delta, SHMKIT_ADD_ATOMIC, &x);
+		changed = window(o->counter, x, WINDOW_RACY_NS);
+		goto count;
+	}
+	if (mode == RACE_LOCK)
+		err = shmkit_lock_acquire(lock);
+	else if (mode == RACE_SEM || mode == RACE_SEM2)
+		err = shmkit_sem_acquire(o->sem);
+	if (err < 0)
+		return err;
+	x = shmkit_value_load(o->counter);
+	changed = window(o->counter, x,
+			 mode == RACE_RACY || mode == RACE_SEM2 ? WINDOW_RACY_NS : WINDOW_GUARDED_NS);
+	shmkit_value_store(o->counter, x + delta);
+	if (mode == RACE_LOCK)
+		err = shmkit_lock_release(lock);
+	else if (mode == RACE_SEM || mode == RACE_SEM2)
+		err = shmkit_sem_release(o->sem);
+count:
+	shmkit_array_add(o->gate, GATE_WINDOWS, 1, SHMKIT_ADD_ATOMIC, NULL);
+	if (changed)
+		shmkit_array_add(o->gate, GATE_OVERLAPS, 1, SHMKIT_ADD_ATOMIC, NULL);
+	return err < 0 ? err : 0;
+}
 
 /* A child's whole life; the result is its exit status (an errno value, 0 when all went well). */
 static int child(const struct race_spec *spec, unsigned idx, struct race_objs *o, pid_t parent)
 {
 	int64_t delta = !spec->bank ? 1 : idx % 2 ? -BANK_AMOUNT : BANK_AMOUNT;
 	int64_t go = 0;
-	uint64_t n;
+	uint64_t n, every = window_every(spec->iters);
 	int err = 0;
 
 	shmkit_array_add(o->gate, GATE_READY, 1, SHMKIT_ADD_ATOMIC, NULL);
@@ -110,6 +194,10 @@ static int child(const struct race_spec *spec, unsigned idx, struct race_objs *o
 		sched_yield();
 	}
 	for (n = 0; n < spec->iters && err >= 0; n++) {
+		if (n % every == 0) {
+			err = windowed_add(spec->mode, o, delta);
+			continue;
+		}
 		switch (spec->mode) {
 		case RACE_RACY:
 			err = shmkit_value_add(o->counter, delta, SHMKIT_ADD_RACY, NULL);
@@ -141,7 +229,7 @@ static int create_objs(const struct race_spec *spec, struct race_objs *o, struct
 		snprintf(res->what, sizeof(res->what), "create %s", o->name);
 		return err;
 	}
-	if ((err = shmkit_array_create(NULL, 2, 0600, &o->gate)) < 0) {
+	if ((err = shmkit_array_create(NULL, GATE_CELLS, 0600, &o->gate)) < 0) {
 		o->gate = NULL;
 		snprintf(res->what, sizeof(res->what), "create start gate");
 		return err;
@@ -305,6 +393,8 @@ int race_run(const struct race_spec *spec, struct race_result *res)
 	if (!err && !caught) {
 		res->seconds = now_seconds() - start;
 		res->actual = shmkit_value_load(o.counter);
+		shmkit_array_load(o.gate, GATE_WINDOWS, &res->windows);
+		shmkit_array_load(o.gate, GATE_OVERLAPS, &res->overlaps);
 		err = child_err;
 	}
 	destroy_objs(&o);
@@ -317,6 +407,28 @@ int race_run(const struct race_spec *spec, struct race_result *res)
 		err = -EINTR; /* the caller ignored it, or handled it and came back */
 	}
 	return err;
+}
+
+/* Why a run of a mode that can lose updates lost none; NULL when it lost some, or cannot. */
+const char *race_why_nothing_lost(const struct race_spec *s, const struct race_result *r)
+{
+	static char buf[320];
+
+	if ((s->mode != RACE_RACY && s->mode != RACE_SEM2) || r->actual != r->expected)
+		return NULL;
+	if (s->procs == 1)
+		return "one process cannot race itself: give --procs 2 or more";
+	if (r->overlaps == 0) {
+		snprintf(buf, sizeof(buf), "the processes never overlapped: in all %lld windows in "
+			 "which one waited between its load and its store, no other process ran "
+			 "(a busy machine ran them one after the other). Code that loses nothing "
+			 "in one run is not safe: run it again", (long long)r->windows);
+		return buf;
+	}
+	snprintf(buf, sizeof(buf), "the processes overlapped in %lld of %lld windows, but the "
+		 "updates lost happened to cancel out: run it again", (long long)r->overlaps,
+		 (long long)r->windows);
+	return buf;
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -333,6 +445,11 @@ static void usage(FILE *f, bool bank)
 		fprintf(f, "Usage: shmkit race [--procs N] [--iters M] [--mode MODE] [--json]\n"
 			   "N processes each add 1 to one shared counter M times; updates that "
 			   "collide are lost.\n");
+	fprintf(f, "Some updates (16 a process, or every %dth in long runs) wait between load and\nstore until"
+		   " another process has changed the value (at most %lld ms; %lld ms under a\n"
+		   "lock or a Semaphore(1), where nobody can), so the processes overlap even on a\n"
+		   "busy machine; a run that loses nothing says why.\n",
+		WINDOW_EVERY, WINDOW_RACY_NS / 1000000, WINDOW_GUARDED_NS / 1000000);
 	fprintf(f, "\nOptions:\n"
 		   "  -p, --procs N   processes (%s; default 2)\n"
 		   "  -n, --iters M   updates per process (1..%llu; default 100000)\n"
@@ -359,10 +476,11 @@ static void print_race(const struct race_spec *s, const struct race_result *r, b
 
 	if (json) {
 		printf("{\"mode\":\"%s\",\"procs\":%u,\"iters\":%llu,\"expected\":%lld,"
-		       "\"actual\":%lld,\"lost\":%lld,\"seconds\":%.6f,\"increments_per_s\":%.0f}\n",
+		       "\"actual\":%lld,\"lost\":%lld,\"seconds\":%.6f,\"increments_per_s\":%.0f,"
+		       "\"windows\":%lld,\"overlaps\":%lld}\n",
 		       race_mode_name(s->mode), s->procs, (unsigned long long)s->iters,
 		       (long long)r->expected, (long long)r->actual, (long long)lost, r->seconds,
-		       rate);
+		       rate, (long long)r->windows, (long long)r->overlaps);
 		return;
 	}
 	printf("race: %u processes x %llu increments, mode %s (%s)\n", s->procs,
@@ -371,6 +489,8 @@ static void print_race(const struct race_spec *s, const struct race_result *r, b
 	       (long long)r->actual);
 	printf("Lost updates: %lld (%.1f%%)\n", (long long)lost,
 	       r->expected ? 100.0 * (double)lost / (double)r->expected : 0.0);
+	if (race_why_nothing_lost(s, r))
+		printf("No update was lost this time: %s.\n", race_why_nothing_lost(s, r));
 	printf("Time: %.3f s, %.2f M increments/s\n", r->seconds, rate / 1e6);
 }
 
@@ -380,9 +500,11 @@ static void print_bank(const struct race_spec *s, const struct race_result *r, b
 
 	if (json) {
 		printf("{\"mode\":\"%s\",\"procs\":%u,\"iters\":%llu,\"balance\":%lld,"
-		       "\"expected\":%lld,\"seconds\":%.6f,\"ops_per_s\":%.0f}\n",
+		       "\"expected\":%lld,\"seconds\":%.6f,\"ops_per_s\":%.0f,\"windows\":%lld,"
+		       "\"overlaps\":%lld}\n",
 		       race_mode_name(s->mode), s->procs, (unsigned long long)s->iters,
-		       (long long)r->actual, (long long)r->expected, r->seconds, rate);
+		       (long long)r->actual, (long long)r->expected, r->seconds, rate,
+		       (long long)r->windows, (long long)r->overlaps);
 		return;
 	}
 	printf("bank: %u processes deposit %d and %u withdraw %d, %llu times each, mode %s (%s)\n",
@@ -390,6 +512,8 @@ static void print_bank(const struct race_spec *s, const struct race_result *r, b
 	       race_mode_name(s->mode), race_mode_help(s->mode));
 	printf("Final balance: %lld, expected: %lld%s\n", (long long)r->actual,
 	       (long long)r->expected, r->actual == r->expected ? "" : " (updates were lost)");
+	if (race_why_nothing_lost(s, r))
+		printf("No update was lost this time: %s.\n", race_why_nothing_lost(s, r));
 	printf("Time: %.3f s, %.2f M transactions/s\n", r->seconds, rate / 1e6);
 }
 

@@ -30,12 +30,19 @@ struct race_result {
 	int64_t actual;   /* the final value */
 	uint64_t ops;     /* adds done in all: procs * iters */
 	double seconds;   /* from the start signal until the last child was reaped */
+	int64_t windows;  /* updates that waited between load and store for another process */
+	int64_t overlaps; /* of those, the ones in which another process changed the counter */
 	char what[96];    /* on failure: what failed, for runtime_error() */
 };
 
 /* "racy", "atomic", ... into *out; false for anything else. */
 bool race_mode_parse(const char *s, enum race_mode *out);
 const char *race_mode_name(enum race_mode m);
+/* Why a run of a mode that can lose updates (racy, sem2) lost none (a sentence without its
+ * full stop); NULL when it lost some or cannot lose any. */
+struct race_spec;
+struct race_result;
+const char *race_why_nothing_lost(const struct race_spec *s, const struct race_result *r);
 /* One line saying what the mode does. */
 const char *race_mode_help(enum race_mode m);
 

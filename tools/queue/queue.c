@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "queue/stamp.h"
@@ -248,13 +249,75 @@ static void verify_one(struct verify *v, const unsigned char *msg, size_t len)
 	v->digest += stamp_digest(st.producer, st.seq);
 }
 
+/*
+ * Taking and acknowledging. Without --ack a message is got (copied out; it has left the queue)
+ * and written before the next is taken. With --ack it is peeked (a loan: it stays in its slot)
+ * and released only once written, so a consumer killed before that never took it silently:
+ * the library treats the loan of a dead consumer as a message lost with it and counts it in
+ * lost_dead_consumer (shmkit stat). The queue cannot hand a loaned message back, so a consumer
+ * killed mid-write loses that one message, counted, and never more than one.
+ */
+struct take {
+	shmkit_queue *q;
+	unsigned char *buf; /* get: the copy; --ack: unused */
+	const void *msg;    /* the message taken */
+	bool ack;
+};
+
+static int take_slice(void *arg, int64_t ns)
+{
+	struct take *t = arg;
+	int rc;
+
+	if (t->ack)
+		return shmkit_queue_peek_timeout(t->q, &t->msg, ns);
+	rc = shmkit_queue_get_timeout(t->q, t->buf, shmkit_queue_max_size(t->q), ns);
+	t->msg = t->buf;
+	return rc;
+}
+
+/* The message taken is done with: give its slot back (--ack). */
+static int take_done(struct take *t)
+{
+	return t->ack ? shmkit_queue_release(t->q) : 0;
+}
+
+/* Write msg and a newline to fd 1 now, unbuffered, retrying short writes: each message is out
+ * before the next is taken. */
+static int emit_line(const void *msg, size_t len)
+{
+	struct iovec iov[2] = { { (void *)msg, len }, { "\n", 1 } };
+	int i = 0;
+
+	while (i < 2) {
+		ssize_t n = writev(STDOUT_FILENO, iov + i, 2 - i);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		while (i < 2 && (size_t)n >= iov[i].iov_len)
+			n -= (ssize_t)iov[i++].iov_len;
+		if (i < 2) {
+			iov[i].iov_base = (char *)iov[i].iov_base + n;
+			iov[i].iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
 static void consume_usage(FILE *f)
 {
-	fprintf(f, "Usage: shmkit consume NAME [--verify] [--json] [--timeout S] [--count N]\n"
-		   "       shmkit consume NAME [--json] [--timeout S] [--count N] --exec CMD [ARG...]\n"
-		   "Get messages from queue NAME until EOF (all writers gone), N messages, or S\n"
-		   "seconds without one. Each is written as a line on standard output, or with\n"
+	fprintf(f, "Usage: shmkit consume NAME [--ack] [--verify] [--json] [--timeout S] [--count N]\n"
+		   "       shmkit consume NAME [--ack] [--json] [--timeout S] [--count N] --exec CMD [ARG...]\n"
+		   "Get messages from queue NAME until EOF (all writers gone), N messages, S seconds\n"
+		   "without one, or SIGINT/SIGTERM/SIGHUP. Each is written as a line on standard\n"
+		   "output before the next is taken (unbuffered, to a file or pipe too), or with\n"
 		   "--verify checked (stamps from produce --count) and summarised.\n"
+		   "  -a, --ack        a message leaves the queue only once written (or once CMD\n"
+		   "                   exited 0): it stays in its slot meanwhile. A consumer killed\n"
+		   "                   before that loses it counted (stat's lost_dead_consumer),\n"
+		   "                   never silently, and never more than that one\n"
 		   "  -v, --verify     check stamps; print received, producers, corrupt,\n"
 		   "                   out_of_order, duplicates; exit 1 on any anomaly\n"
 		   "  -j, --json       the summary as JSON\n"
@@ -265,7 +328,8 @@ static void consume_usage(FILE *f)
 		   "                   when CMD has finished; several such consumers are a worker\n"
 		   "                   pool, and 'shmkit queue join NAME' waits for all their work.\n"
 		   "                   Exits 1 if any CMD failed (each failure named on stderr);\n"
-		   "                   --json writes a summary to stderr\n");
+		   "                   --json writes a summary to stderr\n"
+		   "On a signal consume stops after the message at hand and prints its summary.\n");
 }
 
 int cmd_consume(int argc, char **argv)
@@ -273,14 +337,15 @@ int cmd_consume(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "verify", no_argument, NULL, 'v' },     { "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' }, { "count", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },       { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },       { "ack", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
 	};
-	bool verify = false, json = false;
+	bool verify = false, json = false, ack = false;
 	int64_t timeout = -1;
 	uint64_t count = UINT64_MAX;
 	struct verify v = { 0 };
 	const char *stopped = "eof";
-	unsigned char *buf;
+	struct take t = { 0 };
 	shmkit_queue *q;
 	char what[256];
 	double t0, dt;
@@ -298,8 +363,11 @@ int cmd_consume(int argc, char **argv)
 			break;
 		}
 	}
-	while ((c = getopt_long(argc, argv, ":vjt:n:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":vjt:n:ha", opts, NULL)) != -1) {
 		switch (c) {
+		case 'a':
+			ack = true;
+			break;
 		case 'v':
 			verify = true;
 			break;
@@ -329,49 +397,61 @@ int cmd_consume(int argc, char **argv)
 	if (exec && verify)
 		return usage_error("consume", "--exec and --verify exclude each other");
 	if (exec)
-		return consume_exec(argv[optind], exec, timeout, count, json);
+		return consume_exec(argv[optind], exec, timeout, count, json, ack);
 	if ((rc = open_queue("consume", argv[optind], &q)))
 		return rc;
 	snprintf(what, sizeof(what), "consume %s", argv[optind]);
-	buf = malloc(shmkit_queue_max_size(q) + 1);
-	if (!buf) {
+	t.q = q;
+	t.ack = ack;
+	t.buf = ack ? NULL : malloc(shmkit_queue_max_size(q) + 1);
+	if (!ack && !t.buf) {
 		shmkit_queue_close(q);
 		return runtime_error(what, -ENOMEM);
 	}
+	/* A signal ends the wait (in slices) or the loop after the message at hand, so the
+	 * summary is printed and no message is left half-handled. */
+	verb_catch_signals();
 	t0 = now_seconds();
 	for (;;) {
 		if (v.received == count) {
 			stopped = "count";
 			break;
 		}
-		rc = timeout < 0 ? shmkit_queue_get(q, buf, shmkit_queue_max_size(q))
-				 : shmkit_queue_get_timeout(q, buf, shmkit_queue_max_size(q),
-							    timeout);
+		rc = verb_wait_sliced(take_slice, &t, timeout);
 		if (rc == -EPIPE)
 			break;
 		if (rc == -ETIMEDOUT) {
 			stopped = "timeout";
 			break;
 		}
-		if (rc < 0) {
-			free(buf);
-			shmkit_queue_close(q);
-			return runtime_error(what, rc);
+		if (rc == -EINTR) {
+			stopped = "signal";
+			break;
 		}
+		if (rc < 0)
+			goto fail;
 		if (verify) {
-			verify_one(&v, buf, (size_t)rc);
+			verify_one(&v, t.msg, (size_t)rc);
 		} else {
 			v.received++;
-			buf[rc] = '\n';
-			if (fwrite(buf, 1, (size_t)rc + 1, stdout) != (size_t)rc + 1) {
-				free(buf);
-				shmkit_queue_close(q);
-				return runtime_error("consume: stdout", -errno);
+			if ((rc = emit_line(t.msg, (size_t)rc)) < 0) {
+				if (ack)
+					fprintf(stderr, "shmkit: %s: message %llu could not be written "
+							"and is lost (a queue cannot take a message "
+							"back)\n", what, (unsigned long long)v.received);
+				snprintf(what, sizeof(what), "consume: stdout");
+				goto fail;
 			}
+		}
+		if ((rc = take_done(&t)) < 0)
+			goto fail;
+		if (verb_signal_caught()) {
+			stopped = "signal";
+			break;
 		}
 	}
 	dt = now_seconds() - t0;
-	free(buf);
+	free(t.buf);
 	shmkit_queue_close(q);
 	bad = v.corrupt || v.out_of_order || v.duplicates;
 	if (verify && json) {
@@ -382,9 +462,10 @@ int cmd_consume(int argc, char **argv)
 		       (unsigned long long)v.out_of_order, (unsigned long long)v.duplicates,
 		       (long long)v.digest, dt, stopped);
 	} else if (verify) {
-		printf("received %llu from %zu producers: corrupt %llu, out_of_order %llu, "
+		printf("received %llu from %zu producer%s: corrupt %llu, out_of_order %llu, "
 		       "duplicates %llu (%.3f s, stopped at %s)\n",
-		       (unsigned long long)v.received, v.n, (unsigned long long)v.corrupt,
+		       (unsigned long long)v.received, v.n, v.n == 1 ? "" : "s",
+		       (unsigned long long)v.corrupt,
 		       (unsigned long long)v.out_of_order, (unsigned long long)v.duplicates, dt,
 		       stopped);
 	} else if (json) {
@@ -396,5 +477,12 @@ int cmd_consume(int argc, char **argv)
 	free(v.p);
 	if (fflush(stdout))
 		return runtime_error("consume: stdout", -errno);
+	if (verb_signal_caught())
+		return 128 + verb_signal_caught();
 	return bad ? 1 : 0;
+
+fail:
+	free(t.buf);
+	shmkit_queue_close(q);
+	return runtime_error(what, rc);
 }

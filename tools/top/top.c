@@ -62,7 +62,10 @@ static bool queue_like(const struct shmkit_info *in)
 
 static uint64_t deaths_of(const struct shmkit_info *in)
 {
-	return in->owner_deaths + in->queue.participants_reaped + in->queue2.participants_reaped;
+	/* A lock holder that died and is not yet recovered is a death already (the kernel says
+	 * so); once recovered it is counted in owner_deaths instead. */
+	return in->owner_deaths + (in->holder < 0) + in->queue.participants_reaped +
+	       in->queue2.participants_reaped;
 }
 
 static struct obj *find_or_add(struct view *v, const char *name)

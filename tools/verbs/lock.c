@@ -142,7 +142,9 @@ static int lock_run(const char *cmd, int argc, char **argv)
 static const char holder_usage[] =
 	"Usage: shmkit lock holder NAME [--json]\n"
 	"Print the pid holding the Lock NAME, 0 when it is free (a snapshot).\n"
-	"  -j, --json   as {\"holder\": PID}\n";
+	"  -j, --json   as {\"holder\": PID}\n"
+	"A holder that died holding the lock holds nothing: 0, and a line on stderr naming\n"
+	"it (with --json, {\"holder\": 0, \"died\": PID}); the next acquire recovers it.\n";
 
 static int lock_holder(const char *cmd, int argc, char **argv)
 {
@@ -153,9 +155,10 @@ static int lock_holder(const char *cmd, int argc, char **argv)
 	};
 	static const char *const names[] = { "NAME" };
 	struct verb_parser p;
+	struct shmkit_info in;
 	shmkit_lock *l;
 	bool json = false;
-	pid_t holder;
+	pid_t holder, died = 0;
 	int c, rc;
 
 	verb_parser_init(&p, cmd, argc, argv, "+:jh", opts, names, 1, 1, false);
@@ -175,7 +178,16 @@ static int lock_holder(const char *cmd, int argc, char **argv)
 		return rc;
 	holder = shmkit_lock_holder(l);
 	shmkit_lock_close(l);
-	printf(json ? "{\"holder\": %d}\n" : "%d\n", (int)holder);
+	/* A holder that died holds nothing (shmkit_lock_holder says 0); say who it was. */
+	if (!holder && shmkit_info(p.pos[0], &in) == 0 && in.holder < 0)
+		died = -in.holder;
+	if (json && died)
+		printf("{\"holder\": 0, \"died\": %d}\n", (int)died);
+	else
+		printf(json ? "{\"holder\": %d}\n" : "%d\n", (int)holder);
+	if (died && !json)
+		fprintf(stderr, "shmkit: %s %s: holder %d died holding it (the next acquire "
+				"recovers it)\n", cmd, p.pos[0], (int)died);
 	return 0;
 }
 

@@ -10,21 +10,30 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "verbs/verbs.h"
 
 struct get_arg {
 	shmkit_queue *q;
-	void *buf;
+	char *buf;
 	size_t size;
+	bool ack; /* peek: the message stays in its slot until released */
 };
 
 static int get_slice(void *arg, int64_t ns)
 {
 	struct get_arg *g = arg;
+	const void *msg;
+	int len;
 
-	return shmkit_queue_get_timeout(g->q, g->buf, g->size, ns);
+	if (!g->ack)
+		return shmkit_queue_get_timeout(g->q, g->buf, g->size, ns);
+	/* Copied out for the newline the command reads after it; the loan stays out. */
+	if ((len = shmkit_queue_peek_timeout(g->q, &msg, ns)) >= 0)
+		memcpy(g->buf, msg, (size_t)len);
+	return len;
 }
 
 /* Write all of msg to fd; a command that does not read it is its own business. */
@@ -62,7 +71,8 @@ static int run_one(const char *cmd, char **command, char *msg, size_t len)
 	return status;
 }
 
-int consume_exec(const char *name, char **command, int64_t timeout_ns, uint64_t count, bool json)
+int consume_exec(const char *name, char **command, int64_t timeout_ns, uint64_t count, bool json,
+		 bool ack)
 {
 	const char *cmd = "consume", *stopped = "eof";
 	uint64_t done = 0, failed = 0;
@@ -75,6 +85,7 @@ int consume_exec(const char *name, char **command, int64_t timeout_ns, uint64_t 
 	if ((rc = shmkit_queue_open(name, &g.q)))
 		return verb_open_failed(cmd, name, "queue", rc);
 	g.size = shmkit_queue_max_size(g.q);
+	g.ack = ack;
 	g.buf = malloc(g.size + 1);
 	if (!g.buf) {
 		shmkit_queue_close(g.q);
@@ -104,7 +115,13 @@ int consume_exec(const char *name, char **command, int64_t timeout_ns, uint64_t 
 			rc = verb_error(cmd, name, status);
 			break;
 		}
-		/* The command has finished, well or not: the message is done. */
+		/* The command has finished, well or not: the message is done (with --ack its slot
+		 * is given back only now; a queue cannot take a message back, so a failed
+		 * command's message is done too, and named below). */
+		if (ack && (td = shmkit_queue_release(g.q)) < 0) {
+			rc = verb_error(cmd, name, td);
+			break;
+		}
 		td = shmkit_queue_task_done(g.q);
 		if (td < 0 && td != -ENOTSUP) {
 			rc = verb_error(cmd, name, td);

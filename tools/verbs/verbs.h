@@ -45,7 +45,7 @@ int cmd_pipe(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 /* `shmkit consume NAME --exec CMD...`: cmd_consume hands over once it has parsed its options. */
 int consume_exec(const char *name, char **command, int64_t timeout_ns, uint64_t count,
-		 bool json);
+		 bool json, bool ack);
 
 /* ------------------------------------------------------------------------------------------- */
 /* Parsing: options anywhere, positionals in order, "-5" a positional, and for verbs that run a
