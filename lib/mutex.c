@@ -90,7 +90,12 @@ void shmkit__lk_reclaim_seat(struct shmkit__region *r, uint32_t k)
 	uint32_t w = atomic_load_explicit(&lk->word, memory_order_relaxed);
 
 	/* The caller holds seat k's lease, so its holder cannot come back: free the lock with
-	 * DIED, keeping WAITERS so the sleepers are woken now rather than at their next look. */
+	 * DIED, keeping WAITERS so the sleepers are woken now rather than at their next look.
+	 * The dead holder's id goes first, as a release clears it first: the deadlock
+	 * detector's proof (deadlock.c) needs "this id is in the lock" to mean "this thread
+	 * holds it". Nobody else writes the id while the word names seat k. */
+	if ((w & SHMKIT__LK_SEAT_MASK) == k + 1)
+		atomic_store_explicit(&lk->holder_tgid, 0, memory_order_relaxed);
 	while ((w & SHMKIT__LK_SEAT_MASK) == k + 1) {
 		if (atomic_compare_exchange_weak_explicit(&lk->word, &w,
 							  SHMKIT__LK_DIED | (w & SHMKIT__LK_WAITERS),

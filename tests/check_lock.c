@@ -54,7 +54,8 @@ static int child_hold(void *arg)
 	for (i = 0; i < (m->depth ? m->depth : 1); i++)
 		if (shmkit_lock_release(l) != 0)
 			return 13;
-	if (shmkit_lock_holder(l) != 0)
+	/* Free, or already the waiting parent's: never still ours. */
+	if (shmkit_lock_holder(l) == getpid())
 		return 14;
 	atomic_store(&m->step, 2);
 	return 0;
