@@ -93,7 +93,7 @@ struct wfg_rec {
 _Static_assert(sizeof(struct wfg_rec) == 256, "graph record size");
 
 static pthread_mutex_t wfg_mu = PTHREAD_MUTEX_INITIALIZER; /* threads of this process */
-static struct shmkit__region graph = { .fd = -1, .seat_mu = PTHREAD_MUTEX_INITIALIZER };
+static struct shmkit__region graph = { .fd = -1, .cfd = -1, .seat_mu = PTHREAD_MUTEX_INITIALIZER };
 static unsigned graph_gen = ~0u; /* fork generation the graph was opened in */
 static int graph_err;            /* why detection is off in this process, 0 while on */
 
@@ -181,8 +181,11 @@ static int graph_find(bool create, char *file, size_t size)
 
 	snprintf(file, size, WFG_PREFIX "%u", (unsigned)geteuid());
 	fd = graph_try(file, create);
-	if (fd != -EEXIST && fd != -ELOOP && fd != -EISDIR && fd != -EACCES && fd != -ENXIO)
-		return fd; /* ours, or absent without create, or /dev/shm itself failing */
+	/* Ours; or absent (only looking); or /dev/shm or this process short of something. Any
+	 * other refusal is the name's: something not ours is there. */
+	if (fd >= 0 || fd == -ENOENT || fd == -ENOSPC || fd == -EDQUOT || fd == -EMFILE ||
+	    fd == -ENFILE || fd == -ENOMEM)
+		return fd;
 	plen = strlen(file);
 	for (pass = 0; pass < 2; pass++) {
 		if (!(d = opendir("/dev/shm")))

@@ -17,7 +17,12 @@ struct shmkit__region {
 	char name[SHMKIT_NAME_MAX + 2];
 	bool named;
 	bool rdonly;
-	int fd;                  /* this handle's own open file description: it holds our leases */
+	int fd;                  /* this handle's own open file description of the lease file (a
+				    named region's) or of the region's file (an anonymous one's):
+				    it holds our leases; -1 when we may not open it (a reader) */
+	int cfd;                 /* the creator's descriptor of the region's file, holding the
+				    creator's lease until the object is READY; -1 otherwise */
+	char lease_name[40];     /* the lease file's name, "" for an anonymous region */
 	uint64_t dev, ino;       /* the file's identity, for the deadlock detector */
 	struct shmkit__seat *seats; /* the seat table, nseats validated at open */
 	uint32_t nseats;

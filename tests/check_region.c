@@ -636,6 +636,20 @@ START_TEST(test_open_foreign_owner)
 	fd = shm_open(name, O_RDWR, 0);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(fchown(fd, 12345, 12345), 0);
+	{
+		/* Its lease file (lease.c), named by the key at offset 96 of the header, is the
+		 * same owner's: a region whose lease file is someone else's is refused. */
+		uint64_t key = 0;
+		char lease[64];
+		int lfd;
+
+		ck_assert_int_eq(pread(fd, &key, sizeof(key), 96), (ssize_t)sizeof(key));
+		snprintf(lease, sizeof(lease), "/.shmkit-lease-%016llx", (unsigned long long)key);
+		ck_assert_int_ge((lfd = shm_open(lease, O_RDWR, 0)), 0);
+		ck_assert_int_eq(shmkit_value_open(name, &v), -EBADMSG);
+		ck_assert_int_eq(fchown(lfd, 12345, 12345), 0);
+		close(lfd);
+	}
 	ck_assert_int_eq(fchmod(fd, 0666), 0);
 	v = NULL;
 	ck_assert_int_eq(shmkit_value_open(name, &v), -EACCES);
