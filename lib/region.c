@@ -403,23 +403,50 @@ static void nap_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Check what fstat says against what a region must be; fills *st. */
-static int check_file(int fd, struct stat *st)
+/*
+ * Whose writes we accept: the sharing policy (shmkit(7), SHARING). Everything read from an
+ * object is validated whoever wrote it, so a hostile writer can make calls fail (-EBADMSG) but
+ * not crash us; what it can do is feed us data and states of its choosing. So an object is
+ * used only when everyone who may write it is trusted, by SHMKIT_TRUST:
+ *   shared (the default): the owner, whom the caller chose by opening its name, and the
+ *     owner's group when the mode lets it write (the owner shared it: 0660); never everyone
+ *     (o+w) unless the caller owns the object; and for root, nobody but root: an object a
+ *     less privileged user owns, or whose group or others may write, is theirs to rewrite at
+ *     will, and root does not consume what they can forge.
+ *   own: only objects nobody but the caller (and root) may write.
+ *   any: whatever the mode lets us open.
+ * Views (shmkit ls, stat, info) only look, and look at anything.
+ */
+static int trust_ok(const struct stat *st)
+{
+	const char *t = getenv("SHMKIT_TRUST");
+	uid_t me = geteuid();
+	bool gw = st->st_mode & S_IWGRP, ow = st->st_mode & S_IWOTH;
+
+	if (t && !strcmp(t, "any"))
+		return 0;
+	if (t && !strcmp(t, "own"))
+		return (st->st_uid == me || st->st_uid == 0) && !ow && !gw ? 0 : -EACCES;
+	if (me == 0)
+		return st->st_uid == 0 && !ow && (!gw || st->st_gid == 0) ? 0 : -EACCES;
+	return !ow || st->st_uid == me ? 0 : -EACCES;
+}
+
+/* Check what fstat says against what a region must be (and, unless only looking, against the
+ * sharing policy); fills *st. */
+static int check_file(int fd, struct stat *st, bool inspect)
 {
 	if (fstat(fd, st) < 0)
 		return -errno;
 	if (!S_ISREG(st->st_mode))
 		return -EBADMSG;
-	/* Someone else's object that others may write could be rewritten under us at any time. */
-	if (st->st_uid != geteuid() && (st->st_mode & (S_IWGRP | S_IWOTH)))
-		return -EACCES;
-	return 0;
+	return inspect ? 0 : trust_ok(st);
 }
 
 /* Wait until the header at fd is READY; 0, or the reason it never will be. A region that may
  * still be in its creator's hands (too short, all zero, INIT with a live creator) is retried
  * for OPEN_WAIT_NS before the last reason is returned. */
-static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns)
+static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns, bool inspect)
 {
 	int64_t deadline = shmkit__now() + wait_ns;
 	struct shmkit__hdr *h;
@@ -430,7 +457,7 @@ static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns)
 	int err;
 
 	for (;;) {
-		if ((err = check_file(fd, &st)))
+		if ((err = check_file(fd, &st, inspect)))
 			return err;
 		transient = true;
 		err = -EBADMSG;
@@ -511,11 +538,11 @@ int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 	fd = shm_open(name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if ((err = await_header(fd, prot, kind, inspect ? 0 : OPEN_WAIT_NS)))
+	if ((err = await_header(fd, prot, kind, inspect ? 0 : OPEN_WAIT_NS, inspect)))
 		goto fail;
 	/* The header was READY and matched fstat a moment ago; check again after mapping, as a
 	 * peer may have truncated it in between. */
-	if ((err = check_file(fd, &st)))
+	if ((err = check_file(fd, &st, inspect)))
 		goto fail;
 	p = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {

@@ -9,7 +9,10 @@
 #  3. another user's file, FIFO, directory or symlink at /dev/shm/.shmkit-wfg.<uid> turns
 #     nobody's deadlock detection off: a two-lock cycle still gets exactly one -EDEADLK;
 #  6. a lock wait with /dev/shm full (no graph yet) is no SIGBUS: the wait times out;
-#  and issue 19 item 4's sharing policy (tests/policy_users.sh has the rest).
+#  and issue 19 item 4's sharing policy (shmkit(7), SHARING): a member of a 0660 queue's group
+#  produces and consumes; root refuses a user's 0600 queue (its owner could forge anything) and
+#  another user's 0666 object is refused, each unless SHMKIT_TRUST=any; SHMKIT_TRUST=own
+#  refuses the group's queue; views (stat) look at anything.
 # Needs root (to make the users and the mount namespace): exits 77 where that is refused.
 set -u
 
@@ -32,7 +35,7 @@ mount -t tmpfs -o size=6m,mode=1777 "shmkit-test-$$" /dev/shm ||
 	{ echo "SKIP: cannot mount a tmpfs on /dev/shm"; exit 77; }
 
 TAG=sk$$
-UA=${TAG}a UB=${TAG}b G=${TAG}g
+UA=${TAG}a UB=${TAG}b UC=${TAG}c G=${TAG}g
 TMP=$(mktemp -d) || exit 99
 chmod 1777 "$TMP"
 cleanup() {
@@ -40,12 +43,14 @@ cleanup() {
 	wait 2>/dev/null
 	userdel "$UA" 2>/dev/null
 	userdel "$UB" 2>/dev/null
+	userdel "$UC" 2>/dev/null
 	groupdel "$G" 2>/dev/null
 	rm -rf "$TMP"
 	umount /dev/shm 2>/dev/null
 }
 trap cleanup EXIT
-groupadd "$G" && useradd -M -N -g "$G" -s /bin/sh "$UA" && useradd -M -N -s /bin/sh "$UB" ||
+groupadd "$G" && useradd -M -N -g "$G" -s /bin/sh "$UA" && useradd -M -N -s /bin/sh "$UB" &&
+	useradd -M -N -G "$G" -s /bin/sh "$UC" ||
 	{ echo "SKIP: cannot make users"; exit 77; }
 A=$(id -u "$UA")
 
@@ -177,5 +182,38 @@ else
 	fail "6: lock waits with /dev/shm full: $res (exit 135 is SIGBUS)"
 fi
 rm -f /dev/shm/fill
+
+# --- issue 19 item 4: the sharing policy -----------------------------------------------------
+as "$UA" "$SHMKIT" create queue /gq --capacity 16 --max-size 64 --mode 0660 || fail "create /gq"
+out=$(printf 'one\ntwo\n' | as "$UC" "$SHMKIT" produce /gq 2>&1) || fail "19.4: a group member's produce on a 0660 queue: $out"
+out=$(as "$UC" "$SHMKIT" consume /gq --count 1 2>&1)
+[ "$out" = one ] || fail "19.4: a group member's consume on a 0660 queue: '$out'"
+out=$(as "$UA" "$SHMKIT" consume /gq --count 1 2>&1)
+[ "$out" = two ] && pass "19.4: a member of a 0660 queue's group produces and consumes; the owner consumes what it put" ||
+	fail "19.4: the owner's consume after the member's produce: '$out'"
+out=$(echo x | SHMKIT_TRUST=own as "$UC" "$SHMKIT" produce /gq 2>&1) &&
+	fail "19.4: SHMKIT_TRUST=own accepted a group's 0660 queue: $out" ||
+	pass "19.4: SHMKIT_TRUST=own refuses a queue the owner's group may write"
+out=$(as "$UB" "$SHMKIT" produce /gq </dev/null 2>&1) &&
+	fail "19.4: a user outside the group used a 0660 queue: $out"
+
+as "$UA" "$SHMKIT" create queue /rq --capacity 4 --max-size 64 --mode 0600 || fail "create /rq"
+echo forged | as "$UA" "$SHMKIT" produce /rq || fail "produce /rq"
+out=$("$SHMKIT" consume /rq --count 1 --timeout 2 2>&1)
+rc=$?
+if [ $rc = 1 ] && echo "$out" | grep -q "^shmkit: consume /rq: "; then
+	out=$(SHMKIT_TRUST=any "$SHMKIT" consume /rq --count 1 --timeout 5 2>&1)
+	[ "$out" = forged ] && pass "19.4: root refuses a user's 0600 queue by default, takes it with SHMKIT_TRUST=any" ||
+		fail "19.4: root with SHMKIT_TRUST=any: '$out'"
+else
+	fail "19.4: root consumed from a less privileged user's 0600 queue by default: exit $rc: $out"
+fi
+"$SHMKIT" stat /rq >/dev/null 2>&1 || fail "19.4: root's stat (a view) of a user's queue refused"
+
+as "$UA" "$SHMKIT" create value /ov --init 7 --mode 0666 2>/dev/null || fail "create /ov"
+out=$(as "$UB" "$SHMKIT" value get /ov 2>&1) && fail "19.4: another user's 0666 value used by default: $out"
+out=$(SHMKIT_TRUST=any as "$UB" "$SHMKIT" value get /ov 2>&1)
+[ "$out" = 7 ] && pass "19.4: another user's 0666 value refused by default, read with SHMKIT_TRUST=any" ||
+	fail "19.4: SHMKIT_TRUST=any value get: '$out'"
 
 exit $((failures > 0))
