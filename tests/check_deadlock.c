@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include "testutil.h"
@@ -283,6 +284,19 @@ struct guard_arg {
 	_Atomic int rc;
 };
 
+/* Hold the lock named a->name until killed; a->rc says 0 once held. */
+static int holder_child(void *p)
+{
+	struct guard_arg *a = p;
+	shmkit_lock *l;
+
+	if (shmkit_lock_open(a->name, &l) || shmkit_lock_acquire(l))
+		return 10;
+	atomic_store(&a->rc, 0);
+	for (;;)
+		pause();
+}
+
 static int timed_acquirer(void *p)
 {
 	struct guard_arg *a = p;
@@ -412,6 +426,50 @@ START_TEST(no_false_report)
 		      atomic_load(&sh->other_err));
 	ck_assert_msg(sh->counter == (int64_t)CROWD * ROUNDS, "counter %lld, want %lld",
 		      (long long)sh->counter, (long long)CROWD * ROUNDS);
+	shmkit_lock_close(l);
+}
+END_TEST
+
+/* ---- records of threads that waited once ---------------------------------------------------- */
+
+#define SHORT_THREADS 600 /* more than the graph's 512 records */
+
+static void *short_waiter(void *p)
+{
+	/* Waits long enough to publish (a waiter looks after a millisecond), then gives up. */
+	return (void *)(intptr_t)shmkit_lock_acquire_timeout(p, 4 * TU_NS_PER_MS);
+}
+
+/* Issue 22 item 5: a thread holds a graph record only while it waits. 600 short-lived threads
+ * of this (still running) process each wait once; a cycle formed afterwards is still seen. */
+START_TEST(short_lived_waiters)
+{
+	char buf[TU_NAME_SIZE];
+	const char *name = tu_name_kind(buf, "short", shmkit_lock_unlink);
+	struct guard_arg *a = tu_shared(sizeof(*a));
+	shmkit_lock *l, *mine;
+	pthread_t t;
+	void *rc;
+	pid_t pid;
+	int i;
+
+	ck_assert_int_eq(shmkit_lock_create(name, 0, 0600, &l), 0);
+	/* Held by another process, so our threads wait. */
+	a->name = name;
+	atomic_store(&a->rc, RC_UNSET);
+	pid = tu_fork(holder_child, a);
+	while (atomic_load(&a->rc) == RC_UNSET)
+		tu_sleep_ms(1);
+	ck_assert_int_eq(shmkit_lock_open(name, &mine), 0);
+	for (i = 0; i < SHORT_THREADS; i++) {
+		ck_assert_int_eq(pthread_create(&t, NULL, short_waiter, mine), 0);
+		ck_assert_int_eq(pthread_join(t, &rc), 0);
+		ck_assert_int_eq((int)(intptr_t)rc, -ETIMEDOUT);
+	}
+	kill(pid, SIGKILL);
+	tu_wait_child(pid, 30);
+	named_cycle(2);
+	shmkit_lock_close(mine);
 	shmkit_lock_close(l);
 }
 END_TEST
@@ -658,6 +716,7 @@ int main(void)
 	tc = tu_tcase(s, "crowd", 900);
 	tcase_add_test(tc, no_false_report);
 	tcase_add_test(tc, churn_alone);
+	tcase_add_test(tc, short_lived_waiters);
 	tcase_add_test(tc, letgo_then_wait);
 	tcase_add_test(tc, churn_beside_cycles);
 	return tu_run(s);
