@@ -127,6 +127,7 @@ SHMKIT__API int shmkit_barrier_close(shmkit_barrier *b)
 {
 	if (!b)
 		return 0;
+	shmkit__region_quiesce(&b->r, &b->br->word);
 	shmkit__region_close(&b->r);
 	free(b);
 	return 0;
@@ -199,6 +200,8 @@ static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t ge
 		if (deadline - now > SHMKIT__SLICE_NS)
 			until = now + SHMKIT__SLICE_NS;
 		slept = shmkit__futex_wait(&br->word, seen, until);
+		if (shmkit__closing(&b->r))
+			return -EBADF; /* closed under us: our seat goes, which breaks it for all */
 		/* A signal or a spurious return: keep sleeping, same deadline. */
 		if (slept == 0 && atomic_load_explicit(&br->word, memory_order_relaxed) == seen)
 			continue;
@@ -306,7 +309,11 @@ static int barrier_wait(struct shmkit_barrier *b, int64_t deadline)
 	 * this generation can slip between this read and the futex_wait unnoticed. */
 	seen = atomic_load_explicit(&br->word, memory_order_relaxed);
 	unlock_wake(b, wake);
-	return sleep_in_slices(b, epoch, gen, index, seen, deadline);
+	if (!shmkit__sleep_begin(&b->r))
+		return -EBADF;
+	r = sleep_in_slices(b, epoch, gen, index, seen, deadline);
+	shmkit__sleep_end(&b->r);
+	return r;
 }
 
 SHMKIT__API int shmkit_barrier_wait(shmkit_barrier *b)

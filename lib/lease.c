@@ -236,6 +236,8 @@ static void registry_child(void)
 		 * held seat_mu, which in the child nobody will release. */
 		atomic_store_explicit(&r->seat_word, 0, memory_order_relaxed);
 		pthread_mutex_init(&r->seat_mu, NULL);
+		/* The parent's sleeping threads are not the child's. */
+		atomic_store_explicit(&r->sleepers, 0, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&registry_mu);
 }

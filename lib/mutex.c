@@ -138,7 +138,13 @@ static int slow(struct shmkit__region *r, uint32_t me, int64_t deadline, bool de
 	uint32_t w, holder;
 	int rc;
 
+	if (!shmkit__sleep_begin(r))
+		return -EBADF;
 	for (;;) {
+		if (shmkit__unlikely(shmkit__closing(r))) {
+			rc = -EBADF; /* the handle is being closed under us */
+			goto out;
+		}
 		w = atomic_load_explicit(&lk->word, memory_order_relaxed);
 		holder = w & SHMKIT__LK_SEAT_MASK;
 		if (!holder) {
@@ -204,6 +210,7 @@ out:
 	atomic_store_explicit(&mine->waiting, 0, memory_order_relaxed);
 	if (published)
 		shmkit__wfg_leave();
+	shmkit__sleep_end(r);
 	return rc;
 }
 

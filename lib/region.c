@@ -339,8 +339,22 @@ void shmkit__region_abort(struct shmkit__region *r)
 	shmkit__region_close(r);
 }
 
+void shmkit__region_quiesce(struct shmkit__region *r, _Atomic uint32_t *word)
+{
+	struct timespec ms = { 0, 1000000L };
+
+	atomic_store_explicit(&r->closing, 1, memory_order_seq_cst);
+	while (atomic_load_explicit(&r->sleepers, memory_order_seq_cst)) {
+		if (word)
+			shmkit__futex_wake(word, INT32_MAX);
+		nanosleep(&ms, NULL);
+	}
+}
+
 void shmkit__region_close(struct shmkit__region *r)
 {
+	if (r->hdr && r->lk)
+		shmkit__region_quiesce(r, &r->lk->word); /* its lock's waiters, first */
 	if (r->hdr) {
 		shmkit__seat_leave(r);
 		shmkit__region_untrack(r);

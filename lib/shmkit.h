@@ -42,6 +42,10 @@
  *    close functions only (they return 0); any other call with NULL, and any call with a handle
  *    already closed (double close included), is undefined behaviour, as with free(): the
  *    handle's memory is gone. Each handle keeps one file descriptor open (close-on-exec).
+ *    Closing a handle while other threads sleep through it in a Lock acquire (a Value's,
+ *    Array's, Block's or Condition's Lock included), an Event wait or a Barrier wait wakes
+ *    them: they return -EBADF, and close returns once they are out. A Queue, Pipe, Semaphore
+ *    or Condition wait must have ended before its handle is closed.
  *
  * Liveness: each handle that takes part in an object (a queue producer or consumer, a pipe end,
  * a barrier party, a lock holder) holds a kernel lease on it: an OFD lock (fcntl F_OFD_SETLK) on
