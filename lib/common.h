@@ -40,7 +40,6 @@
 #define shmkit__sc_load(p) atomic_load_explicit((p), memory_order_seq_cst)
 #define shmkit__sc_store(p, v) atomic_store_explicit((p), (v), memory_order_seq_cst)
 #define shmkit__sc_fetch_add(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
-#define shmkit__sc_fetch_sub(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
 #define shmkit__sc_fetch_or(p, v) atomic_fetch_or_explicit((p), (v), memory_order_seq_cst)
 #define shmkit__sc_fetch_and(p, v) atomic_fetch_and_explicit((p), (v), memory_order_seq_cst)
 #define shmkit__sc_exchange(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)

@@ -37,7 +37,8 @@ SHMKIT__API const char *shmkit_strerror(int err)
 		return "The barrier is broken";
 	case EUSERS:
 		return "Every seat of the object is held by a live process (1024 for a Lock, Value, "
-		       "Array, Block or Condition): close handles that are not in use";
+		       "Array, Block, Condition, Semaphore or Barrier; 256 for a Queue): close "
+		       "handles that are not in use";
 	case EDQUOT:
 		return "Every writer the queue was created for has attached (its --writers count): "
 		       "a further writer, a forked child's included, is refused";

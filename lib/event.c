@@ -116,7 +116,7 @@ SHMKIT__API int shmkit_event_open(const char *name, shmkit_event **out)
 
 static bool fd_ours(const shmkit_event *e)
 {
-	return e->has_fd && e->note.gen == shmkit__fork_generation() && e->note.seat < 64;
+	return e->has_fd && e->note.gen == shmkit__fork_generation() && e->note.seat < EVENT_SEATS;
 }
 
 static void fd_drop(shmkit_event *e)
@@ -138,7 +138,7 @@ static int event_fd(shmkit_event *e)
 	fd_drop(e); /* a fork child's copy of its parent's */
 	if ((seat = shmkit__seat_take(&e->r)) < 0)
 		return seat; /* -ENOLCK also for an event made without seats */
-	if (seat >= 64)
+	if (seat >= (int)EVENT_SEATS)
 		return -EUSERS;
 	if ((rc = shmkit__notify_open(&e->r, (uint32_t)seat, false, &e->note)))
 		return rc;

@@ -343,13 +343,11 @@ static int take_seat(struct shmkit__region *r, uint32_t k)
 	struct shmkit__seat *s = &r->seats[k];
 	int32_t pid;
 	uint64_t start;
-	bool reused;
 
 	if (shmkit__lease_take(r->fd, SHMKIT__LEASE_BASE + k) < 0)
 		return -1;
 	/* The lease is ours: whoever sat here before is gone. What it left behind is cleaned up
 	 * now, by us alone (nobody else can take the seat while we hold it). */
-	reused = atomic_load_explicit(&s->state, memory_order_acquire) != SHMKIT__SEAT_FREE;
 	/* Release: pairs with the acquire load in shmkit__seat_mine. Published before the lock
 	 * is reclaimed, which asks whose seat k is. */
 	atomic_store_explicit(&r->seat_word,
@@ -368,7 +366,6 @@ static int take_seat(struct shmkit__region *r, uint32_t k)
 	atomic_store_explicit(&s->state, SHMKIT__SEAT_TAKEN, memory_order_release);
 	/* What else the dead occupant left (a queue entry's claims, a pipe end) is its kind's to
 	 * clean, which each does when it first uses the seat (queue.c: ensure_part). */
-	(void)reused;
 	return (int)k;
 }
 

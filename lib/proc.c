@@ -23,12 +23,10 @@ _Atomic int32_t shmkit__self_pid;
 static _Atomic uint64_t self_start;
 static _Atomic unsigned fork_gen;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-__thread int32_t shmkit__tls_tid __attribute__((tls_model("initial-exec")));
 
 
 static void child_after_fork(void)
 {
-	shmkit__tls_tid = 0; /* the forking thread is the child's only one, with a new id */
 	/* The child is single-threaded here: relaxed is enough. */
 	atomic_store_explicit(&shmkit__self_pid, 0, memory_order_relaxed);
 	atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
@@ -41,8 +39,8 @@ static void install_atfork(void)
 	pthread_atfork(NULL, NULL, child_after_fork);
 }
 
-/* Read state and start time of pid; 0, or -ESRCH when it cannot be read. */
-static int read_stat(int32_t pid, char *state, uint64_t *start)
+/* Read the start time of pid; 0, or -ESRCH when it cannot be read. */
+static int read_start(int32_t pid, uint64_t *start)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long st = 0;
@@ -62,7 +60,6 @@ static int read_stat(int32_t pid, char *state, uint64_t *start)
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ')
 		return -ESRCH;
-	*state = p[2];
 	p += 2; /* field 3 */
 	for (field = 3; field < 22 && p; field++) {
 		p = strchr(p, ' ');
@@ -79,7 +76,6 @@ void shmkit__self(int32_t *pid, uint64_t *start)
 {
 	int32_t me;
 	uint64_t st = 0;
-	char state;
 
 	pthread_once(&atfork_once, install_atfork);
 	me = atomic_load_explicit(&shmkit__self_pid, memory_order_acquire);
@@ -89,7 +85,7 @@ void shmkit__self(int32_t *pid, uint64_t *start)
 		return;
 	}
 	me = (int32_t)getpid();
-	if (read_stat(me, &state, &st) < 0)
+	if (read_start(me, &st) < 0)
 		st = 0; /* no /proc: shown as unknown */
 	atomic_store_explicit(&self_start, st, memory_order_relaxed);
 	/* Release: pairs with the acquire load above, so whoever sees the pid sees the start. */
@@ -121,15 +117,6 @@ uint64_t shmkit__pidns(void)
 	atomic_store_explicit(&ns_gen, atomic_load_explicit(&fork_gen, memory_order_relaxed),
 			      memory_order_relaxed);
 	return ino;
-}
-
-int32_t shmkit__tid(void)
-{
-	if (shmkit__unlikely(!shmkit__tls_tid)) {
-		pthread_once(&atfork_once, install_atfork);
-		shmkit__tls_tid = (int32_t)gettid();
-	}
-	return shmkit__tls_tid;
 }
 
 void shmkit__proc_init(void)

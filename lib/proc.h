@@ -12,23 +12,14 @@
 void shmkit__self(int32_t *pid, uint64_t *start);
 /* This process's pid namespace (the inode of /proc/self/ns/pid), 0 when unknown. */
 uint64_t shmkit__pidns(void);
-/* The calling thread's id (cached per thread, refreshed in a fork child). */
-int32_t shmkit__tid(void);
-/* Inline fast paths of the two for the lock's hot path (caches cleared in a fork child). */
+/* Inline fast path of the pid for the lock's hot path (cache cleared in a fork child). */
 extern _Atomic int32_t shmkit__self_pid;
-extern __thread int32_t shmkit__tls_tid __attribute__((tls_model("initial-exec")));
 int32_t shmkit__pid_slow(void);
 static inline int32_t shmkit__pid(void)
 {
 	int32_t p = atomic_load_explicit(&shmkit__self_pid, memory_order_relaxed);
 
 	return shmkit__likely(p) ? p : shmkit__pid_slow();
-}
-static inline int32_t shmkit__tid_fast(void)
-{
-	int32_t t = shmkit__tls_tid;
-
-	return shmkit__likely(t) ? t : shmkit__tid();
 }
 /* This thread's global id: random, 64-bit, new in every thread and fork child. */
 uint64_t shmkit__tgid(void);

@@ -47,11 +47,17 @@
  *    them: they return -EBADF, and close returns once they are out. A Queue, Pipe, Semaphore
  *    or Condition wait must have ended before its handle is closed.
  *
- * Liveness: each handle that takes part in an object (a queue producer or consumer, a pipe end,
- * a barrier party, a lock holder) holds a kernel lease on it: an OFD lock (fcntl F_OFD_SETLK) on
+ * Seats: each handle that takes part in an object (a queue producer or consumer, a pipe end,
+ * a barrier party, a lock holder) sits in one of the object's seats, a fixed table of
+ * participants made at create (SHMKIT_USERS_MAX seats for Lock, Value, Array, Condition,
+ * Semaphore and Barrier; SHMKIT_QUEUE_WRITERS_MAX for a Queue). A seat is what names a holder,
+ * a claim or a pipe end in shared memory; -EUSERS means every seat is held by a live process.
+ *
+ * Liveness: a handle in a seat holds a kernel lease on it: an OFD lock (fcntl F_OFD_SETLK) on
  * a byte of the object's lease file (/dev/shm/.shmkit-lease-KEY, which only those the mode
  * lets write can open, so no mere reader can take a seat or keep the dead alive) that the
- * kernel releases when the process dies, in any pid namespace. A process is dead when its lease is gone -- never judged by pid -- so a stopped
+ * kernel releases when the process dies, in any pid namespace. A process is dead when its
+ * lease is gone -- never judged by pid -- so a stopped
  * process is alive, a reused pid is a different process, and processes in different pid
  * namespaces (containers sharing /dev/shm) see each other correctly. A death is noticed within
  * a second by those waiting on the object (lock waiters look every 200 ms). Closing a handle

@@ -1,7 +1,8 @@
 /*
  * Threads of one process sharing objects, each thread through its own handle (as the header
  * asks). These are the cases ThreadSanitizer can judge: it sees every thread of one process,
- * while across processes its view is per process (HAZARDS.md). CI runs this suite under
+ * while across processes its view is per process (it cannot see another
+ * process's accesses to a shared mapping). CI runs this suite under
  * --enable-sanitizers=thread; `make check` runs it plainly like the others.
  *
  * What each checks is exact: plain (non-atomic) data guarded by a shmkit Lock adds up, so a
