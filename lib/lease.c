@@ -134,10 +134,13 @@ static unsigned lease_mode(unsigned mode)
 	return m;
 }
 
-int shmkit__lease_file_create(unsigned mode, uint64_t *key, char *name, size_t size)
+int shmkit__lease_file_create(unsigned mode, uint64_t *key, char *name, size_t size,
+			      uint8_t secret[16])
 {
 	int fd, tries;
 
+	if (getrandom(secret, 16, 0) != 16)
+		return -EIO;
 	for (tries = 0; tries < 8; tries++) {
 		if (getrandom(key, sizeof(*key), 0) != (ssize_t)sizeof(*key))
 			return -EIO;
@@ -149,8 +152,9 @@ int shmkit__lease_file_create(unsigned mode, uint64_t *key, char *name, size_t s
 			continue; /* 64 random bits met: draw again */
 		if (fd < 0)
 			return -errno;
-		/* The exact mode, whatever the umask. */
-		if (fchmod(fd, lease_mode(mode)) < 0) {
+		/* The exact mode, whatever the umask; and the writers' secret (notify.c), which
+		 * the mode keeps from everyone else. */
+		if (fchmod(fd, lease_mode(mode)) < 0 || pwrite(fd, secret, 16, 0) != 16) {
 			int err = -errno;
 
 			close(fd);
@@ -162,7 +166,7 @@ int shmkit__lease_file_create(unsigned mode, uint64_t *key, char *name, size_t s
 	return -EEXIST;
 }
 
-int shmkit__lease_file_open(const char *name, int region_fd, bool rdonly)
+int shmkit__lease_file_open(const char *name, int region_fd, bool rdonly, uint8_t secret[16])
 {
 	struct stat st, rst;
 	int fd = shm_open(name, (rdonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
@@ -177,7 +181,7 @@ int shmkit__lease_file_open(const char *name, int region_fd, bool rdonly)
 	/* Made by the region's creator: a regular file of the region's owner. Anything else is
 	 * a hostile writer's key or a squatter's file. */
 	if (fstat(fd, &st) < 0 || fstat(region_fd, &rst) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != rst.st_uid) {
+	    st.st_uid != rst.st_uid || pread(fd, secret, 16, 0) != 16) {
 		close(fd);
 		return -EBADMSG;
 	}

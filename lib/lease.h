@@ -12,10 +12,11 @@
 /* The lease file of a named region: its name from the key in the header, a new one (made with
  * O_EXCL, mode lease_mode(mode)) for a create, or opened for use. */
 void shmkit__lease_name(uint64_t key, char *buf, size_t size);
-int shmkit__lease_file_create(unsigned mode, uint64_t *key, char *name, size_t size);
+int shmkit__lease_file_create(unsigned mode, uint64_t *key, char *name, size_t size,
+			      uint8_t secret[16]);
 /* Open the lease file `name` of the region whose file is `region_fd`: -errno, or a descriptor
  * (O_RDWR for a writer, O_RDONLY for a reader who may: it can only ask, never hold). */
-int shmkit__lease_file_open(const char *name, int region_fd, bool rdonly);
+int shmkit__lease_file_open(const char *name, int region_fd, bool rdonly, uint8_t secret[16]);
 /* 0 taken, -EAGAIN another description holds it, else -errno. */
 int shmkit__lease_take(int fd, uint64_t byte);
 void shmkit__lease_drop(int fd, uint64_t byte);

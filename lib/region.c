@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
@@ -259,6 +260,11 @@ int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_
 			errno = -err;
 			goto fail_errno;
 		}
+		if (getrandom(r->secret, sizeof(r->secret), 0) != (ssize_t)sizeof(r->secret)) {
+			errno = EIO;
+			goto fail_errno;
+		}
+		r->has_secret = true;
 		if ((lfd = anon_lease_fd(fd)) == -ENOENT) {
 			lfd = fd; /* no /proc: the dup above made sure descriptors were not short */
 		} else if (lfd < 0) {
@@ -267,9 +273,11 @@ int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_
 		}
 	} else {
 		/* The lease file first: it exists before anyone can learn its name. */
-		lfd = shmkit__lease_file_create(mode, &key, r->lease_name, sizeof(r->lease_name));
+		lfd = shmkit__lease_file_create(mode, &key, r->lease_name, sizeof(r->lease_name),
+						r->secret);
 		if (lfd < 0)
 			return lfd;
+		r->has_secret = true;
 		if ((fd = create_leased(name)) < 0) {
 			close(lfd);
 			shm_unlink(r->lease_name);
@@ -578,7 +586,8 @@ int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 	}
 	/* The key is read once: a writer changing it later changes nothing for this handle. */
 	shmkit__lease_name(r->hdr->lease_key, r->lease_name, sizeof(r->lease_name));
-	lfd = shmkit__lease_file_open(r->lease_name, fd, rdonly);
+	lfd = shmkit__lease_file_open(r->lease_name, fd, rdonly, r->secret);
+	r->has_secret = lfd >= 0;
 	if (lfd < 0 && !(rdonly && lfd == -EACCES)) {
 		/* A reader of an object it may not write asks nobody's leases: its handle says
 		 * "cannot tell" (lease.h), never "dead". Anyone else needs them. */

@@ -23,6 +23,11 @@ struct shmkit__region {
 	int cfd;                 /* the creator's descriptor of the region's file, holding the
 				    creator's lease until the object is READY; -1 otherwise */
 	char lease_name[40];     /* the lease file's name, "" for an anonymous region */
+	/* What only the region's writers know (read from the lease file, or drawn at an
+	 * anonymous create and inherited by fork): the unpredictable part of the notification
+	 * sockets' paths (notify.c). has_secret false for a reader. */
+	uint8_t secret[16];
+	bool has_secret;
 	uint64_t dev, ino;       /* the file's identity, for the deadlock detector */
 	struct shmkit__seat *seats; /* the seat table, nseats validated at open */
 	uint32_t nseats;

@@ -169,6 +169,34 @@ done
 ls -a /dev/shm | grep -q "^\.shmkit-wfg\.$A\.[0-9a-f]\{16\}$" ||
 	fail "3: no graph under a random name after the squat"
 
+# --- 3. another user makes the pollable descriptors' socket paths first ---------------------
+if [ -x "${EXAMPLES:-}/epoll_queue" ]; then
+	as "$UA" "$SHMKIT" create queue /fq --capacity 8 --max-size 64 --writers 1 --mode 0644 ||
+		fail "create /fq"
+	dev=$(printf '%x' "$(stat -c %d /dev/shm/fq)")
+	ino=$(printf '%x' "$(stat -c %i /dev/shm/fq)")
+	# Every path the old scheme (.shmkit-fd-DEV-INO-SEAT) would have used, as B's sockets.
+	as "$UB" /usr/bin/python3 -c '
+import socket, sys
+for k in range(256):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind("/dev/shm/.shmkit-fd-%s-%s-%d" % (sys.argv[1], sys.argv[2], k))
+' "$dev" "$ino" || fail "3: B could not make the old paths"
+	as "$UA" "$EXAMPLES/epoll_queue" /fq 20 >"$TMP/ep.out" 2>"$TMP/ep.err" &
+	epid=$!
+	sleep 0.5
+	printf 'p\nq\n' | as "$UA" "$SHMKIT" produce /fq
+	wait $epid
+	rc=$?
+	if [ $rc = 0 ] && [ "$(head -2 "$TMP/ep.out")" = "$(printf 'msg: p\nmsg: q')" ]; then
+		pass "3: another user's sockets at every predictable path: shmkit_queue_fd still works"
+	else
+		fail "3: epoll_queue beside another user's sockets: exit $rc: $(cat "$TMP/ep.out" "$TMP/ep.err")"
+	fi
+else
+	echo "SKIP part: no \$EXAMPLES/epoll_queue"
+fi
+
 # --- 6. a lock wait with /dev/shm full -------------------------------------------------------
 rm -rf /dev/shm/.shmkit-wfg.*
 as "$UA" "$SHMKIT" create lock /fx --mode 0600 && as "$UA" "$SHMKIT" create lock /fy --mode 0600 ||
