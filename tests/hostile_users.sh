@@ -66,7 +66,7 @@ killtree() { kill_all "$1"; wait "$1" 2>/dev/null; }
 await() { local i; for i in $(seq 600); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
 
 # B's read locks on a file: whole range held (mode hold), or blocking ones queued on the
-# lease bytes 2^52.. (mode queue); touches $2 once in place, then sleeps.
+# seat bytes 2^52.. (mode queue); touches $2 once in place, then sleeps.
 reader_locks() {
 	as "$UB" /usr/bin/python3 - "$1" "$2" "$3" <<'EOF' &
 import fcntl, os, sys, time
@@ -78,8 +78,8 @@ if mode == "hold":
     time.sleep(60)
 else:
     open(mark, "w").close()
-    for k in range(4):  # blocking: granted when the present holder goes
-        fcntl.lockf(fd, fcntl.LOCK_SH, 1, (1 << 52) + k)
+    # Blocking, over every seat's byte: granted when the present holders go.
+    fcntl.lockf(fd, fcntl.LOCK_SH, 4096, 1 << 52)
     time.sleep(60)
 EOF
 }
