@@ -127,6 +127,7 @@ SHMKIT__API int shmkit_barrier_close(shmkit_barrier *b)
 {
 	if (!b)
 		return 0;
+	shmkit__region_quiesce(&b->r, &b->br->word);
 	shmkit__region_close(&b->r);
 	free(b);
 	return 0;
@@ -204,6 +205,8 @@ static int sleep_in_slices(struct shmkit_barrier *b, uint64_t epoch, uint64_t ge
 			until = now + SHMKIT__SLICE_NS;
 		errno = 0; /* a successful futex call leaves it: EINTR after means a signal */
 		slept = shmkit__futex_wait(&br->word, seen, until);
+		if (shmkit__closing(&b->r))
+			return -EBADF; /* closed under us: our seat goes, which breaks it for all */
 		if (intr && (errno == EINTR || slept == -ETIMEDOUT) && intr(arg)) {
 			wake = false;
 			if ((r = lock_state(b, &wake)) < 0)
@@ -325,7 +328,11 @@ static int barrier_wait(struct shmkit_barrier *b, int64_t deadline, int (*intr)(
 	 * this generation can slip between this read and the futex_wait unnoticed. */
 	seen = atomic_load_explicit(&br->word, memory_order_relaxed);
 	unlock_wake(b, wake);
-	return sleep_in_slices(b, epoch, gen, index, seen, deadline, intr, arg);
+	if (!shmkit__sleep_begin(&b->r))
+		return -EBADF;
+	r = sleep_in_slices(b, epoch, gen, index, seen, deadline, intr, arg);
+	shmkit__sleep_end(&b->r);
+	return r;
 }
 
 int shmkit__barrier_wait_intr(shmkit_barrier *b, int64_t timeout_ns, int (*intr)(void *),

@@ -1,36 +1,71 @@
 /*
  * The wait-for graph: deadlocks reported instead of hung.
  *
- * One region per user, "/.shmkit-wfg.<uid>" (mode 0600), holds a record per thread that is
- * sleeping, or has slept, on a shmkit lock: its global thread id (tgid, random 64 bits) and,
- * while it waits, which lock (the file identity dev/ino and name of the lock's region). A
- * record is held through a lease (lease.c) like a seat, so a dead thread's record is free.
+ * One file per user (mode 0600, see graph_open for where) holds a record per thread that is
+ * sleeping on a shmkit lock right now: its global thread id (tgid, random 64 bits), which lock
+ * it waits for (the file identity dev/ino and name of the lock's region) and a ticket, the
+ * CLOCK_MONOTONIC time its wait began. A record is held through a lease (lease.c) like a seat,
+ * taken when the wait is published and given back when it ends, so records belong to live
+ * waiters only: a dead thread's record is free the moment its process is gone, and a thread
+ * that waited once holds nothing afterwards.
  *
- * A thread about to sleep on lock L held by thread H, under the graph's lock:
- *   publishes "I wait for L", then follows H: if H is waiting, for lock M, whose holder is
- *   H', follow H', and so on; reaching itself is a cycle: it withdraws its record and
- *   reports -EDEADLK. Publishing and looking happen under one lock, so of the threads whose
- *   waits close a cycle exactly the last one sees it, and the others keep waiting for the
- *   lock it will release once it backs off.
- * A lock's holder is read from the lock itself (mutex.c), so the graph only needs the edges
- * "thread waits for lock"; the locks are found among this process's mapped regions by file
- * identity, or opened read-only by name. A path through a lock we cannot reach (an anonymous
- * region of an unrelated process) ends the search: the detector misses that cycle, it never
- * invents one. Only threads about to sleep pay for any of this.
+ * A thread T0 about to sleep on lock L0 publishes "T0 waits for L0" and walks: the holder of
+ * L0 is T1 (read from the lock itself, mutex.c), T1's record says it waits for L1, whose
+ * holder is T2, ..., until a holder is T0 again (a cycle), or a lock is free, or a holder does
+ * not wait. A candidate cycle is then read a second time, in the same order, and reported only
+ * if every record and every holder read the same both times and every record's lease still
+ * stands. Why that is a real cycle at one instant:
  *
- * The graph is per user: locks shared between users are not followed across them. A graph
- * owned by someone else, or not a regular file, disables detection (nothing else changes).
+ *   Let r1(i), r2(i) be the two reads of T(i)'s record (i >= 1) and h1(i), h2(i) the two
+ *   reads of L(i)'s holder. Pass 1 reads h1(0), r1(1), h1(1), r1(2), ...; pass 2 does the same
+ *   after pass 1 ended, so every r1 precedes the instant t* between the passes and every r2
+ *   follows it.
+ *   (a) A record changes (its seqlock count moves) whenever its thread publishes, ends or
+ *       restarts a wait, and the count never repeats (32 bits, two steps a change). Same
+ *       even count at r1(i) and r2(i): T(i) was inside one acquire call of L(i), without
+ *       returning, for all of [r1(i), r2(i)], which contains t*.
+ *   (b) A thread inside an acquire call releases nothing: its holdings can only grow, and
+ *       only by L(i) itself, the lock it waits for. The lock's holder id is written by the
+ *       holder after it took the lock and cleared before it lets go (and by a recovery
+ *       before it frees a dead holder's lock), so reading T(i+1) at h2(i) means T(i+1) held
+ *       L(i) at h2(i). h2(i) lies in [r1(i+1), r2(i+1)] (after all of pass 1, before r2(i+1)
+ *       in pass 2): by (b) T(i+1) held L(i) through the rest of that interval, and before
+ *       h2(i) back to r1(i+1) too, since a lock it holds at h2(i) and that it does not wait
+ *       for was taken before its wait began. So T(i+1) held L(i) at t*.
+ *   (c) T(i) waits for L(i) at t* by (a) and does not hold it, since T(i+1) != T(i) does
+ *       (a lock has one holder). The caller T0 holds its locks and waits for L0 throughout.
+ *   (d) A process that died loses its record's lease, and a lease is never taken back by
+ *       the dead: the leases checked after pass 2 stood at t*.
+ *   So at t* every T(i) waited for L(i), held by T(i+1), and T(n) = T0: a cycle, all at once.
+ *   A release and a new wait between the reads (the false reports of the old detector) move
+ *   a seqlock count or a holder, and nothing is reported.
+ *
+ * Exactly one report per cycle: among the threads of a verified cycle only the one whose wait
+ * began last (the greatest ticket, then the greatest tgid) reports it and backs off; the
+ * others keep waiting, and get the lock once it lets go. Tickets do not change while a wait
+ * lasts, so two members of one cycle never both see themselves last. The last one sees the
+ * cycle in the walk that follows its publishing, or in one of the walks it repeats every
+ * 200 ms (mutex.c) if another member's record was not yet visible then. No lock is shared
+ * between lookers: a process stopped in the middle of a look (SIGSTOP, a debugger) holds
+ * nothing anyone waits for, and a record caught half-written is simply read as not waiting.
+ *
+ * A lock's holder is found among this process's mapped regions by file identity, or opened
+ * read-only by name. A path through a lock we cannot reach (an anonymous region of an
+ * unrelated process) ends the walk: the detector misses that cycle, it never invents one.
+ * Only threads about to sleep pay for any of this. The graph is per user: locks shared
+ * between users are not followed across them.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "deadlock.h"
@@ -41,8 +76,8 @@
 
 #define WFG_RECORDS 512u
 #define WFG_DEPTH 64 /* longest chain followed */
-#define WFG_GUARD_BYTE 0 /* OFD lock byte that serialises publish-and-look between processes */
-#define WFG_GUARD_WAIT_NS (20 * 1000000LL) /* the longest a look waits for that guard */
+#define WFG_SIZE (WFG_RECORDS * sizeof(struct wfg_rec))
+#define WFG_PREFIX ".shmkit-wfg."
 
 struct wfg_rec {
 	_Atomic uint32_t seq;  /* odd while its owner rewrites it (a seqlock) */
@@ -51,16 +86,16 @@ struct wfg_rec {
 	uint32_t reserved;
 	_Atomic uint64_t tgid; /* owner thread */
 	_Atomic uint64_t dev, ino; /* the lock region it waits for; ino 0: not waiting */
-	_Atomic uint64_t holder;   /* the holder it saw, for display */
+	_Atomic uint64_t ticket;   /* when this wait began (CLOCK_MONOTONIC ns) */
 	char name[SHMKIT_NAME_MAX + 2]; /* that region's name, "" when anonymous */
 	uint8_t pad[256 - 48 - (SHMKIT_NAME_MAX + 2)];
 };
 _Static_assert(sizeof(struct wfg_rec) == 256, "graph record size");
 
 static pthread_mutex_t wfg_mu = PTHREAD_MUTEX_INITIALIZER; /* threads of this process */
-static struct shmkit__region graph = { .fd = -1, .seat_mu = PTHREAD_MUTEX_INITIALIZER };
+static struct shmkit__region graph = { .fd = -1, .cfd = -1, .seat_mu = PTHREAD_MUTEX_INITIALIZER };
 static unsigned graph_gen = ~0u; /* fork generation the graph was opened in */
-static bool graph_off;
+static int graph_err;            /* why detection is off in this process, 0 while on */
 
 static __thread int tls_rec = -1;
 static __thread unsigned tls_rec_gen;
@@ -70,7 +105,6 @@ static struct wfg_rec *records(void)
 	return (struct wfg_rec *)graph.hdr;
 }
 
-/* Open (creating) this user's graph; with wfg_mu held. false when detection is off. */
 static void wfg_lock(void)
 {
 	pthread_mutex_lock(&wfg_mu);
@@ -90,48 +124,147 @@ static void wfg_atfork(void)
 
 static pthread_once_t wfg_once = PTHREAD_ONCE_INIT;
 
-static bool graph_open(void)
+/* Open /dev/shm/<file> as this user's graph: a regular file of ours, mode 0600, nothing else
+ * (O_NOFOLLOW, O_NONBLOCK: a symlink or FIFO under the name is refused, not followed or
+ * waited on). -errno, or the descriptor. */
+static int graph_try(const char *file, bool create)
 {
-	char name[64];
+	char name[80];
 	struct stat st;
-	size_t size = WFG_RECORDS * sizeof(struct wfg_rec);
-	void *p;
-	int fd;
+	int fd, flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
 
-	if (graph.hdr && graph_gen == shmkit__fork_generation())
-		return !graph_off;
-	if (graph_off)
-		return false;
-	pthread_once(&wfg_once, wfg_atfork);
-	snprintf(name, sizeof(name), "/.shmkit-wfg.%u", (unsigned)geteuid());
-	fd = shm_open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	snprintf(name, sizeof(name), "/%s", file);
+	fd = shm_open(name, flags | (create ? O_CREAT : 0), 0600);
 	if (fd < 0)
-		goto off;
+		return -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 077))
-		goto off_fd;
-	/* Two processes may both find it new and both grow it to the same size. */
-	if ((size_t)st.st_size < size && ftruncate(fd, (off_t)size) < 0)
-		goto off_fd;
-	if (fstat(fd, &st) < 0 || (size_t)st.st_size != size)
-		goto off_fd;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		goto off_fd;
-	/* Leases go on a description no mapping references (see region.c's lease_fd): a fork
-	 * child inherits the mapping, and would keep our records "alive" after we die. */
-	{
-		struct stat a;
-		int lfd = shm_open(name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	    (st.st_mode & 077) || (size_t)st.st_size > WFG_SIZE) {
+		close(fd);
+		return -EEXIST; /* someone else's, or not a graph */
+	}
+	if (!create && (size_t)st.st_size != WFG_SIZE) {
+		close(fd);
+		return -ENOENT; /* not made yet: looking makes none */
+	}
+	/* Reserved, not merely sized: a record written into a hole of a full /dev/shm would be
+	 * a SIGBUS. Two processes may both find it new and both reserve it: the same size; and
+	 * reserving what is reserved already costs a walk over 32 pages. */
+	if (create) {
+		int err = posix_fallocate(fd, 0, (off_t)WFG_SIZE);
 
-		if (lfd >= 0 && fstat(lfd, &a) == 0 && a.st_ino == st.st_ino &&
-		    a.st_dev == st.st_dev) {
+		if (err) {
 			close(fd);
-			fd = lfd;
-		} else if (lfd >= 0) {
-			close(lfd);
+			return -err;
 		}
 	}
+	return fd;
+}
+
+/*
+ * Where the graph lives. The obvious name, /dev/shm/.shmkit-wfg.<uid>, can be made first by
+ * any other user (a file, FIFO, directory or symlink), and the sticky /dev/shm would not let
+ * us remove it. So that name is only the first choice: when it holds something that is not
+ * ours, the graph is /dev/shm/.shmkit-wfg.<uid>.<16 random hex digits>, and every process of
+ * the user finds it by listing /dev/shm for such names that are regular files of ours with
+ * mode 0600 (nobody else can make one), taking the least; a process that made one and then
+ * sees a lesser one removes its own. Processes that start together may use two graphs for a
+ * moment (missing, never inventing, a cycle); each looks again at its next open.
+ */
+static int graph_find(bool create, char *file, size_t size)
+{
+	char best[80] = "", mine[80] = "";
+	uint64_t rnd;
+	struct dirent *de;
+	DIR *d;
+	int fd, pass;
+	size_t plen;
+
+	snprintf(file, size, WFG_PREFIX "%u", (unsigned)geteuid());
+	fd = graph_try(file, create);
+	/* Ours; or absent (only looking); or /dev/shm or this process short of something. Any
+	 * other refusal is the name's: something not ours is there. */
+	if (fd >= 0 || fd == -ENOENT || fd == -ENOSPC || fd == -EDQUOT || fd == -EMFILE ||
+	    fd == -ENFILE || fd == -ENOMEM)
+		return fd;
+	plen = strlen(file);
+	for (pass = 0; pass < 2; pass++) {
+		if (!(d = opendir("/dev/shm")))
+			return -errno;
+		best[0] = '\0';
+		while ((de = readdir(d))) {
+			struct stat st;
+
+			if (strncmp(de->d_name, file, plen) || de->d_name[plen] != '.' ||
+			    strlen(de->d_name) != plen + 17 || fstatat(dirfd(d), de->d_name, &st,
+									AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+				continue;
+			if (!best[0] || strcmp(de->d_name, best) < 0)
+				snprintf(best, sizeof(best), "%s", de->d_name);
+		}
+		closedir(d);
+		if (best[0] || !create || pass)
+			break;
+		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -EIO;
+		snprintf(mine, sizeof(mine), "%s.%016llx", file, (unsigned long long)rnd);
+		if ((fd = graph_try(mine, true)) < 0)
+			return fd;
+		close(fd);
+	}
+	if (!best[0])
+		return -ENOENT;
+	if (pass && strcmp(best, mine) && strncmp(mine, file, plen) == 0) {
+		char n[82];
+
+		snprintf(n, sizeof(n), "/%s", mine);
+		shm_unlink(n); /* ours, and not the least: everyone else uses the least */
+	}
+	snprintf(file, size, "%s", best);
+	return graph_try(best, create);
+}
+
+/* Open this user's graph (creating it when `create`), with wfg_mu held: false when detection
+ * is off (graph_err says why). */
+static bool graph_open(bool create)
+{
+	char file[80], name[82];
+	struct stat st, a;
+	void *p;
+	int fd, lfd;
+
+	if (graph.hdr && graph_gen == shmkit__fork_generation())
+		return true;
+	/* Not there, or refused (a full /dev/shm): asked again at every look, so detection
+	 * comes back once the cause is gone. graph_err keeps the reason for whoever asks. */
+	pthread_once(&wfg_once, wfg_atfork);
+	fd = graph_find(create, file, sizeof(file));
+	if (fd < 0) {
+		graph_err = fd;
+		return false;
+	}
+	graph_err = 0;
+	snprintf(name, sizeof(name), "/%s", file);
+	p = mmap(NULL, WFG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED || fstat(fd, &st) < 0) {
+		graph_err = -errno;
+		if (p != MAP_FAILED)
+			munmap(p, WFG_SIZE);
+		close(fd);
+		return false;
+	}
+	/* Leases go on a description no mapping references (see region.c): a fork child
+	 * inherits the mapping, and would keep our records "alive" after we die. */
+	lfd = shm_open(name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (lfd < 0 || fstat(lfd, &a) < 0 || a.st_ino != st.st_ino || a.st_dev != st.st_dev) {
+		if (lfd >= 0)
+			close(lfd);
+		munmap(p, WFG_SIZE);
+		close(fd);
+		graph_err = -EMFILE;
+		return false;
+	}
+	close(fd);
 	if (graph.hdr) { /* a fork child: the registry gave it a description of its own */
 		munmap(graph.hdr, graph.size);
 		shmkit__region_untrack(&graph);
@@ -139,230 +272,307 @@ static bool graph_open(void)
 			close(graph.fd);
 	}
 	graph.hdr = p;
-	graph.size = size;
-	graph.fd = fd;
+	graph.size = WFG_SIZE;
+	graph.fd = lfd;
 	graph.named = true;
 	snprintf(graph.name, sizeof(graph.name), "%s", name);
 	shmkit__region_track(&graph);
 	graph_gen = shmkit__fork_generation();
 	return true;
-off_fd:
-	close(fd);
-off:
-	graph_off = true;
-	return false;
 }
 
-/* This thread's record, taken on first use (per fork generation); -1 when none is free. */
-static int my_record(void)
+int shmkit__wfg_status(void)
 {
-	unsigned gen = shmkit__fork_generation();
-	struct wfg_rec *rec = records();
-	uint32_t i, seq;
+	int rc;
 
-	if (tls_rec >= 0 && tls_rec_gen == gen)
-		return tls_rec;
-	tls_rec = -1;
-	for (i = 0; i < WFG_RECORDS; i++) {
+	pthread_mutex_lock(&wfg_mu);
+	rc = graph.hdr && graph_gen == shmkit__fork_generation() ? 0 : graph_err;
+	pthread_mutex_unlock(&wfg_mu);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* Take a free record for this thread's wait (its lease is the record's liveness); -1 when
+ * none is free. */
+static int take_record(void)
+{
+	struct wfg_rec *rec = records();
+	uint32_t i, k, seq, first = (uint32_t)shmkit__tgid() % WFG_RECORDS;
+
+	for (k = 0; k < WFG_RECORDS; k++) {
+		i = (first + k) % WFG_RECORDS;
+		/* Our description holds the leases of all our threads' records, so the lease
+		 * cannot tell another waiting thread of ours from a free record: `used` with our
+		 * pid is another thread's (a record is given back by clearing `used`). */
+		if (atomic_load_explicit(&rec[i].used, memory_order_acquire) &&
+		    atomic_load_explicit(&rec[i].pid, memory_order_relaxed) == shmkit__pid())
+			continue;
 		if (shmkit__lease_take(graph.fd, SHMKIT__LEASE_BASE + i) != 0)
 			continue;
-		/* Our description holds the leases of all our threads' records, so the lease
-		 * cannot tell another thread of ours from a dead process: a record in use with
-		 * our pid is another thread's (or a dead namesake's, merely skipped). */
-		if (atomic_load_explicit(&rec[i].used, memory_order_relaxed) &&
-		    atomic_load_explicit(&rec[i].pid, memory_order_relaxed) == shmkit__pid() &&
-		    atomic_load_explicit(&rec[i].tgid, memory_order_relaxed) != shmkit__tgid())
-			continue;
-		/* A holder killed inside publish() left seq odd; left so, the record would read
-		 * as "being rewritten" whenever it is stable, for every later owner, and no
-		 * cycle through it would ever be seen. The lease makes us its only writer. */
+		/* A holder killed inside publish() left seq odd: even it again (the lease makes
+		 * us its only writer). */
 		seq = atomic_load_explicit(&rec[i].seq, memory_order_relaxed);
 		if (seq & 1)
 			atomic_store_explicit(&rec[i].seq, seq + 1, memory_order_release);
-		/* Relaxed: the record is ours (its lease says so); readers validate what they
-		 * read with the record's seqlock and its lease. */
 		atomic_store_explicit(&rec[i].ino, 0, memory_order_relaxed);
 		atomic_store_explicit(&rec[i].tgid, shmkit__tgid(), memory_order_relaxed);
 		atomic_store_explicit(&rec[i].pid, shmkit__pid(), memory_order_relaxed);
-		atomic_store_explicit(&rec[i].used, 1, memory_order_relaxed);
-		tls_rec = (int)i;
-		tls_rec_gen = gen;
-		return tls_rec;
+		atomic_store_explicit(&rec[i].used, 1, memory_order_release);
+		return (int)i;
 	}
 	return -1;
 }
 
-/* Take (or let go of) the guard that serialises publish-and-look between processes. Taking it
- * never waits long: its holder may be stopped (SIGSTOP, a debugger) while it holds it, and a
- * lock waiter must not wait on a stranger. false when it stayed busy: the caller skips the
- * look this time and tries again at its next one (a lock waiter looks every 200 ms). */
-static bool guard(bool on)
-{
-	struct flock fl;
-	int64_t give_up = shmkit__now() + WFG_GUARD_WAIT_NS;
+/* A consistent copy of record i and its seqlock count; false when it is free, not waiting,
+ * or being rewritten. */
+struct wfg_view {
+	uint32_t seq;
+	uint64_t tgid, dev, ino, ticket;
+	char name[SHMKIT_NAME_MAX + 2];
+};
 
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = on ? F_WRLCK : F_UNLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = WFG_GUARD_BYTE;
-	fl.l_len = 1;
-	while (fcntl(graph.fd, F_OFD_SETLK, &fl) < 0) {
-		if (!on || (errno != EAGAIN && errno != EACCES && errno != EINTR) ||
-		    shmkit__now() >= give_up)
-			return false;
-		sched_yield();
-	}
-	return true;
-}
-
-/* A consistent copy of record i, or false when it is free or not waiting. */
-static bool read_rec(uint32_t i, uint64_t *tgid, uint64_t *dev, uint64_t *ino, char *name)
+static bool read_rec(uint32_t i, struct wfg_view *v)
 {
 	struct wfg_rec *r = &records()[i];
-	uint32_t s1, s2;
+	uint32_t s2;
 	int tries;
 
 	for (tries = 0; tries < 100; tries++) {
-		s1 = atomic_load_explicit(&r->seq, memory_order_acquire);
-		if (s1 & 1)
+		v->seq = atomic_load_explicit(&r->seq, memory_order_acquire);
+		if (v->seq & 1)
 			continue;
-		*tgid = atomic_load_explicit(&r->tgid, memory_order_relaxed);
-		*dev = atomic_load_explicit(&r->dev, memory_order_relaxed);
-		*ino = atomic_load_explicit(&r->ino, memory_order_relaxed);
-		memcpy(name, r->name, sizeof(r->name));
-		name[SHMKIT_NAME_MAX + 1] = '\0';
+		v->tgid = atomic_load_explicit(&r->tgid, memory_order_relaxed);
+		v->dev = atomic_load_explicit(&r->dev, memory_order_relaxed);
+		v->ino = atomic_load_explicit(&r->ino, memory_order_relaxed);
+		v->ticket = atomic_load_explicit(&r->ticket, memory_order_relaxed);
+		memcpy(v->name, r->name, sizeof(r->name));
+		v->name[SHMKIT_NAME_MAX + 1] = '\0';
 		/* Pairs with the release increment that ends a rewrite in publish(). */
 		atomic_thread_fence(memory_order_acquire);
 		s2 = atomic_load_explicit(&r->seq, memory_order_relaxed);
-		if (s1 == s2)
-			return atomic_load_explicit(&r->used, memory_order_relaxed) && *ino != 0;
+		if (v->seq == s2)
+			return atomic_load_explicit(&r->used, memory_order_relaxed) && v->ino != 0;
 	}
 	return false;
 }
 
-/* The record of live thread tgid that is waiting: its lock's identity and name. */
-static bool find_waiter(uint64_t tgid, uint64_t *dev, uint64_t *ino, char *name)
+/* Whether record i's owner lives (our own process's records: GETLK does not see our locks). */
+static bool rec_alive(uint32_t i)
 {
-	uint64_t t;
+	return atomic_load_explicit(&records()[i].pid, memory_order_relaxed) == shmkit__pid() ||
+	       shmkit__lease_held(graph.fd, SHMKIT__LEASE_BASE + i);
+}
+
+/* The record of thread tgid while it waits: its index, or -1. */
+static int find_waiter(uint64_t tgid, struct wfg_view *v)
+{
 	uint32_t i;
 
-	for (i = 0; i < WFG_RECORDS; i++) {
-		if (!read_rec(i, &t, dev, ino, name) || t != tgid)
-			continue;
-		/* A dead thread's record may still say it waits: its lease says otherwise (our
-		 * own process's records are ours to trust: GETLK does not see our locks). */
-		if (atomic_load_explicit(&records()[i].pid, memory_order_relaxed) != shmkit__pid() &&
-		    !shmkit__lease_held(graph.fd, SHMKIT__LEASE_BASE + i))
-			return false;
-		return true;
-	}
-	return false;
+	for (i = 0; i < WFG_RECORDS; i++)
+		if (read_rec(i, v) && v->tgid == tgid)
+			return (int)i;
+	return -1;
 }
+
+struct holder_read {
+	uint64_t tgid;
+	uint32_t seat; /* its seat + 1 */
+};
 
 static int holder_of(struct shmkit__region *r, void *arg)
 {
-	uint64_t *out = arg;
+	struct holder_read *out = arg;
 	uint32_t w;
+	uint64_t t;
 
+	out->tgid = 0;
+	out->seat = 0;
 	if (!r->lk)
 		return -ENOENT;
+	/* Pairs with the release exchange in shmkit__lk_release, which clears the id before
+	 * it frees the word: an id seen here was its holder's while it held the lock. */
+	t = atomic_load_explicit(&r->lk->holder_tgid, memory_order_acquire);
 	w = atomic_load_explicit(&r->lk->word, memory_order_acquire);
-	/* Pairs with the release exchange in shmkit__lk_release (see mutex.c's holder_tgid). */
-	*out = (w & SHMKIT__LK_SEAT_MASK)
-		       ? atomic_load_explicit(&r->lk->holder_tgid, memory_order_relaxed)
-		       : 0;
+	if ((w & SHMKIT__LK_SEAT_MASK) && (w & SHMKIT__LK_SEAT_MASK) <= r->nseats) {
+		out->tgid = t;
+		out->seat = w & SHMKIT__LK_SEAT_MASK;
+	}
 	return 0;
 }
 
-/* The thread holding the lock of region (dev, ino, name): 0 when free or unreachable. */
-static uint64_t lock_holder(uint64_t dev, uint64_t ino, const char *name)
+/* The thread holding the lock of region (dev, ino, name): tgid 0 when free or unreachable. */
+static void lock_holder(uint64_t dev, uint64_t ino, const char *name, struct holder_read *h)
 {
 	struct shmkit__region r;
-	uint64_t h = 0;
 
-	if (shmkit__region_lookup(dev, ino, holder_of, &h) == 0)
-		return h;
-	if (!name[0] || shmkit__region_open_mode(name, 0, true, &r))
-		return 0;
+	h->tgid = 0;
+	if (shmkit__region_lookup(dev, ino, holder_of, h) == 0 || !name[0] ||
+	    shmkit__region_open_mode(name, 0, true, &r))
+		return;
 	if (r.dev == dev && r.ino == ino)
-		holder_of(&r, &h);
+		holder_of(&r, h);
 	shmkit__region_close(&r);
-	return h;
 }
 
-static void publish(struct wfg_rec *rec, const struct shmkit__region *r, uint64_t holder)
+static void publish(struct wfg_rec *rec, const struct shmkit__region *r, uint64_t ticket)
 {
 	/* A seqlock write: readers retry while seq is odd or changed. */
 	atomic_fetch_add_explicit(&rec->seq, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release); /* pairs with read_rec's acquire fence */
 	atomic_store_explicit(&rec->dev, r->dev, memory_order_relaxed);
-	atomic_store_explicit(&rec->holder, holder, memory_order_relaxed);
+	atomic_store_explicit(&rec->ticket, ticket, memory_order_relaxed);
 	snprintf(rec->name, sizeof(rec->name), "%s", r->named ? r->name : "");
 	atomic_store_explicit(&rec->ino, r->ino, memory_order_relaxed);
 	/* Release: pairs with read_rec's first acquire load of seq. */
 	atomic_fetch_add_explicit(&rec->seq, 1, memory_order_release);
 }
 
+/* One step of a walk: the lock L(i) and its holder, then the holder's record. */
+struct step {
+	uint64_t dev, ino;
+	char name[SHMKIT_NAME_MAX + 2];
+	struct holder_read h;
+	int rec;      /* the holder's record, -1 for the caller at the end */
+	uint32_t seq; /* its seqlock count */
+	uint64_t ticket;
+};
+
+/* Walk from my lock; the number of steps of a cycle back to me, or 0. Pass 2 re-reads. */
+static int walk(const struct shmkit__region *r, struct step *st, uint64_t me)
+{
+	struct wfg_view v;
+	int n, k;
+
+	st[0].dev = r->dev;
+	st[0].ino = r->ino;
+	snprintf(st[0].name, sizeof(st[0].name), "%s", r->named ? r->name : "");
+	for (n = 0; n < WFG_DEPTH; n++) {
+		lock_holder(st[n].dev, st[n].ino, st[n].name, &st[n].h);
+		if (!st[n].h.tgid)
+			return 0;
+		if (st[n].h.tgid == me)
+			return n + 1;
+		for (k = 0; k < n; k++)
+			if (st[k].h.tgid == st[n].h.tgid)
+				return 0; /* a cycle, but not through us */
+		if ((st[n].rec = find_waiter(st[n].h.tgid, &v)) < 0 || n + 1 >= WFG_DEPTH)
+			return 0;
+		st[n].seq = v.seq;
+		st[n].ticket = v.ticket;
+		st[n + 1].dev = v.dev;
+		st[n + 1].ino = v.ino;
+		snprintf(st[n + 1].name, sizeof(st[n + 1].name), "%s", v.name);
+	}
+	return 0;
+}
+
+/* Pass 2 of the proof in the header comment: the same reads in the same order. */
+static bool confirm(const struct step *st, int n, uint64_t me)
+{
+	struct holder_read h;
+	struct wfg_view v;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		lock_holder(st[i].dev, st[i].ino, st[i].name, &h);
+		if (h.tgid != st[i].h.tgid || h.seat != st[i].h.seat)
+			return false;
+		if (i == n - 1)
+			break; /* held by me */
+		if (!read_rec((uint32_t)st[i].rec, &v) || v.seq != st[i].seq || v.tgid != h.tgid)
+			return false;
+	}
+	for (i = 0; i < n - 1; i++)
+		if (!rec_alive((uint32_t)st[i].rec))
+			return false;
+	(void)me;
+	return true;
+}
+
 int shmkit__wfg_enter(struct shmkit__region *r, uint64_t holder)
 {
-	char name[SHMKIT_NAME_MAX + 2];
-	uint64_t me = shmkit__tgid(), cur = holder, dev, ino;
+	struct step *st;
+	uint64_t me = shmkit__tgid(), ticket;
 	struct wfg_rec *rec;
-	int i, depth, rc = 0;
+	int i, n, rc = 0;
 
+	(void)holder; /* read again by the walk, which must read it itself (see the proof) */
 	pthread_mutex_lock(&wfg_mu);
-	if (!graph_open() || (i = my_record()) < 0) {
+	if (!graph_open(true)) {
 		pthread_mutex_unlock(&wfg_mu);
 		return 0;
 	}
-	rec = &records()[i];
-	if (!guard(true)) {
-		pthread_mutex_unlock(&wfg_mu);
-		return 0; /* busy: no look this time, and nothing published half-way */
-	}
-	publish(rec, r, holder);
-	for (depth = 0; depth < WFG_DEPTH && cur; depth++) {
-		if (cur == me) {
-			rc = -EDEADLK;
-			break;
+	if (tls_rec < 0 || tls_rec_gen != shmkit__fork_generation()) {
+		/* A new wait: a record, and its ticket, for as long as it lasts. */
+		if ((tls_rec = take_record()) < 0) {
+			pthread_mutex_unlock(&wfg_mu);
+			return 0;
 		}
-		if (!find_waiter(cur, &dev, &ino, name))
-			break;
-		cur = lock_holder(dev, ino, name);
+		tls_rec_gen = shmkit__fork_generation();
+		rec = &records()[tls_rec];
+		publish(rec, r, (uint64_t)shmkit__now());
 	}
-	if (rc)
-		atomic_store_explicit(&rec->ino, 0, memory_order_release);
-	guard(false);
+	rec = &records()[tls_rec];
+	ticket = atomic_load_explicit(&rec->ticket, memory_order_relaxed);
+	if (!(st = calloc(WFG_DEPTH, sizeof(*st)))) {
+		pthread_mutex_unlock(&wfg_mu);
+		return 0; /* no look this time */
+	}
+	n = walk(r, st, me);
+	if (n && confirm(st, n, me)) {
+		/* A real cycle: its last waiter reports it. */
+		rc = -EDEADLK;
+		for (i = 0; i < n - 1; i++)
+			if (st[i].ticket > ticket || (st[i].ticket == ticket && st[i].h.tgid > me))
+				rc = 0;
+	}
+	free(st);
 	pthread_mutex_unlock(&wfg_mu);
+	if (rc)
+		shmkit__wfg_leave();
 	return rc;
 }
 
 void shmkit__wfg_leave(void)
 {
-	if (tls_rec < 0 || tls_rec_gen != shmkit__fork_generation() || !graph.hdr)
+	struct wfg_rec *rec;
+
+	pthread_mutex_lock(&wfg_mu);
+	if (tls_rec < 0 || tls_rec_gen != shmkit__fork_generation() || !graph.hdr) {
+		tls_rec = -1;
+		pthread_mutex_unlock(&wfg_mu);
 		return;
-	/* One store: a reader that sees ino 0 sees "not waiting", whatever else it read. */
-	atomic_store_explicit(&records()[tls_rec].ino, 0, memory_order_release);
+	}
+	rec = &records()[tls_rec];
+	/* The wait ends: the count moves (so a walk that read the wait does not confirm it),
+	 * the record is given back, its lease last. */
+	atomic_fetch_add_explicit(&rec->seq, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&rec->ino, 0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&rec->seq, 1, memory_order_release);
+	atomic_store_explicit(&rec->used, 0, memory_order_release);
+	shmkit__lease_drop(graph.fd, SHMKIT__LEASE_BASE + (uint32_t)tls_rec);
+	tls_rec = -1;
+	pthread_mutex_unlock(&wfg_mu);
 }
 
 int shmkit__wfg_waits(uint64_t tgid, char *name, size_t size, int32_t *pid)
 {
-	char n[SHMKIT_NAME_MAX + 2];
-	uint64_t dev, ino, t;
+	struct wfg_view v;
 	uint32_t i;
 	int rc = 0;
 
 	if (!tgid)
 		return 0;
 	pthread_mutex_lock(&wfg_mu);
-	if (!graph_open()) {
+	/* Only looks: a user who never waited has no graph, and looking makes none. */
+	if (!graph_open(false)) {
 		pthread_mutex_unlock(&wfg_mu);
 		return 0;
 	}
 	for (i = 0; i < WFG_RECORDS; i++) {
-		if (!read_rec(i, &t, &dev, &ino, n) || t != tgid)
+		if (!read_rec(i, &v) || v.tgid != tgid || !rec_alive(i))
 			continue;
-		snprintf(name, size, "%s", n);
+		snprintf(name, size, "%s", v.name);
 		if (pid)
 			*pid = atomic_load_explicit(&records()[i].pid, memory_order_relaxed);
 		rc = 1;

@@ -36,20 +36,22 @@ SHMKIT__API const char *shmkit_strerror(int err)
 	case ECANCELED:
 		return "The barrier is broken";
 	case EUSERS:
-		return "Every seat of the object is held by a live process: close unused handles, or "
-		       "recreate it with room for more";
+		return "Every seat of the object is held by a live process (1024 for a Lock, Value, "
+		       "Array, Block, Condition, Semaphore or Barrier; 256 for a Queue): close "
+		       "handles that are not in use";
 	case EDQUOT:
 		return "Every writer the queue was created for has attached (its --writers count): "
 		       "a further writer, a forked child's included, is refused";
 	case ENOLCK:
-		return "This handle cannot hold a lease on the object (no /proc to reopen it after "
-		       "fork): open the object again in this process";
+		return "This handle cannot take part in the object: it may only read it, or it is a "
+		       "fork child's handle of an anonymous object on a system without /proc (a "
+		       "named object can be opened again by name in the child)";
 	case EDEADLK:
 		return "Deadlock: this thread holds the lock already, or waiting would close a cycle "
 		       "of processes waiting for each other's locks (release what you hold and retry)";
 	case EACCES:
-		return "Permission denied (or another user's object that others may write: shmkit "
-		       "refuses those, they could be rewritten under you)";
+		return "Permission denied, or refused by the sharing policy (SHMKIT_TRUST, see "
+		       "shmkit(7)): an object someone you do not trust may rewrite under you";
 	case EOWNERDEAD:
 		return "The previous holder died holding the lock";
 	default:

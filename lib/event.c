@@ -180,6 +180,7 @@ SHMKIT__API int shmkit_event_close(shmkit_event *e)
 {
 	if (!e)
 		return 0;
+	shmkit__region_quiesce(&e->r, e->word);
 	fd_drop(e);
 	pthread_mutex_destroy(&e->fd_mu);
 	shmkit__region_close(&e->r);
@@ -228,7 +229,7 @@ SHMKIT__API int shmkit_event_is_set(shmkit_event *e)
 	return atomic_load_explicit(e->word, memory_order_seq_cst) & EV_SET ? 1 : 0;
 }
 
-static int event_wait(shmkit_event *e, int64_t deadline)
+static int event_wait_in(shmkit_event *e, int64_t deadline)
 {
 	uint32_t v = atomic_load_explicit(e->word, memory_order_acquire), pulse = v & EV_PULSE_MASK;
 	int r = 0;
@@ -251,8 +252,21 @@ static int event_wait(shmkit_event *e, int64_t deadline)
 		/* Returns 0 on a wake, a changed word or a signal: the loop rechecks with the
 		 * same deadline. */
 		r = shmkit__futex_wait(e->word, v, deadline);
+		if (shmkit__closing(&e->r))
+			return -EBADF; /* the handle is being closed under us */
 		v = atomic_load_explicit(e->word, memory_order_acquire);
 	}
+}
+
+static int event_wait(shmkit_event *e, int64_t deadline)
+{
+	int rc;
+
+	if (!shmkit__sleep_begin(&e->r))
+		return -EBADF;
+	rc = event_wait_in(e, deadline);
+	shmkit__sleep_end(&e->r);
+	return rc;
 }
 
 SHMKIT__API int shmkit_event_wait(shmkit_event *e)

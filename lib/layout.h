@@ -15,9 +15,10 @@
 #include <stdint.h>
 
 #define SHMKIT__MAGIC 0x31544b4d48535fULL /* "_SHMKT1" little-endian */
-#define SHMKIT__LAYOUT_VERSION 5u /* 2: seats and leases, our own lock word; 3: wake-one word,
+#define SHMKIT__LAYOUT_VERSION 6u /* 2: seats and leases, our own lock word; 3: wake-one word,
 				     fd bits, batch counts; 4: fragments, streams, slot size;
-				     5: pipe holds and per-process use entries, cond grants */
+				     5: pipe holds and per-process use entries, cond grants;
+				     6: leases in a file only writers open */
 #define SHMKIT__CACHELINE 64
 
 enum { SHMKIT__STATE_INIT = 0, SHMKIT__STATE_READY = 0x52454459 /* "REDY" */ };
@@ -36,7 +37,8 @@ struct shmkit__hdr {
 	uint64_t seats_off;         /* offset of the seat table (the end of the object) */
 	uint32_t nseats;            /* entries in it */
 	uint32_t lk_off;            /* offset of the region's lock (struct shmkit__lk), 0: none */
-	uint8_t reserved[32];
+	uint64_t lease_key;         /* names the region's lease file (lease.c), 0: anonymous */
+	uint8_t reserved[24];
 };
 _Static_assert(sizeof(struct shmkit__hdr) == 128, "header is two cache lines");
 
@@ -57,8 +59,9 @@ struct shmkit__seat {
 	_Atomic uint32_t gen;
 };
 _Static_assert(sizeof(struct shmkit__seat) == 32, "seat size is part of the layout");
-/* Leases (lease.c) are OFD locks on single bytes of the region's file, far past its end: part
- * of the layout, since every process must lock the same bytes. */
+/* Leases (lease.c) are OFD locks on single bytes of the region's lease file (the creator's on
+ * the region's file itself), far past their ends: part of the layout, since every process must
+ * lock the same bytes. */
 #define SHMKIT__LEASE_BASE (1ULL << 52)                /* seat k's lease is byte BASE + k */
 #define SHMKIT__LEASE_CREATOR (SHMKIT__LEASE_BASE - 1) /* held by a creator until READY */
 

@@ -2,10 +2,10 @@
  * Leases: who is alive, as the kernel sees it.
  *
  * Every participant of a region (a queue producer or consumer, a pipe end, a barrier party, a
- * lock holder) sits in a seat, and seat k is *held* while some open file description (OFD) of
- * the region's file holds an OFD write lock (fcntl F_OFD_SETLK) on byte SHMKIT__LEASE_BASE + k.
- * The kernel drops OFD locks when the last descriptor of the description closes, which a
- * process's death does, whatever its pid namespace. So:
+ * lock holder) sits in a seat, and seat k is *held* while some open file description (OFD)
+ * holds an OFD write lock (fcntl F_OFD_SETLK) on byte SHMKIT__LEASE_BASE + k of the region's
+ * lease file. The kernel drops OFD locks when the last descriptor of the description closes,
+ * which a process's death does, whatever its pid namespace. So:
  *  - a dead process's seats are free the moment it is gone (no pid, no /proc involved);
  *  - a stopped process still holds its locks: stopped is alive;
  *  - a reused pid, or the same pid in another namespace, is a different description: never
@@ -13,19 +13,40 @@
  *  - taking seat k (F_OFD_SETLK) is itself exclusive, decided by the kernel, so two processes
  *    can never hold one seat, and whoever takes a seat a dead process held knows it is the only
  *    one cleaning up after it.
- * Anyone can ask whether seat k is held (F_OFD_GETLK), even through a read-only descriptor.
  * A caller that must act on a dead seat (recover a lock its dead holder named) first takes the
  * dead seat's lease itself ("freezes" it), so nobody can take the seat and start using it while
  * the recovery runs, then lets go.
+ *
+ * Why a lease file, and not the region's own file: nothing a process that cannot write an
+ * object does may touch its seats, liveness or recovery. Whoever can open a file for reading
+ * can take read locks on any bytes of it (F_OFD_SETLK or classic F_SETLK, F_RDLCK, even on a
+ * whole range at once), and a read lock blocks every write lock on its bytes: on the region's
+ * file a mere reader of a 0644 object could hold every seat's byte (every participant refused
+ * with -EUSERS), or queue blocking read locks on held seats' bytes and be granted them when a
+ * holder dies (the dead would look alive for good). A named region's leases therefore live on a
+ * file of their own, /dev/shm/.shmkit-lease-<64 random bits>, made with O_EXCL before the
+ * region's name exists (so nobody can make it first, or guess it in time) and with a mode that
+ * lets in exactly the classes (owner, group, others) the object's mode lets write: rw for those,
+ * nothing for the rest. A reader cannot open it, so cannot lock any byte of it; a writer can,
+ * and a writer could rewrite the object itself anyway. The lease file's owner is checked to be
+ * the region's at open (a hostile writer rewriting the key points us nowhere else), and the
+ * region and its lease file are removed together.
+ * The creator's lease (held from before the name appears until the object is READY) stays on
+ * the region's file, where openers who cannot read the lease file must see it: it is only ever
+ * asked for with a read-lock query, which reports write locks and never a reader's read lock.
+ * An anonymous region is shared with fork children only, and a memfd cannot be opened by
+ * another user: its leases stay on its own file.
  *
  * Each handle opens its own description (region.c keeps the fd), so two handles in one process
  * hold separate seats. fork() shares descriptions between parent and child: a child holding the
  * parent's leases would make a dead parent look alive, and leases the child took on a shared
  * description would die only with both. So the child handler below gives every region handle
- * of the child a description of its own (reopening /proc/self/fd/N, or the name), before the
- * child can run anything else; the child then takes seats of its own when it needs them.
+ * of the child a description of its own (reopening /proc/self/fd/N, or the lease file by name),
+ * before the child can run anything else; the child then takes seats of its own when it needs
+ * them. Without /proc an anonymous region has no name to reopen: a fork child cannot hold its
+ * leases (-ENOLCK, see shmkit_strerror).
  *
- * The lease bytes lie far past any region's end (locks need no backing bytes), so they never
+ * The lease bytes lie far past any file's end (locks need no backing bytes), so they never
  * meet data. The seat table names who holds each seat (for display, for the deadlock
  * detector, and through its gen for whether a record made by a seat's earlier holder is still
  * that holder's); liveness itself is only ever read from the kernel.
@@ -38,6 +59,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lease.h"
@@ -79,13 +102,91 @@ void shmkit__lease_drop(int fd, uint64_t byte)
 int shmkit__lease_held(int fd, uint64_t byte)
 {
 	short seen = F_UNLCK;
-	int rc = lease_op(fd, F_OFD_GETLK, F_WRLCK, byte, &seen);
+	/* Asked as a read lock: only a write lock conflicts with it, so only a lease is seen,
+	 * never a read lock a reader took to make the dead look alive. */
+	int rc = lease_op(fd, F_OFD_GETLK, F_RDLCK, byte, &seen);
 
 	/* Unable to ask (no fd, a kernel without OFD locks): say held, so nothing is reclaimed
 	 * from a process that may be alive. */
 	if (rc < 0)
 		return 1;
 	return seen != F_UNLCK;
+}
+
+/* ---- lease files --------------------------------------------------------------------- */
+
+#define LEASE_PREFIX "/.shmkit-lease-"
+
+void shmkit__lease_name(uint64_t key, char *buf, size_t size)
+{
+	snprintf(buf, size, LEASE_PREFIX "%016llx", (unsigned long long)key);
+}
+
+/* Read and write for each class (owner, group, others) the object's mode lets write, nothing
+ * for the rest; the owner always (it could chmod the object anyway). */
+static unsigned lease_mode(unsigned mode)
+{
+	unsigned m = 0600;
+
+	if (mode & 0020)
+		m |= 0060;
+	if (mode & 0002)
+		m |= 0006;
+	return m;
+}
+
+int shmkit__lease_file_create(unsigned mode, uint64_t *key, char *name, size_t size,
+			      uint8_t secret[16])
+{
+	int fd, tries;
+
+	if (getrandom(secret, 16, 0) != 16)
+		return -EIO;
+	for (tries = 0; tries < 8; tries++) {
+		if (getrandom(key, sizeof(*key), 0) != (ssize_t)sizeof(*key))
+			return -EIO;
+		if (!*key)
+			continue;
+		shmkit__lease_name(*key, name, size);
+		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno == EEXIST)
+			continue; /* 64 random bits met: draw again */
+		if (fd < 0)
+			return -errno;
+		/* The exact mode, whatever the umask; and the writers' secret (notify.c), which
+		 * the mode keeps from everyone else. */
+		if (fchmod(fd, lease_mode(mode)) < 0 || pwrite(fd, secret, 16, 0) != 16) {
+			int err = -errno;
+
+			close(fd);
+			shm_unlink(name);
+			return err;
+		}
+		return fd;
+	}
+	return -EEXIST;
+}
+
+int shmkit__lease_file_open(const char *name, int region_fd, bool rdonly, uint8_t secret[16])
+{
+	struct stat st, rst;
+	int fd = shm_open(name, (rdonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+			  0);
+
+	if (fd < 0 && errno == ENOENT)
+		/* Removed with its region since we opened that (unlink removes the region's
+		 * name first): "not there"; else a region without its lease file. */
+		return fstat(region_fd, &rst) == 0 && rst.st_nlink == 0 ? -ENOENT : -EBADMSG;
+	if (fd < 0)
+		return -errno;
+	/* Made by the region's creator: a regular file of the region's owner. Anything else is
+	 * a hostile writer's key or a squatter's file. */
+	if (fstat(fd, &st) < 0 || fstat(region_fd, &rst) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != rst.st_uid || pread(fd, secret, 16, 0) != 16) {
+		close(fd);
+		return -EBADMSG;
+	}
+	return fd;
 }
 
 /* ---- the registry of mapped regions and fork ------------------------------------------ */
@@ -100,8 +201,9 @@ static void reopen_own(struct shmkit__region *r)
 	/* A new description of the same file: /proc/self/fd/N opens the file, not the fd. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->fd);
 	nfd = open(path, flags);
-	if (nfd < 0 && r->named)
-		nfd = shm_open(r->name, flags & ~O_CLOEXEC, 0);
+	if (nfd < 0 && (r->lease_name[0] || r->named))
+		/* The lease file; or the graph (deadlock.c), which holds its own leases. */
+		nfd = shm_open(r->lease_name[0] ? r->lease_name : r->name, flags, 0);
 	if (nfd < 0) {
 		/* Without a description of our own, any lease we took would be shared with the
 		 * parent: take none (seat_take says -ENOLCK), and drop the parent's. */
@@ -139,6 +241,8 @@ static void registry_child(void)
 		 * held seat_mu, which in the child nobody will release. */
 		atomic_store_explicit(&r->seat_word, 0, memory_order_relaxed);
 		pthread_mutex_init(&r->seat_mu, NULL);
+		/* The parent's sleeping threads are not the child's. */
+		atomic_store_explicit(&r->sleepers, 0, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&registry_mu);
 }

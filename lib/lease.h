@@ -9,10 +9,19 @@
 
 #define SHMKIT__SEATS_DEFAULT SHMKIT_USERS_MAX /* seats of a region whose users are not counted */
 #define SHMKIT__SEATS_MAX 4096u
+/* The lease file of a named region: its name from the key in the header, a new one (made with
+ * O_EXCL, mode lease_mode(mode)) for a create, or opened for use. */
+void shmkit__lease_name(uint64_t key, char *buf, size_t size);
+int shmkit__lease_file_create(unsigned mode, uint64_t *key, char *name, size_t size,
+			      uint8_t secret[16]);
+/* Open the lease file `name` of the region whose file is `region_fd`: -errno, or a descriptor
+ * (O_RDWR for a writer, O_RDONLY for a reader who may: it can only ask, never hold). */
+int shmkit__lease_file_open(const char *name, int region_fd, bool rdonly, uint8_t secret[16]);
 /* 0 taken, -EAGAIN another description holds it, else -errno. */
 int shmkit__lease_take(int fd, uint64_t byte);
 void shmkit__lease_drop(int fd, uint64_t byte);
-/* 1 if another open file description holds the lease (or we cannot tell), 0 if free. */
+/* 1 if another open file description holds the lease as a write lock (or we cannot tell), 0
+ * if free. Read locks, which anyone who can read the file can take, are never a lease. */
 int shmkit__lease_held(int fd, uint64_t byte);
 void shmkit__region_track(struct shmkit__region *r);
 void shmkit__region_untrack(struct shmkit__region *r);

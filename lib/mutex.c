@@ -90,7 +90,12 @@ void shmkit__lk_reclaim_seat(struct shmkit__region *r, uint32_t k)
 	uint32_t w = atomic_load_explicit(&lk->word, memory_order_relaxed);
 
 	/* The caller holds seat k's lease, so its holder cannot come back: free the lock with
-	 * DIED, keeping WAITERS so the sleepers are woken now rather than at their next look. */
+	 * DIED, keeping WAITERS so the sleepers are woken now rather than at their next look.
+	 * The dead holder's id goes first, as a release clears it first: the deadlock
+	 * detector's proof (deadlock.c) needs "this id is in the lock" to mean "this thread
+	 * holds it". Nobody else writes the id while the word names seat k. */
+	if ((w & SHMKIT__LK_SEAT_MASK) == k + 1)
+		atomic_store_explicit(&lk->holder_tgid, 0, memory_order_relaxed);
 	while ((w & SHMKIT__LK_SEAT_MASK) == k + 1) {
 		if (atomic_compare_exchange_weak_explicit(&lk->word, &w,
 							  SHMKIT__LK_DIED | (w & SHMKIT__LK_WAITERS),
@@ -133,7 +138,13 @@ static int slow(struct shmkit__region *r, uint32_t me, int64_t deadline, bool de
 	uint32_t w, holder;
 	int rc;
 
+	if (!shmkit__sleep_begin(r))
+		return -EBADF;
 	for (;;) {
+		if (shmkit__unlikely(shmkit__closing(r))) {
+			rc = -EBADF; /* the handle is being closed under us */
+			goto out;
+		}
 		w = atomic_load_explicit(&lk->word, memory_order_relaxed);
 		holder = w & SHMKIT__LK_SEAT_MASK;
 		if (!holder) {
@@ -199,6 +210,7 @@ out:
 	atomic_store_explicit(&mine->waiting, 0, memory_order_relaxed);
 	if (published)
 		shmkit__wfg_leave();
+	shmkit__sleep_end(r);
 	return rc;
 }
 

@@ -4,12 +4,17 @@
  * An eventfd or a pipe cannot be handed to a process that never saw it, and pidfd_getfd needs
  * ptrace rights. What any process that can open /dev/shm can reach is a path there, so each
  * handle that asks for a descriptor binds an AF_UNIX datagram socket at a path made from the
- * region file's identity and the handle's seat:
+ * region file's identity, the writers' secret and the handle's seat:
  *
- *     /dev/shm/.shmkit-fd-<dev>-<ino>-<seat>
+ *     /dev/shm/.shmkit-fd-<dev>-<ino>-<secret>-<seat>
  *
- * The seat is the handle's own (lease.c), so no two live handles ever use one path; the socket
- * file gets the region file's permission bits, so whoever may write the object may notify.
+ * The secret is 128 random bits kept in the lease file (lease.c), which only the object's
+ * writers can read: a path nobody else can predict, so nobody else can make it first (a
+ * predictable path made by another user could neither be bound nor removed from the sticky
+ * /dev/shm: the feature would be that user's to switch off). The seat is the handle's own
+ * (lease.c), so no two live handles ever use one path; the socket file gets the lease file's
+ * permission bits, so whoever may write the object may notify. A waker finds the secret in
+ * its own handle of the region (it has the region mapped: it is writing to it).
  * A waker sends a one-byte datagram there from an unbound socket (MSG_DONTWAIT: a full
  * receiver is already readable; MSG_NOSIGNAL; a dead receiver's path refuses the connection
  * and costs that one failed send). Wakers do this only for handles that armed themselves in
@@ -39,6 +44,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "lease.h"
 #include "notify.h"
 #include "proc.h"
 #include "region.h"
@@ -46,15 +52,36 @@
 #define NOTIFY_DIR "/dev/shm"
 #define NOTIFY_PREFIX ".shmkit-fd-"
 
-static int notify_path(struct sockaddr_un *a, uint64_t dev, uint64_t ino, uint32_t seat)
+static int notify_path(struct sockaddr_un *a, uint64_t dev, uint64_t ino,
+		       const uint8_t secret[16], uint32_t seat)
 {
-	int n;
+	char hex[33];
+	int i, n;
 
+	for (i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", secret[i]);
 	memset(a, 0, sizeof(*a));
 	a->sun_family = AF_UNIX;
 	n = snprintf(a->sun_path, sizeof(a->sun_path), NOTIFY_DIR "/" NOTIFY_PREFIX "%" PRIx64
-		     "-%" PRIx64 "-%u", dev, ino, seat);
+		     "-%" PRIx64 "-%s-%u", dev, ino, hex, seat);
 	return n > 0 && (size_t)n < sizeof(a->sun_path) ? 0 : -ENAMETOOLONG;
+}
+
+/* The secret of this process's region (dev, ino), for a waker. */
+struct secret_arg {
+	uint8_t secret[16];
+	bool found;
+};
+
+static int secret_of(struct shmkit__region *r, void *arg)
+{
+	struct secret_arg *s = arg;
+
+	if (!r->has_secret)
+		return -ENOENT;
+	memcpy(s->secret, r->secret, sizeof(s->secret));
+	s->found = true;
+	return 0;
 }
 
 int shmkit__notify_open(const struct shmkit__region *r, uint32_t seat, bool slices,
@@ -68,9 +95,9 @@ int shmkit__notify_open(const struct shmkit__region *r, uint32_t seat, bool slic
 
 	memset(n, 0, sizeof(*n));
 	n->epfd = n->sock = n->tfd = -1;
-	if (r->fd < 0 || fstat(r->fd, &st) < 0)
+	if (r->fd < 0 || !r->has_secret || fstat(r->fd, &st) < 0)
 		return -ENOTSUP;
-	if ((err = notify_path(&a, r->dev, r->ino, seat)))
+	if ((err = notify_path(&a, r->dev, r->ino, r->secret, seat)))
 		return err;
 	n->addr = a;
 	n->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -166,10 +193,14 @@ static int sender(void)
 void shmkit__notify_send(uint64_t dev, uint64_t ino, uint32_t seat)
 {
 	struct sockaddr_un a;
+	struct secret_arg sa = { .found = false };
 	char c = 1;
-	int s = sender();
+	int s;
 
-	if (s < 0 || notify_path(&a, dev, ino, seat))
+	if (shmkit__region_lookup(dev, ino, secret_of, &sa) != 0 || !sa.found)
+		return; /* no handle of ours that knows the path: nothing to send */
+	s = sender();
+	if (s < 0 || notify_path(&a, dev, ino, sa.secret, seat))
 		return;
 	/* Errors are the receiver's: full (already readable), gone (a dead waiter). */
 	sendto(s, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, sizeof(a));

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +53,9 @@ SHMKIT__API int shmkit_name_check(const char *name)
 	/* /dev/shm/sem.X is where sem_open keeps semaphore X: such a name is not ours to take. */
 	if (!strncmp(name, "/sem.", 5))
 		return -EINVAL;
+	/* /dev/shm/.shmkit-*: the library's own files (lease files, the deadlock graph). */
+	if (!strncmp(name, "/.shmkit-", 9))
+		return -EINVAL;
 	return 0;
 }
 
@@ -61,7 +66,7 @@ void *shmkit__handle_new(size_t size)
 }
 
 static void write_header(struct shmkit__region *r, uint32_t kind, uint32_t flags,
-			 uint64_t seats_off, uint32_t nseats)
+			 uint64_t seats_off, uint32_t nseats, uint64_t lease_key)
 {
 	struct shmkit__hdr *h = r->hdr;
 	int32_t pid;
@@ -76,71 +81,111 @@ static void write_header(struct shmkit__region *r, uint32_t kind, uint32_t flags
 	h->creator_start = start;
 	h->seats_off = seats_off;
 	h->nseats = nseats;
+	h->lease_key = lease_key;
 	atomic_store_explicit(&h->state, SHMKIT__STATE_INIT, memory_order_relaxed);
 	/* M1: establishes a synchronizing edge with M2 (the acquire load of magic in
 	 * await_header): an opener that sees the magic sees every field above. Last. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, SHMKIT__MAGIC, memory_order_release);
 }
 
-/* Process-local bookkeeping every handle has, from a mapped and validated region. */
 /*
- * The descriptor that holds this handle's leases must not be the one its mapping was made
+ * The descriptor that holds this handle's leases is never the one its mapping was made
  * through: a mapping keeps its open file description alive, and a fork child inherits the
  * mapping, so leases on that description would outlive the process that took them for as long
- * as any child of it lives (a dead lock holder's child would keep the holder "alive"). So the
- * region is mapped through `fd` and the leases go on a second description of the same file,
- * which no mapping references and which a fork child replaces (lease.c). `creating`: the
- * creator's lease, taken on `fd` the moment the name existed, moves to the new description.
- * Without /proc (and for an anonymous region, without a name to open again) the mapping's own
- * description has to serve, and a fork child then keeps its parent's leases.
+ * as any child of it lives (a dead lock holder's child would keep the holder "alive"). A named
+ * region's leases are on its lease file (lease.c), which no mapping references; an anonymous
+ * region's on a second description of its memfd (/proc/self/fd/N), which a fork child replaces
+ * (lease.c). When that second description cannot be had, the handle is refused: -EMFILE (or
+ * whatever open said) rather than a handle whose leases outlive it. Only without /proc does an
+ * anonymous region fall back to its mapping's description, for its creator alone: its fork
+ * children cannot reopen it and hold no leases (-ENOLCK).
  */
-static int lease_fd(struct shmkit__region *r, int fd, bool creating)
+static int anon_lease_fd(int fd)
 {
-	int flags = (r->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK;
-	struct stat a, b;
 	char path[64];
 	int lfd;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	lfd = open(path, flags);
-	if (lfd < 0 && r->named)
-		lfd = shm_open(r->name, flags, 0);
-	if (lfd >= 0 && (fstat(lfd, &a) < 0 || fstat(fd, &b) < 0 || a.st_dev != b.st_dev ||
-			 a.st_ino != b.st_ino)) {
-		close(lfd); /* the name now holds another file */
-		lfd = -1;
+	lfd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (lfd >= 0)
+		return lfd;
+	if (errno == ENOENT || errno == EACCES || errno == ENOTDIR) {
+		/* No /proc (see above); but a descriptor short is still a descriptor short. */
+		if ((lfd = dup(fd)) < 0)
+			return -errno;
+		close(lfd);
+		return -ENOENT;
 	}
-	if (lfd < 0)
-		return fd;
-	if (creating) {
-		if (shmkit__lease_take(lfd, SHMKIT__LEASE_CREATOR) < 0) {
-			close(lfd);
-			return fd;
-		}
-		shmkit__lease_drop(fd, SHMKIT__LEASE_CREATOR);
-	}
-	close(fd); /* the mapping keeps its description */
-	return lfd;
+	return -errno;
 }
 
-static void bind_common(struct shmkit__region *r, int fd, uint64_t seats_off, uint32_t nseats,
-			uint32_t lk_off, bool creating)
+/* Process-local bookkeeping every handle has, from a mapped and validated region: the mapping's
+ * descriptor `fd` is closed (the mapping keeps its description) unless it holds the creator's
+ * lease, and `lfd` becomes the handle's lease descriptor. */
+static void bind_common(struct shmkit__region *r, int fd, int lfd, uint64_t seats_off,
+			uint32_t nseats, uint32_t lk_off, bool creating)
 {
 	struct stat st;
 
 	r->lk = lk_off ? (struct shmkit__lk *)((char *)r->hdr + lk_off) : NULL;
 	r->lk_recursive = r->hdr->flags & SHMKIT_RECURSIVE;
-	r->fd = lease_fd(r, fd, creating);
-	fd = r->fd;
-	pthread_mutex_init(&r->seat_mu, NULL);
-	r->obj_size = (size_t)seats_off;
-	r->nseats = nseats;
-	r->seats = (struct shmkit__seat *)((char *)r->hdr + r->obj_size);
 	if (fstat(fd, &st) == 0) {
 		r->dev = (uint64_t)st.st_dev;
 		r->ino = (uint64_t)st.st_ino;
 	}
+	r->fd = lfd < 0 ? -1 : lfd;
+	if (creating && r->named) {
+		r->cfd = fd;
+	} else if (lfd != fd) {
+		close(fd);
+	}
+	pthread_mutex_init(&r->seat_mu, NULL);
+	r->obj_size = (size_t)seats_off;
+	r->nseats = nseats;
+	r->seats = (struct shmkit__seat *)((char *)r->hdr + r->obj_size);
 	shmkit__region_track(r);
+}
+
+/*
+ * An anonymous region's pages are reserved at create, as a named region's are in /dev/shm, so
+ * that memory that is not there fails the create (-ENOSPC) instead of a later touch (SIGBUS)
+ * or an hour of growth. A memfd lives in no file system with a size: what can back it is the
+ * memory the kernel says is available plus free swap, asked first, since reserving more than
+ * that would not fail but push the machine into the OOM killer.
+ */
+static int anon_reserve(int fd, size_t size)
+{
+	unsigned long long kb, avail = 0;
+	char line[128];
+	bool known = false;
+	FILE *f = fopen("/proc/meminfo", "re");
+	int err;
+
+	if (f) {
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1 ||
+			    sscanf(line, "SwapFree: %llu kB", &kb) == 1) {
+				avail += kb * 1024;
+				known = true;
+			}
+		}
+		fclose(f);
+	}
+	if (!known) {
+		struct sysinfo si;
+
+		if (sysinfo(&si) == 0)
+			avail = ((unsigned long long)si.freeram + si.bufferram + si.freeswap) *
+				si.mem_unit;
+		else
+			avail = ~0ULL;
+	}
+	if ((unsigned long long)size > avail)
+		return -ENOSPC;
+	err = posix_fallocate(fd, 0, (off_t)size);
+	if (err == EOPNOTSUPP || err == EINVAL)
+		err = ftruncate(fd, (off_t)size) < 0 ? errno : 0;
+	return err == ENOMEM ? -ENOSPC : -err;
 }
 
 static size_t seats_at(size_t size)
@@ -206,11 +251,12 @@ int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_
 {
 	size_t off = seats_at(size);
 	bool linked = true;
-	int fd, err;
+	uint64_t key = 0;
+	int fd, lfd = -1, err;
 	void *p;
 
 	memset(r, 0, sizeof(*r));
-	r->fd = -1;
+	r->fd = r->cfd = -1;
 	if (size < sizeof(struct shmkit__hdr) || nseats > SHMKIT__SEATS_MAX)
 		return -EINVAL;
 	if (mode == 0)
@@ -227,13 +273,35 @@ int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_
 		fd = memfd_create("shmkit", MFD_CLOEXEC);
 		if (fd < 0)
 			return -errno;
-		if (ftruncate(fd, (off_t)r->size) < 0)
+		if ((err = anon_reserve(fd, r->size))) {
+			errno = -err;
 			goto fail_errno;
+		}
+		if (getrandom(r->secret, sizeof(r->secret), 0) != (ssize_t)sizeof(r->secret)) {
+			errno = EIO;
+			goto fail_errno;
+		}
+		r->has_secret = true;
+		if ((lfd = anon_lease_fd(fd)) == -ENOENT) {
+			lfd = fd; /* no /proc: the dup above made sure descriptors were not short */
+		} else if (lfd < 0) {
+			errno = -lfd;
+			goto fail_errno;
+		}
 	} else {
-		if ((fd = create_leased(name, &linked)) < 0)
+		/* The lease file first: it exists before anyone can learn its name. */
+		lfd = shmkit__lease_file_create(mode, &key, r->lease_name, sizeof(r->lease_name),
+						r->secret);
+		if (lfd < 0)
+			return lfd;
+		r->has_secret = true;
+		if ((fd = create_leased(name, &linked)) < 0) {
+			close(lfd);
+			shm_unlink(r->lease_name);
 			return fd;
+		}
 		/* From here on the file is ours, and leased: every failure removes its name if
-		 * it has one yet. */
+		 * it has one yet, and the lease file. */
 		if (fchmod(fd, mode) < 0)
 			goto fail_errno;
 		/* Reserve the pages now: ENOSPC here beats SIGBUS on first touch later. */
@@ -253,21 +321,28 @@ int shmkit__region_create(const char *name, uint32_t kind, uint32_t flags, size_
 		r->named = true;
 		snprintf(r->name, sizeof(r->name), "%s", name);
 	}
-	write_header(r, kind, flags, off, nseats);
-	if (!linked && (err = link_name(fd, name)) < 0) {
+	write_header(r, kind, flags, off, nseats, key);
+	if (name && !linked && (err = link_name(fd, name)) < 0) {
 		munmap(p, r->size);
 		close(fd);
+		close(lfd);
+		shm_unlink(r->lease_name);
 		r->hdr = NULL;
 		return err;
 	}
-	bind_common(r, fd, off, nseats, 0, name != NULL);
+	bind_common(r, fd, lfd, off, nseats, 0, true);
 	return 0;
 
 fail_errno:
 	err = -errno;
 	close(fd);
-	if (name && linked)
-		shm_unlink(name);
+	if (lfd >= 0 && lfd != fd)
+		close(lfd);
+	if (name) {
+		if (linked)
+			shm_unlink(name);
+		shm_unlink(r->lease_name);
+	}
 	return err;
 }
 
@@ -284,18 +359,38 @@ void shmkit__region_ready(struct shmkit__region *r)
 	/* Y1: establishes a synchronizing edge with Y2 (the acquire loads of state in
 	 * await_header): READY publishes the object the creator initialised. */
 	atomic_store_explicit(&r->hdr->state, SHMKIT__STATE_READY, memory_order_release);
-	shmkit__lease_drop(r->fd, SHMKIT__LEASE_CREATOR);
+	if (r->cfd >= 0) {
+		shmkit__lease_drop(r->cfd, SHMKIT__LEASE_CREATOR);
+		close(r->cfd); /* the mapping keeps its description */
+		r->cfd = -1;
+	}
 }
 
 void shmkit__region_abort(struct shmkit__region *r)
 {
-	if (r->named)
+	if (r->named) {
 		shm_unlink(r->name);
+		shm_unlink(r->lease_name);
+	}
 	shmkit__region_close(r);
+}
+
+void shmkit__region_quiesce(struct shmkit__region *r, _Atomic uint32_t *word)
+{
+	struct timespec ms = { 0, 1000000L };
+
+	atomic_store_explicit(&r->closing, 1, memory_order_seq_cst);
+	while (atomic_load_explicit(&r->sleepers, memory_order_seq_cst)) {
+		if (word)
+			shmkit__futex_wake(word, INT32_MAX);
+		nanosleep(&ms, NULL);
+	}
 }
 
 void shmkit__region_close(struct shmkit__region *r)
 {
+	if (r->hdr && r->lk)
+		shmkit__region_quiesce(r, &r->lk->word); /* its lock's waiters, first */
 	if (r->hdr) {
 		shmkit__seat_leave(r);
 		shmkit__region_untrack(r);
@@ -303,17 +398,53 @@ void shmkit__region_close(struct shmkit__region *r)
 	}
 	if (r->fd >= 0)
 		close(r->fd);
-	r->fd = -1;
+	if (r->cfd >= 0 && r->cfd != r->fd)
+		close(r->cfd);
+	r->fd = r->cfd = -1;
 	r->hdr = NULL;
+}
+
+/* The name of `name`'s lease file, from its header, if it is a region of the same owner's
+ * lease file: "" when there is none to remove with it. */
+static void lease_of(const char *name, char *lease, size_t size)
+{
+	struct shmkit__hdr h;
+	struct stat st, lst;
+	int fd;
+
+	lease[0] = '\0';
+	fd = shm_open(name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) && h.magic == SHMKIT__MAGIC &&
+	    h.lease_key) {
+		char path[64];
+
+		shmkit__lease_name(h.lease_key, lease, size);
+		snprintf(path, sizeof(path), "/dev/shm%s", lease);
+		/* Never another owner's file, whatever a writer put in the header. */
+		if (lstat(path, &lst) < 0 || !S_ISREG(lst.st_mode) || lst.st_uid != st.st_uid)
+			lease[0] = '\0';
+	}
+	close(fd);
 }
 
 int shmkit__region_unlink(const char *name)
 {
+	char lease[40];
 	int err = shmkit_name_check(name);
 
 	if (err)
 		return err;
-	return shm_unlink(name) < 0 ? -errno : 0;
+	lease_of(name, lease, sizeof(lease));
+	if (shm_unlink(name) < 0)
+		return -errno;
+	/* The name is gone (we may remove it): its lease file goes with it. Handles still open
+	 * keep their descriptors of both. */
+	if (lease[0])
+		shm_unlink(lease);
+	return 0;
 }
 
 static void nap_ms(int ms)
@@ -322,23 +453,50 @@ static void nap_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Check what fstat says against what a region must be; fills *st. */
-static int check_file(int fd, struct stat *st)
+/*
+ * Whose writes we accept: the sharing policy (shmkit(7), SHARING). Everything read from an
+ * object is validated whoever wrote it, so a hostile writer can make calls fail (-EBADMSG) but
+ * not crash us; what it can do is feed us data and states of its choosing. So an object is
+ * used only when everyone who may write it is trusted, by SHMKIT_TRUST:
+ *   shared (the default): the owner, whom the caller chose by opening its name, and the
+ *     owner's group when the mode lets it write (the owner shared it: 0660); never everyone
+ *     (o+w) unless the caller owns the object; and for root, nobody but root: an object a
+ *     less privileged user owns, or whose group or others may write, is theirs to rewrite at
+ *     will, and root does not consume what they can forge.
+ *   own: only objects nobody but the caller (and root) may write.
+ *   any: whatever the mode lets us open.
+ * Views (shmkit ls, stat, info) only look, and look at anything.
+ */
+static int trust_ok(const struct stat *st)
+{
+	const char *t = getenv("SHMKIT_TRUST");
+	uid_t me = geteuid();
+	bool gw = st->st_mode & S_IWGRP, ow = st->st_mode & S_IWOTH;
+
+	if (t && !strcmp(t, "any"))
+		return 0;
+	if (t && !strcmp(t, "own"))
+		return (st->st_uid == me || st->st_uid == 0) && !ow && !gw ? 0 : -EACCES;
+	if (me == 0)
+		return st->st_uid == 0 && !ow && (!gw || st->st_gid == 0) ? 0 : -EACCES;
+	return !ow || st->st_uid == me ? 0 : -EACCES;
+}
+
+/* Check what fstat says against what a region must be (and, unless only looking, against the
+ * sharing policy); fills *st. */
+static int check_file(int fd, struct stat *st, bool inspect)
 {
 	if (fstat(fd, st) < 0)
 		return -errno;
 	if (!S_ISREG(st->st_mode))
 		return -EBADMSG;
-	/* Someone else's object that others may write could be rewritten under us at any time. */
-	if (st->st_uid != geteuid() && (st->st_mode & (S_IWGRP | S_IWOTH)))
-		return -EACCES;
-	return 0;
+	return inspect ? 0 : trust_ok(st);
 }
 
 /* Wait until the header at fd is READY; 0, or the reason it never will be. A region that may
  * still be in its creator's hands (too short, all zero, INIT with a live creator) is retried
  * for OPEN_WAIT_NS before the last reason is returned. */
-static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns)
+static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns, bool inspect)
 {
 	int64_t deadline = shmkit__now() + wait_ns;
 	struct shmkit__hdr *h;
@@ -349,7 +507,7 @@ static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns)
 	int err;
 
 	for (;;) {
-		if ((err = check_file(fd, &st)))
+		if ((err = check_file(fd, &st, inspect)))
 			return err;
 		transient = true;
 		err = -EBADMSG;
@@ -422,22 +580,22 @@ int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 	struct stat st;
 	uint64_t seats_off = 0;
 	uint32_t nseats = 0, lk_off = 0;
-	int fd, err;
+	int fd, lfd, err;
 	void *p;
 
 	memset(r, 0, sizeof(*r));
-	r->fd = -1;
+	r->fd = r->cfd = -1;
 	if ((err = shmkit_name_check(name)))
 		return err;
 	/* O_NONBLOCK: a FIFO someone made under the name must not block us in open. */
 	fd = shm_open(name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if ((err = await_header(fd, prot, kind, inspect ? 0 : OPEN_WAIT_NS)))
+	if ((err = await_header(fd, prot, kind, inspect ? 0 : OPEN_WAIT_NS, inspect)))
 		goto fail;
 	/* The header was READY and matched fstat a moment ago; check again after mapping, as a
 	 * peer may have truncated it in between. */
-	if ((err = check_file(fd, &st)))
+	if ((err = check_file(fd, &st, inspect)))
 		goto fail;
 	p = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
@@ -450,13 +608,26 @@ int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 	r->rdonly = rdonly;
 	snprintf(r->name, sizeof(r->name), "%s", name);
 	if (r->hdr->size != r->size || (kind && r->hdr->kind != kind) ||
-	    r->hdr->magic != SHMKIT__MAGIC || check_seats(r->hdr, r->size, &seats_off, &nseats, &lk_off)) {
+	    r->hdr->magic != SHMKIT__MAGIC || check_seats(r->hdr, r->size, &seats_off, &nseats, &lk_off) ||
+	    !r->hdr->lease_key) {
 		munmap(p, r->size);
 		r->hdr = NULL;
 		err = -EBADMSG;
 		goto fail;
 	}
-	bind_common(r, fd, seats_off, nseats, lk_off, false);
+	/* The key is read once: a writer changing it later changes nothing for this handle. */
+	shmkit__lease_name(r->hdr->lease_key, r->lease_name, sizeof(r->lease_name));
+	lfd = shmkit__lease_file_open(r->lease_name, fd, rdonly, r->secret);
+	r->has_secret = lfd >= 0;
+	if (lfd < 0 && !(rdonly && lfd == -EACCES)) {
+		/* A reader of an object it may not write asks nobody's leases: its handle says
+		 * "cannot tell" (lease.h), never "dead". Anyone else needs them. */
+		munmap(p, r->size);
+		r->hdr = NULL;
+		err = lfd;
+		goto fail;
+	}
+	bind_common(r, fd, lfd, seats_off, nseats, lk_off, false);
 	return 0;
 fail:
 	close(fd);

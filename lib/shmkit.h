@@ -9,15 +9,24 @@
  *  - Success is 0 or a non-negative count/length; failure is a negative errno value
  *    (-EINVAL, -ETIMEDOUT, ...). shmkit_strerror() explains one. No global error state.
  *  - Names are "/" followed by 1..200 characters of [A-Za-z0-9._-], not starting with "sem."
- *    (that prefix belongs to POSIX named semaphores). Any other name is -EINVAL before anything
- *    is created.
+ *    (that prefix belongs to POSIX named semaphores) nor ".shmkit-" (the library's own files).
+ *    Any other name is -EINVAL before anything is created.
  *  - create is exclusive (-EEXIST if the name is taken, which is never adopted) and applies
  *    `mode` exactly, whatever the umask; mode 0 means 0600.
  *  - open validates the region (magic, layout version, kind, sizes against fstat, ownership) and
  *    refuses anything else: -ENOENT missing, -EPROTOTYPE another kind of shmkit object,
  *    -EBADMSG a foreign, corrupt or truncated region, -EPROTO a newer layout version,
- *    -EACCES owned by another user and writable by others, -ENOTRECOVERABLE a region whose
- *    creator died while initialising it, -EAGAIN one still being initialised after a second.
+ *    -EACCES not ours to write, or refused by the sharing policy below, -ENOTRECOVERABLE a
+ *    region whose creator died while initialising it, -EAGAIN one still being initialised
+ *    after a second.
+ *  - Sharing policy: an object is used only when everyone its mode lets write it is trusted,
+ *    as the environment variable SHMKIT_TRUST says (read at each open): "shared" (the
+ *    default) trusts the owner and, when the mode lets it write, the owner's group (so a
+ *    0660 object is shared by its group), refuses objects everyone may write (o+w) unless the
+ *    caller owns them, and for root trusts only root (a less privileged owner or writer could
+ *    rewrite the object at will); "own" trusts only the caller and root (no group or other
+ *    write bit); "any" trusts whatever the mode lets in. shmkit_info() only looks, and looks
+ *    at anything it may read. See shmkit(7), Permissions.
  *  - close unmaps and frees the handle (NULL is accepted); it never removes the name.
  *    unlink removes the name and everything the object owns; processes that have it open keep
  *    using it until they close.
@@ -33,6 +42,10 @@
  *    close functions only (they return 0); any other call with NULL, and any call with a handle
  *    already closed (double close included), is undefined behaviour, as with free(): the
  *    handle's memory is gone. Each handle keeps one file descriptor open (close-on-exec).
+ *    Closing a handle while other threads sleep through it in a Lock acquire (a Value's,
+ *    Array's, Block's or Condition's Lock included), an Event wait or a Barrier wait wakes
+ *    them: they return -EBADF, and close returns once they are out. A Queue, Pipe, Semaphore
+ *    or Condition wait must have ended before its handle is closed.
  *
  * Seats: each handle that takes part in an object (a queue producer or consumer, a pipe end,
  * a barrier party, a lock holder) sits in one of the object's seats, a fixed table of
@@ -41,8 +54,10 @@
  * a claim or a pipe end in shared memory; -EUSERS means every seat is held by a live process.
  *
  * Liveness: a handle in a seat holds a kernel lease on it: an OFD lock (fcntl F_OFD_SETLK) on
- * a byte of the object's file that the kernel releases when the process dies, in any pid
- * namespace. A process is dead when its lease is gone -- never judged by pid -- so a stopped
+ * a byte of the object's lease file (/dev/shm/.shmkit-lease-KEY, which only those the mode
+ * lets write can open, so no mere reader can take a seat or keep the dead alive) that the
+ * kernel releases when the process dies, in any pid namespace. A process is dead when its
+ * lease is gone -- never judged by pid -- so a stopped
  * process is alive, a reused pid is a different process, and processes in different pid
  * namespaces (containers sharing /dev/shm) see each other correctly. A death is noticed within
  * a second by those waiting on the object (lock waiters look every 200 ms). Closing a handle
@@ -123,8 +138,10 @@ int shmkit_value_store(shmkit_value *v, int64_t x);
  * seen in *expected and return -EAGAIN. Never blocks. */
 int shmkit_value_cas(shmkit_value *v, int64_t *expected, int64_t desired);
 /* Add `delta` the way `how` says; the new value goes to *result when result is not NULL.
- * Returns 0, SHMKIT_OWNER_DIED (locked mode after a holder died), or -EINVAL for a bad mode.
- * Only SHMKIT_ADD_LOCKED blocks (on the Value's Lock). */
+ * Returns 0, SHMKIT_OWNER_DIED (locked mode after a holder died), -EINVAL for a bad mode, or
+ * (locked mode) -EDEADLK when the calling thread already holds the Value's Lock
+ * (shmkit_value_lock()) or sleeping would close a cycle of waits, as shmkit_lock_acquire()
+ * says (nothing is added then), -EUSERS when 1024 live processes already use the Value. Only SHMKIT_ADD_LOCKED blocks (on the Value's Lock). */
 int shmkit_value_add(shmkit_value *v, int64_t delta, enum shmkit_add_mode how, int64_t *result);
 /* The Value's own Lock (Value.get_lock()); owned by the Value, valid until it is closed. */
 shmkit_lock *shmkit_value_lock(shmkit_value *v);

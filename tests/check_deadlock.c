@@ -10,6 +10,9 @@
  */
 #include "config.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include "testutil.h"
 
 #define MAXP 3
@@ -281,6 +284,19 @@ struct guard_arg {
 	_Atomic int rc;
 };
 
+/* Hold the lock named a->name until killed; a->rc says 0 once held. */
+static int holder_child(void *p)
+{
+	struct guard_arg *a = p;
+	shmkit_lock *l;
+
+	if (shmkit_lock_open(a->name, &l) || shmkit_lock_acquire(l))
+		return 10;
+	atomic_store(&a->rc, 0);
+	for (;;)
+		pause();
+}
+
 static int timed_acquirer(void *p)
 {
 	struct guard_arg *a = p;
@@ -414,6 +430,273 @@ START_TEST(no_false_report)
 }
 END_TEST
 
+/* ---- records of threads that waited once ---------------------------------------------------- */
+
+#define SHORT_THREADS 600 /* more than the graph's 512 records */
+
+static void *short_waiter(void *p)
+{
+	/* Waits long enough to publish (a waiter looks after a millisecond), then gives up. */
+	return (void *)(intptr_t)shmkit_lock_acquire_timeout(p, 4 * TU_NS_PER_MS);
+}
+
+/* Issue 22 item 5: a thread holds a graph record only while it waits. 600 short-lived threads
+ * of this (still running) process each wait once; a cycle formed afterwards is still seen. */
+START_TEST(short_lived_waiters)
+{
+	char buf[TU_NAME_SIZE];
+	const char *name = tu_name_kind(buf, "short", shmkit_lock_unlink);
+	struct guard_arg *a = tu_shared(sizeof(*a));
+	shmkit_lock *l, *mine;
+	pthread_t t;
+	void *rc;
+	pid_t pid;
+	int i;
+
+	ck_assert_int_eq(shmkit_lock_create(name, 0, 0600, &l), 0);
+	/* Held by another process, so our threads wait. */
+	a->name = name;
+	atomic_store(&a->rc, RC_UNSET);
+	pid = tu_fork(holder_child, a);
+	while (atomic_load(&a->rc) == RC_UNSET)
+		tu_sleep_ms(1);
+	ck_assert_int_eq(shmkit_lock_open(name, &mine), 0);
+	for (i = 0; i < SHORT_THREADS; i++) {
+		ck_assert_int_eq(pthread_create(&t, NULL, short_waiter, mine), 0);
+		ck_assert_int_eq(pthread_join(t, &rc), 0);
+		ck_assert_int_eq((int)(intptr_t)rc, -ETIMEDOUT);
+	}
+	kill(pid, SIGKILL);
+	tu_wait_child(pid, 30);
+	named_cycle(2);
+	shmkit_lock_close(mine);
+	shmkit_lock_close(l);
+}
+END_TEST
+
+/* ---- a holder that lets go and then waits: no cycle ------------------------------------- */
+
+struct letgo {
+	const char *m, *l;
+	_Atomic int a_has, b_has, a_go, b_go, a_rc, b_rc;
+};
+
+/* A: holds M, then waits for L (held by B). */
+static int letgo_a(void *p)
+{
+	struct letgo *g = p;
+	shmkit_lock *m, *l;
+
+	if (shmkit_lock_open(g->m, &m) || shmkit_lock_open(g->l, &l) || shmkit_lock_acquire(m))
+		return 10;
+	atomic_store(&g->a_has, 1);
+	if (await_flag(&g->a_go))
+		return 11;
+	atomic_store(&g->a_rc, shmkit_lock_acquire(l));
+	if (atomic_load(&g->a_rc) == 0)
+		shmkit_lock_release(l);
+	shmkit_lock_release(m);
+	return 0;
+}
+
+/* B: holds L; told to, lets it go and waits for M (held by A). */
+static int letgo_b(void *p)
+{
+	struct letgo *g = p;
+	shmkit_lock *m, *l;
+
+	if (shmkit_lock_open(g->m, &m) || shmkit_lock_open(g->l, &l) || shmkit_lock_acquire(l))
+		return 10;
+	atomic_store(&g->b_has, 1);
+	if (await_flag(&g->b_go))
+		return 11;
+	shmkit_lock_release(l);
+	atomic_store(&g->b_rc, shmkit_lock_acquire(m));
+	if (atomic_load(&g->b_rc) == 0)
+		shmkit_lock_release(m);
+	return 0;
+}
+
+/* Issue 22 item 4's reproducer with the timing widened: A waits for L held by B; while A
+ * looks, B lets L go and waits for M, which A holds. At no instant do A and B wait for each
+ * other, so neither may get -EDEADLK. The window is widened by holding byte 0 of the graph
+ * (where the old detector serialised its looks) while B moves; the detector must not care. */
+START_TEST(letgo_then_wait)
+{
+	char bm[TU_NAME_SIZE], bl[TU_NAME_SIZE], graph[64];
+	struct letgo *g = tu_shared(sizeof(*g));
+	int round, false_reports = 0;
+
+	g->m = tu_name_kind(bm, "lgm", shmkit_lock_unlink);
+	g->l = tu_name_kind(bl, "lgl", shmkit_lock_unlink);
+	{
+		shmkit_lock *x, *y;
+
+		ck_assert_int_eq(shmkit_lock_create(g->m, 0, 0600, &x), 0);
+		ck_assert_int_eq(shmkit_lock_create(g->l, 0, 0600, &y), 0);
+		shmkit_lock_close(x);
+		shmkit_lock_close(y);
+	}
+	named_cycle(2); /* makes the graph exist */
+	snprintf(graph, sizeof(graph), "/dev/shm/.shmkit-wfg.%u", (unsigned)geteuid());
+	for (round = 0; round < 10; round++) {
+		struct flock fl;
+		pid_t a, b;
+		int fd = open(graph, O_RDWR | O_CLOEXEC);
+
+		ck_assert_msg(fd >= 0, "no graph at %s", graph);
+		memset(g, 0, sizeof(*g));
+		g->m = bm;
+		g->l = bl;
+		atomic_store(&g->a_rc, RC_UNSET);
+		atomic_store(&g->b_rc, RC_UNSET);
+		a = tu_fork(letgo_a, g);
+		ck_assert_int_eq(await_flag(&g->a_has), 0);
+		b = tu_fork(letgo_b, g);
+		ck_assert_int_eq(await_flag(&g->b_has), 0);
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		fl.l_len = 1;
+		ck_assert_int_eq(fcntl(fd, F_OFD_SETLKW, &fl), 0);
+		atomic_store(&g->a_go, 1);
+		tu_sleep_ms(2); /* A looks: L held by B */
+		atomic_store(&g->b_go, 1);
+		tu_sleep_ms(3); /* B let go of L, waits for M and looks */
+		close(fd);
+		ck_assert_int_eq(tu_wait_child(a, 60), 0);
+		ck_assert_int_eq(tu_wait_child(b, 60), 0);
+		ck_assert_msg(atomic_load(&g->a_rc) == 0 || atomic_load(&g->a_rc) == -EDEADLK,
+			      "A: %d", atomic_load(&g->a_rc));
+		ck_assert_msg(atomic_load(&g->b_rc) == 0 || atomic_load(&g->b_rc) == -EDEADLK,
+			      "B: %d", atomic_load(&g->b_rc));
+		false_reports += (atomic_load(&g->a_rc) == -EDEADLK) +
+				 (atomic_load(&g->b_rc) == -EDEADLK);
+	}
+	ck_assert_msg(false_reports == 0, "%d false -EDEADLK in 10 rounds", false_reports);
+}
+END_TEST
+
+/* ---- churn without a cycle beside real cycles --------------------------------------------- */
+
+#define CHURNERS 10
+#define CHURN_LOCKS 3
+#define CHURN_ROUNDS 600
+
+struct churn {
+	_Atomic int deadlk, other_err, ready, go, stop;
+	int64_t counter[CHURN_LOCKS]; /* plain memory, each touched under its lock only */
+};
+
+struct churn_arg {
+	struct churn *sh;
+	char names[CHURN_LOCKS][TU_NAME_SIZE];
+};
+
+/* Take a random non-empty set of the locks, always in index order (so no cycle can ever
+ * form), hold them a random short while, let them go in a random order, and again. What the
+ * old detector mistook for a cycle: a holder letting go of one lock and, next round, waiting
+ * for one the looker holds. */
+static int churn_child(void *p)
+{
+	struct churn_arg *a = p;
+	shmkit_lock *l[CHURN_LOCKS];
+	unsigned seed = (unsigned)getpid();
+	int i, k, rc, held[CHURN_LOCKS];
+
+	for (k = 0; k < CHURN_LOCKS; k++)
+		if (shmkit_lock_open(a->names[k], &l[k]))
+			return 10;
+	atomic_fetch_add(&a->sh->ready, 1);
+	if (await_flag(&a->sh->go))
+		return 11;
+	for (i = 0; i < CHURN_ROUNDS && !atomic_load(&a->sh->stop); i++) {
+		int set = 1 + (int)(rand_r(&seed) % ((1u << CHURN_LOCKS) - 1));
+
+		for (k = 0; k < CHURN_LOCKS; k++) {
+			held[k] = 0;
+			if (!(set & (1 << k)))
+				continue;
+			rc = shmkit_lock_acquire(l[k]);
+			if (rc == -EDEADLK)
+				atomic_fetch_add(&a->sh->deadlk, 1);
+			else if (rc != 0)
+				atomic_fetch_add(&a->sh->other_err, 1);
+			else
+				held[k] = 1;
+		}
+		for (k = 0; k < CHURN_LOCKS; k++)
+			if (held[k])
+				a->sh->counter[k]++;
+		/* Held long enough, often enough, that the waiters publish and look (a waiter
+		 * looks after a millisecond). */
+		if (rand_r(&seed) % 4 == 0)
+			tu_sleep_ms(1 + (int)(rand_r(&seed) % 2));
+		else
+			sched_yield();
+		for (k = 0; k < CHURN_LOCKS; k++) {
+			int j = (k + (int)(rand_r(&seed) % CHURN_LOCKS)) % CHURN_LOCKS;
+
+			if (held[j] && shmkit_lock_release(l[j]) == 0)
+				held[j] = 0;
+		}
+		for (k = 0; k < CHURN_LOCKS; k++)
+			if (held[k] && shmkit_lock_release(l[k]))
+				atomic_fetch_add(&a->sh->other_err, 1);
+	}
+	for (k = 0; k < CHURN_LOCKS; k++)
+		shmkit_lock_close(l[k]);
+	return 0;
+}
+
+/* Churn with no cycle, and (with_cycles) real two- and three-cycles formed beside it. */
+static void run_churn(bool with_cycles)
+{
+	struct churn_arg *arg = tu_shared(sizeof(*arg));
+	static pid_t pids[CHURNERS];
+	shmkit_lock *l[CHURN_LOCKS];
+	int i, k, bad;
+
+	arg->sh = tu_shared(sizeof(*arg->sh));
+	for (k = 0; k < CHURN_LOCKS; k++) {
+		tu_name_kind(arg->names[k], "churn", shmkit_lock_unlink);
+		ck_assert_int_eq(shmkit_lock_create(arg->names[k], 0, 0600, &l[k]), 0);
+	}
+	for (i = 0; i < CHURNERS; i++)
+		pids[i] = tu_fork(churn_child, arg);
+	while (atomic_load(&arg->sh->ready) < CHURNERS)
+		tu_sleep_ms(5);
+	atomic_store(&arg->sh->go, 1);
+	for (i = 0; with_cycles && i < 3; i++) {
+		named_cycle(2); /* each asserts exactly one -EDEADLK */
+		named_cycle(3);
+	}
+	if (with_cycles)
+		atomic_store(&arg->sh->stop, 1);
+	bad = tu_wait_children(pids, CHURNERS, 600);
+	ck_assert_msg(bad == 0, "%d of %d churners failed or hung", bad, CHURNERS);
+	ck_assert_msg(atomic_load(&arg->sh->deadlk) == 0, "%d false -EDEADLK under churn",
+		      atomic_load(&arg->sh->deadlk));
+	ck_assert_int_eq(atomic_load(&arg->sh->other_err), 0);
+	for (k = 0; k < CHURN_LOCKS; k++)
+		shmkit_lock_close(l[k]);
+}
+
+/* Issue 22 item 4: many processes churning in random orders with no cycle get no -EDEADLK,
+ * while real two- and three-cycles formed beside them each get exactly one, every round. */
+START_TEST(churn_beside_cycles)
+{
+	run_churn(true);
+}
+END_TEST
+
+/* Churn alone, all its rounds: zero reports. */
+START_TEST(churn_alone)
+{
+	run_churn(false);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("deadlock");
@@ -432,5 +715,9 @@ int main(void)
 	tcase_add_test(tc, records_of_killed_lookers);
 	tc = tu_tcase(s, "crowd", 900);
 	tcase_add_test(tc, no_false_report);
+	tcase_add_test(tc, churn_alone);
+	tcase_add_test(tc, short_lived_waiters);
+	tcase_add_test(tc, letgo_then_wait);
+	tcase_add_test(tc, churn_beside_cycles);
 	return tu_run(s);
 }

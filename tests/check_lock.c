@@ -54,7 +54,8 @@ static int child_hold(void *arg)
 	for (i = 0; i < (m->depth ? m->depth : 1); i++)
 		if (shmkit_lock_release(l) != 0)
 			return 13;
-	if (shmkit_lock_holder(l) != 0)
+	/* Free, or already the waiting parent's: never still ours. */
+	if (shmkit_lock_holder(l) == getpid())
 		return 14;
 	atomic_store(&m->step, 2);
 	return 0;
@@ -566,6 +567,85 @@ START_TEST(test_owner_died_child_lives)
 }
 END_TEST
 
+/* ---- close while another thread waits (issue 22 item 9) ------------------------------------ */
+
+struct closer {
+	void *h;
+	int kind; /* 0 lock, 1 event, 2 barrier */
+	_Atomic int started, rc;
+};
+
+static void *close_waiter(void *p)
+{
+	struct closer *c = p;
+	int rc;
+
+	atomic_store(&c->started, 1);
+	if (c->kind == 0)
+		rc = shmkit_lock_acquire(c->h);
+	else if (c->kind == 1)
+		rc = shmkit_event_wait(c->h);
+	else
+		rc = shmkit_barrier_wait(c->h);
+	atomic_store(&c->rc, rc);
+	return NULL;
+}
+
+static int child_hold_forever(void *arg)
+{
+	shmkit_lock *l;
+
+	if (shmkit_lock_open(arg, &l) || shmkit_lock_acquire(l))
+		return 10;
+	for (;;)
+		pause();
+}
+
+/* A thread blocked in a lock acquire, an event wait or a barrier wait through a handle that
+ * another thread closes is woken and fails with -EBADF; close returns only then, and nothing
+ * touches the unmapped region (before: SIGSEGV). */
+START_TEST(test_close_while_waiting)
+{
+	char name[TU_NAME_SIZE];
+	struct closer c = { 0 };
+	shmkit_lock *l = make_lock(name, 0);
+	shmkit_lock *mine;
+	shmkit_event *e;
+	shmkit_barrier *b;
+	pthread_t t;
+	pid_t pid = tu_fork(child_hold_forever, name);
+	int k;
+
+	while (shmkit_lock_holder(l) != pid)
+		tu_sleep_ms(1);
+	ck_assert_int_eq(shmkit_lock_open(name, &mine), 0);
+	ck_assert_int_eq(shmkit_event_create(NULL, 0600, &e), 0);
+	ck_assert_int_eq(shmkit_barrier_create(NULL, 2, 0600, &b), 0);
+	for (k = 0; k < 3; k++) {
+		c.h = k == 0 ? (void *)mine : k == 1 ? (void *)e : (void *)b;
+		c.kind = k;
+		atomic_store(&c.started, 0);
+		atomic_store(&c.rc, 999);
+		ck_assert_int_eq(pthread_create(&t, NULL, close_waiter, &c), 0);
+		while (!atomic_load(&c.started))
+			tu_sleep_ms(1);
+		tu_sleep_ms(50); /* asleep by now */
+		if (k == 0)
+			ck_assert_int_eq(shmkit_lock_close(mine), 0);
+		else if (k == 1)
+			ck_assert_int_eq(shmkit_event_close(e), 0);
+		else
+			ck_assert_int_eq(shmkit_barrier_close(b), 0);
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+		ck_assert_msg(atomic_load(&c.rc) == -EBADF, "kind %d: the waiter got %d", k,
+			      atomic_load(&c.rc));
+	}
+	kill(pid, SIGKILL);
+	tu_wait_child(pid, 30);
+	shmkit_lock_close(l);
+}
+END_TEST
+
 static Suite *lock_suite(void)
 {
 	Suite *s = suite_create("lock");
@@ -575,6 +655,7 @@ static Suite *lock_suite(void)
 	tcase_add_loop_test(tc, test_basic, 0, 2);
 	tcase_add_test(tc, test_args);
 	tcase_add_loop_test(tc, test_held_elsewhere, 0, 2);
+	tcase_add_test(tc, test_close_while_waiting);
 	tcase_add_loop_test(tc, test_held_by_parent, 0, 2);
 	tcase_add_loop_test(tc, test_other_thread, 0, 2);
 	tcase_add_test(tc, test_nonrecursive_reacquire);

@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 
 #include "layout.h"
+#include <sys/resource.h>
+
 #include "testutil.h"
 
 /* ------------------------------------------------------------------------------------------- */
@@ -636,15 +638,35 @@ START_TEST(test_open_foreign_owner)
 	fd = shm_open(name, O_RDWR, 0);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(fchown(fd, 12345, 12345), 0);
+	{
+		/* Its lease file (lease.c), named by the key at offset 96 of the header, is the
+		 * same owner's: a region whose lease file is someone else's is refused. */
+		uint64_t key = 0;
+		char lease[64];
+		int lfd;
+
+		ck_assert_int_eq(pread(fd, &key, sizeof(key), 96), (ssize_t)sizeof(key));
+		snprintf(lease, sizeof(lease), "/.shmkit-lease-%016llx", (unsigned long long)key);
+		ck_assert_int_ge((lfd = shm_open(lease, O_RDWR, 0)), 0);
+		setenv("SHMKIT_TRUST", "any", 1); /* past the sharing policy, to the lease check */
+		ck_assert_int_eq(shmkit_value_open(name, &v), -EBADMSG);
+		unsetenv("SHMKIT_TRUST");
+		ck_assert_int_eq(fchown(lfd, 12345, 12345), 0);
+		close(lfd);
+	}
 	ck_assert_int_eq(fchmod(fd, 0666), 0);
 	v = NULL;
 	ck_assert_int_eq(shmkit_value_open(name, &v), -EACCES);
 	ck_assert_int_eq(fchmod(fd, 0620), 0);
 	ck_assert_int_eq(shmkit_value_open(name, &v), -EACCES);
 	ck_assert_ptr_null(v);
-	/* writable by its owner only: fine */
+	/* Writable by its owner only, but that owner is less privileged than root: refused by
+	 * default (the sharing policy, shmkit(7)), accepted with SHMKIT_TRUST=any. */
 	ck_assert_int_eq(fchmod(fd, 0644), 0);
+	ck_assert_int_eq(shmkit_value_open(name, &v), -EACCES);
+	setenv("SHMKIT_TRUST", "any", 1);
 	ck_assert_int_eq(shmkit_value_open(name, &v), 0);
+	unsetenv("SHMKIT_TRUST");
 	ck_assert_int_eq(shmkit_value_load(v), 3);
 	shmkit_value_close(v);
 	close(fd);
@@ -801,6 +823,66 @@ START_TEST(test_strerror)
 }
 END_TEST
 
+/* Issue 22 item 10: an anonymous object reserves its memory at create, as a named one does in
+ * /dev/shm: what cannot be backed is refused at once, not "created" to fail later. */
+START_TEST(test_anon_reserved)
+{
+	shmkit_block *b = NULL;
+	int64_t t0 = tu_now_ns();
+
+	ck_assert_int_eq(shmkit_block_create(NULL, (size_t)1 << 40, 0600, &b), -ENOSPC);
+	ck_assert_ptr_null(b);
+	ck_assert_msg(tu_now_ns() - t0 < 10 * TU_NS_PER_S, "a refused create took %lld ms",
+		      (long long)(tu_now_ns() - t0) / TU_NS_PER_MS);
+	ck_assert_int_eq(shmkit_block_create(NULL, 1 << 20, 0600, &b), 0);
+	memset(shmkit_block_data(b), 1, 1 << 20);
+	shmkit_block_close(b);
+}
+END_TEST
+
+/* Issue 22 item 7: with one free descriptor at open, a handle cannot have a lease descriptor
+ * of its own apart from its mapping's: open says -EMFILE (and leaks nothing) rather than
+ * leasing on the mapping's description, which a fork child would keep alive. */
+static const char *emfile_name;
+
+static int child_emfile(void *arg)
+{
+	struct rlimit rl;
+	shmkit_lock *l = NULL;
+	int fd, rc, k;
+
+	(void)arg;
+	if ((fd = dup(0)) < 0)
+		return 90;
+	close(fd);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = (rlim_t)fd + 1; /* fd is the one free descriptor */
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 91;
+	rc = shmkit_lock_open(emfile_name, &l);
+	if (rc != -EMFILE)
+		return 100 + (rc < 0 ? -rc : rc) % 100;
+	/* nothing leaked: the one descriptor is free again */
+	if ((k = dup(0)) != fd)
+		return 92;
+	close(k);
+	return 0;
+}
+
+START_TEST(test_open_emfile)
+{
+	char name[TU_NAME_SIZE];
+	shmkit_lock *l;
+
+	tu_name_kind(name, "emfile", shmkit_lock_unlink);
+	ck_assert_int_eq(shmkit_lock_create(name, 0, 0600, &l), 0);
+	emfile_name = name;
+	ck_assert_int_eq(tu_wait_child(tu_fork(child_emfile, NULL), 30), 0);
+	shmkit_lock_close(l);
+}
+END_TEST
+
+
 static Suite *region_suite(void)
 {
 	Suite *s = suite_create("region");
@@ -829,6 +911,8 @@ static Suite *region_suite(void)
 	tcase_add_test(tc, test_open_waits_for_creator);
 	tcase_add_test(tc, test_open_during_create);
 	tcase_add_test(tc, test_open_foreign_owner);
+	tcase_add_test(tc, test_open_emfile);
+	tcase_add_test(tc, test_anon_reserved);
 
 	tc = tu_tcase(s, "mode", 60);
 	tcase_add_loop_test(tc, test_mode, 0, NKINDS);

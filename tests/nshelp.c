@@ -7,6 +7,7 @@
  * namespaces goes through marker files (touch:PATH, wait:PATH).
  *
  *   nshelp lock NAME STEP...     steps: acq try rel tmo:MS sleep:MS touch:PATH wait:PATH
+ *                                use:NAME (the steps after it act on lock NAME, opened then)
  *   nshelp lockloop LOCK VALUE N   N acquire/release rounds, checking that nobody else is
  *                                  inside (VALUE counts who is); prints violations
  *   nshelp barrier NAME TIMEOUT_MS
@@ -115,17 +116,24 @@ static long num(const char *s)
 
 static int cmd_lock(int argc, char **argv)
 {
-	shmkit_lock *l;
-	int i, rc = shmkit_lock_open(argv[0], &l);
+	shmkit_lock *l, *all[8];
+	int i, n = 0, rc = shmkit_lock_open(argv[0], &l);
 
 	if (rc) {
 		say("open", rc);
 		return 1;
 	}
+	all[n++] = l;
 	for (i = 1; i < argc; i++) {
 		const char *s = argv[i];
 
-		if (!strcmp(s, "acq"))
+		if (!strncmp(s, "use:", 4)) {
+			if (n == 8 || (rc = shmkit_lock_open(s + 4, &l))) {
+				say("open", n == 8 ? -E2BIG : rc);
+				return 1;
+			}
+			all[n++] = l;
+		} else if (!strcmp(s, "acq"))
 			say(s, shmkit_lock_acquire(l));
 		else if (!strcmp(s, "try"))
 			say(s, shmkit_lock_acquire_try(l));
@@ -147,7 +155,8 @@ static int cmd_lock(int argc, char **argv)
 			return 2;
 		}
 	}
-	shmkit_lock_close(l);
+	while (n > 0)
+		shmkit_lock_close(all[--n]);
 	return 0;
 }
 

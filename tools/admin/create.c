@@ -358,10 +358,10 @@ int cmd_create(int argc, char **argv)
 		snprintf(what, sizeof(what), "create %s", a.name);
 		return runtime_error(what, err);
 	}
-	if (a.mode & 022)
-		fprintf(stderr, "shmkit: warning: %s: mode %04o lets other users write it; shmkit "
-				"run by any other user will refuse to open it (it could be rewritten "
-				"under them). Use 0644 to share it read-only, or share one user id.\n",
+	if (a.mode & 002)
+		fprintf(stderr, "shmkit: warning: %s: mode %04o lets every user write it; other "
+				"users' shmkit refuses to use it unless SHMKIT_TRUST=any (it could be "
+				"rewritten under them). Use 0660 to share it with a group.\n",
 			a.name, a.mode);
 	return 0;
 }
