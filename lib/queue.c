@@ -228,19 +228,24 @@ static void wake_joiners(struct queue_region *q)
 /* A JoinableQueue's unfinished work is what the ring holds plus what participants owe:
  * nothing is counted at put, so a producer that dies anywhere leaves no count behind, and a
  * consumer's debt dies with its participant entry. */
-static bool unfinished(struct shmkit_queue *h)
+static bool owes(struct queue_region *q)
 {
-	struct queue_region *q = h->q;
-	int i;
-
-	/* Ring first: a consumer counts what it owes before its claim empties the ring. Skipped
-	 * positions are not work: one published after EOF may never be consumed by anyone. */
-	if (shmkit__ring_busy(&h->ring))
-		return true;
-	for (i = 0; i < NPARTS; i++)
+	for (int i = 0; i < NPARTS; i++)
 		if (shmkit__sc_load(&q->part[i].owed))
 			return true;
 	return false;
+}
+
+static bool unfinished(struct shmkit_queue *h)
+{
+	struct queue_region *q = h->q;
+
+	/* owed before and after the ring: a message a producer keeps in a local buffer is owed
+	 * by that producer until it is in the ring (shmkit__queue_pending), then in the ring,
+	 * then owed by its consumer from before its claim; a message that moves between places
+	 * while one scan passes is seen by the ring check or the other scan. Skipped positions
+	 * are not work: one published after EOF may never be consumed by anyone. */
+	return owes(q) || shmkit__ring_busy(&h->ring) || owes(q);
 }
 
 /* J1: establishes a synchronizing edge with J2 (join's announce): task_done's seq_cst store
@@ -773,11 +778,34 @@ SHMKIT__API int shmkit_queue_task_done(shmkit_queue *h)
 	if (h->part < 0 || h->gen != shmkit__fork_generation())
 		return -EINVAL;
 	out = &h->q->part[h->part].owed;
+	/* A CAS: another thread of ours may be getting through this handle (its get adds to
+	 * owed atomically too, ring.c). */
 	n = atomic_load_explicit(out, memory_order_relaxed);
-	if (n == 0)
-		return -EINVAL;
-	atomic_store_explicit(out, n - 1, memory_order_seq_cst);
+	do {
+		if (n == 0)
+			return -EINVAL;
+	} while (!atomic_compare_exchange_weak_explicit(out, &n, n - 1, memory_order_seq_cst,
+							 memory_order_relaxed));
 	joiners_wake(h->q);
+	return 0;
+}
+
+/* Private to the Python binding (not exported): count n messages that this handle's process
+ * keeps in a local buffer before putting them as owed by this handle (n < 0 once they are
+ * published in the ring), so that join() in any process waits for them; they are forgiven
+ * with the handle's entry (close, death). The handle must have put or attached as a writer in
+ * this process (-EINVAL otherwise) and must not get (its owed would mix). Any thread may call
+ * it, also while another puts through the handle. */
+int shmkit__queue_pending(shmkit_queue *h, int64_t n);
+int shmkit__queue_pending(shmkit_queue *h, int64_t n)
+{
+	if (!h->joinable)
+		return 0;
+	if (h->part < 0 || h->gen != shmkit__fork_generation())
+		return -EINVAL;
+	atomic_fetch_add_explicit(&h->q->part[h->part].owed, (uint64_t)n, memory_order_seq_cst);
+	if (n < 0)
+		joiners_wake(h->q);
 	return 0;
 }
 

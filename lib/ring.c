@@ -238,12 +238,11 @@ static bool ring_broken(const struct shmkit__ring *r)
 
 static inline void owed_add(_Atomic uint64_t *owed, int64_t d)
 {
-	/* owed is written only by its owner while alive (a reaper zeroes it only after death), so
-	 * a plain increment will do; the claim CAS (S1) publishes it as it publishes get_pos. */
+	/* Atomic although only its owner adds (a reaper zeroes it only after death): task_done
+	 * may subtract from another thread of the owner while this handle gets (queue.c). The
+	 * claim CAS (S1) publishes it as it publishes get_pos. */
 	if (owed)
-		atomic_store_explicit(owed,
-				      atomic_load_explicit(owed, memory_order_relaxed) + (uint64_t)d,
-				      memory_order_relaxed);
+		atomic_fetch_add_explicit(owed, (uint64_t)d, memory_order_relaxed);
 }
 
 /* ---- the claim path --------------------------------------------------------------------- */

@@ -359,7 +359,8 @@ int shmkit_queue_release(shmkit_queue *q);
 int shmkit_queue_fd(shmkit_queue *q);
 
 /* JoinableQueue: mark one message got by this handle as processed. -EINVAL when called more
- * often than messages were got; -ENOTSUP on a queue created without SHMKIT_JOINABLE. */
+ * often than messages were got; -ENOTSUP on a queue created without SHMKIT_JOINABLE. Unlike
+ * the other calls, it may run while another thread gets through the same handle. */
 int shmkit_queue_task_done(shmkit_queue *q);
 /* Block until every message put has been task_done'd (or its consumer died). */
 int shmkit_queue_join(shmkit_queue *q);

@@ -78,9 +78,16 @@ else
 			problem "command '$c' (shmkit --help) has no '.SS $c' section in shmkit.1"
 			continue
 		fi
+		# A command that runs a program of its own (shmkit bridge: shmkit-bridge) has its
+		# options in that program's page.
+		page=$page1 ctext=$text
+		if [ -f "$man/shmkit-$c.1" ]; then
+			page=$man/shmkit-$c.1
+			ctext=$(sed 's/\\-/-/g' "$page")
+		fi
 		for o in $("$SHMKIT" "$c" --help 2>/dev/null | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
-			printf '%s\n' "$text" | grep -qE -- "$o([^a-z0-9-]|$)" ||
-				problem "option '$o' of 'shmkit $c' is missing from shmkit.1"
+			printf '%s\n' "$ctext" | grep -qE -- "$o([^a-z0-9-]|$)" ||
+				problem "option '$o' of 'shmkit $c' is missing from ${page##*/}"
 		done
 	done
 fi

@@ -15,7 +15,7 @@ set -u
 
 : "${SHMKIT:?SHMKIT must name the built shmkit tool}"
 [ -d /dev/shm ] && [ -w /dev/shm ] || { echo "SKIP: no writable /dev/shm"; exit 77; }
-if "$SHMKIT" bridge send /x tcp://127.0.0.1:1 2>&1 | grep -q "built without ZeroMQ"; then
+if [ ! -x "${SHMKIT_BRIDGE:-}" ]; then
 	echo "SKIP: shmkit built without libzmq"
 	exit 77
 fi
@@ -24,13 +24,20 @@ Q=/tool-bridge-$$
 TMP=$(mktemp -d) || exit 99
 PORT=$((20000 + $$ % 20000))
 declare -a PIDS=() # every process started, killed at the end should a check fail
+# Every process of ours: those started here, and any whose command line names our queues (the
+# keepers the receivers start).
 cleanup() {
+	trap "" INT TERM HUP # a second signal must not cut the cleaning short
 	local p n
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}" $(ps -eo pid=,args= | grep -F -- "$Q." | grep -v grep | awk '{print $1}'); do
+		kill -9 "$p" 2>/dev/null
+	done
+	sleep 0.2
 	for n in $(ls /dev/shm 2>/dev/null | grep "^${Q#/}"); do "$SHMKIT" rm "/$n" >/dev/null 2>&1; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM HUP
 
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
@@ -40,7 +47,7 @@ stat_field() { "$SHMKIT" stat "$1" | sed -n "s/^$2: *//p"; }
 # The keeper (the far queue's writer, see tools/bridge/keeper.c) holds NAME.bridge-l.
 keeper_pid() {
 	local p
-	p=$("$SHMKIT" stat "$1.bridge-l" 2>/dev/null | sed -n 's/^lock holder: *\([0-9][0-9]*\).*/\1/p')
+	p=$("$SHMKIT" stat "$1.bridge-l" 2>/dev/null | sed -n 's/^lock holder: *\(pid \)\{0,1\}\([0-9][0-9]*\).*/\2/p')
 	[ -n "$p" ] && PIDS+=("$p")
 }
 # await PID SECONDS: its exit status, or 124 after killing it when it takes longer.

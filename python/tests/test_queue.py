@@ -122,13 +122,12 @@ def test_bytes_pickle_identical():
     """put() of a bytes object skips the pickler but queues exactly pickle.dumps(b, 5): a
     consumer reading raw messages (get_bytes, C) sees what it saw before; get() gives back an
     equal bytes object, also when the pickle came from pickle.dumps itself."""
-    q = shmkit.Queue(4, max_size=70000)
+    q = shmkit.Queue(4, slot_size=70000)
     for n in BYTES_SIZES:
         b = _payload(n)
         q.put(b)
-        raw = q.get_bytes()
-        if n <= 70000:  # larger ones travel in a block: get_bytes gives the pickle
-            assert raw == pickle.dumps(b, protocol=5), n
+        raw = q.get_bytes()  # larger than a slot too: through the ring, the same bytes
+        assert raw == pickle.dumps(b, protocol=5), n
         q.put(b)
         got = q.get()
         assert type(got) is bytes and got == b, n
@@ -211,16 +210,20 @@ def test_big_objects_arrive_whole(ctx):
 def test_stats_and_memory():
     q = shmkit.Queue()
     st = q.stats()
-    assert st["capacity"] == 1024 and st["max_size"] == 4096
+    assert st["capacity"] == 1024 and st["slot_size"] == 4096
+    assert st["max_size"] == 2 ** 31 - 1  # any message: longer ones take several slots
     assert st["reserved_bytes"] <= 6 << 20  # a Queue() reserves a few MiB
     q.put(1)
     q.get()
     st = q.stats()
     assert st["put_total"] == 1 and st["get_total"] == 1 and not st["eof"]
-    big = shmkit.Queue(100000)  # small slots then: bigger messages spill
-    assert big.stats()["reserved_bytes"] <= 24 << 20
+    big = shmkit.Queue(100000)  # small slots then: bigger messages take several
+    assert big.stats()["reserved_bytes"] <= 48 << 20 and big.slot_size == 256
     big.put(b"z" * 5000)
     assert big.get() == b"z" * 5000
+    for i in range(100000):
+        big.put_nowait(("task", i))  # a 180-byte-ish message takes one slot: N of them fit
+    assert big.full()
 
 
 def test_eof_and_iteration(ctx):

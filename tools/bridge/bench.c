@@ -1,8 +1,9 @@
 /*
- * `shmkit bench --only bridge`: 64-byte messages from a producer through a shmkit queue, a send
- * bridge, loopback TCP, a receiving bridge and its keeper into a queue and a consumer, against
- * a bare ZeroMQ PUSH/PULL pair over loopback measured in the same run. Each rate is taken by
- * the consumer from its first message to its last, so start-up is not counted.
+ * `shmkit-bridge bench` (and through it `shmkit bench --only bridge`): 64-byte messages from a
+ * producer through a shmkit queue, a send bridge, loopback TCP, a receiving bridge and its
+ * keeper into a queue and a consumer, against a bare ZeroMQ PUSH/PULL pair over loopback
+ * measured in the same run. Each rate is taken by the consumer from its first message to its
+ * last, so start-up is not counted.
  */
 #include "config.h"
 
@@ -11,12 +12,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
-#include "bench/bench.h"
 #include "bridge/bridge.h"
+#include "util.h"
+
+static int64_t bench_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void bench_sleep(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+
+	nanosleep(&ts, NULL);
+}
 
 #define MSG 64
 #define WAIT_S 180
@@ -187,48 +205,54 @@ static void cleanup(const char *src, const char *far)
 	}
 }
 
-int bench_bridge(const struct bench_opts *o)
+/* Both measurements, one after the other; printed as a table or as one JSON line (which
+ * `shmkit bench` reads). 0, or 1 when one of them failed. */
+int bridge_bench(bool quick, bool json)
 {
-	struct bench_result z, b;
-	char ep[64], src[64], far[64];
-	uint64_t n = o->quick ? 200000 : 1000000;
+	char ep[64], src[64], far[64], zerr[112] = "", berr[112] = "";
+	uint64_t n = quick ? 200000 : 1000000;
 	unsigned port = 30000 + (unsigned)getpid() % 20000;
-	double *rate = bench_shared(sizeof(double));
-	int rc, failed = 0;
+	double *rate = mmap(NULL, sizeof(double), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			    -1, 0);
+	double z = 0, b = 0;
+	int rc;
 
-	if (!rate)
-		return -1;
-	bench_result_init(&z, "zmq", BENCH_BRIDGE);
-	bench_result_init(&b, "bridge", BENCH_BRIDGE);
-	z.size = b.size = MSG;
-	z.producers = z.consumers = b.producers = b.consumers = 1;
-	bench_progress(o, "bridge: bare ZeroMQ PUSH/PULL");
+	if (rate == MAP_FAILED)
+		return runtime_error("bridge bench", -errno);
 	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", port);
-	if ((rc = run_zmq(ep, n, rate)) == 0) {
-		z.msgs_per_s = *rate;
-		snprintf(z.note, sizeof(z.note), "PUSH -> PULL, %llu messages, one per zmq_send",
-			 (unsigned long long)n);
-	} else {
-		snprintf(z.error, sizeof(z.error), "%s", strerror(-rc));
-		failed = 1;
-	}
-	bench_add(&z);
-	bench_progress(o, "bridge: queue -> send bridge -> recv bridge -> queue");
+	*rate = 0;
+	if ((rc = run_zmq(ep, n, rate)) == 0)
+		z = *rate;
+	else
+		snprintf(zerr, sizeof(zerr), "%s", strerror(-rc));
 	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", port + 1);
 	snprintf(src, sizeof(src), "/shmkit-bench-bridge-%d.src", (int)getpid());
 	snprintf(far, sizeof(far), "/shmkit-bench-bridge-%d.far", (int)getpid());
 	*rate = 0;
-	if ((rc = run_bridge(ep, src, far, n, rate)) == 0) {
-		b.msgs_per_s = *rate;
-		snprintf(b.note, sizeof(b.note), "queue -> send -> TCP -> recv -> keeper -> queue, "
-			 "window %d, <= %d per frame", BRIDGE_WINDOW_DEFAULT, BRIDGE_BATCH_MSGS);
-	} else {
-		snprintf(b.error, sizeof(b.error), "%s", strerror(-rc));
-		failed = 1;
-	}
+	if ((rc = run_bridge(ep, src, far, n, rate)) == 0)
+		b = *rate;
+	else
+		snprintf(berr, sizeof(berr), "%s", strerror(-rc));
 	cleanup(src, far);
-	bench_add(&b);
-	bench_unshare(rate, sizeof(double));
-	bench_progress(o, NULL);
-	return failed ? -1 : 0;
+	munmap(rate, sizeof(double));
+	if (json) {
+		printf("{\"messages\": %llu, \"size\": %d, \"window\": %d, \"batch\": %d, "
+		       "\"zmq\": %.0f, \"bridge\": %.0f, \"ratio\": %.3f}\n",
+		       (unsigned long long)n, MSG, BRIDGE_WINDOW_DEFAULT, BRIDGE_BATCH_MSGS, z, b,
+		       z > 0 ? b / z : 0);
+	} else {
+		printf("%llu messages of %d bytes over loopback, one producer, one consumer\n",
+		       (unsigned long long)n, MSG);
+		printf("bare ZeroMQ PUSH -> PULL          %12.0f msgs/s %s\n", z, zerr);
+		printf("queue -> bridges -> keeper -> queue %10.0f msgs/s %s\n", b, berr);
+		if (z > 0 && b > 0)
+			printf("ratio bridge / ZeroMQ: %.2f (the target: >= 0.5)\n", b / z);
+	}
+	if (zerr[0])
+		fprintf(stderr, "shmkit: bridge bench: bare ZeroMQ: %s\n", zerr);
+	if (berr[0])
+		fprintf(stderr, "shmkit: bridge bench: the bridge: %s\n", berr);
+	if (zerr[0] || berr[0])
+		return 1;
+	return 0;
 }

@@ -1,10 +1,12 @@
 /*
- * `shmkit bridge`: a queue's messages forwarded to a queue on another host over ZeroMQ, each
- * delivered once and in order per sending bridge, across crashes of either bridge and cuts of
- * the connection.
+ * shmkit-bridge (`shmkit bridge`): a queue's messages forwarded to a queue on another host
+ * over ZeroMQ, each delivered once and in order per sending bridge, across crashes of either
+ * bridge and cuts of the connection.
  *
  * The parts, one job per file:
- *   cmd.c      options, the two commands, keygen (and "built without ZeroMQ")
+ *   main.c     the program: options, the two bridges, keygen, bench
+ *   bench.c    the bridge against bare ZeroMQ on loopback
+ *   admin.c    senders and forget: the operator's view of a receiver's senders
  *   proto.c    the frames on the wire: encoding and strict decoding
  *   window.c   the sender's window: messages sent and not yet acknowledged
  *   state.c    what survives a crash: the sender's identity and counters, the receiver's
@@ -62,19 +64,29 @@ struct bridge_opts {
 
 int bridge_send(const struct bridge_opts *o);
 int bridge_recv(const struct bridge_opts *o);
+/* `senders` and `forget` (admin.c): the exit status. */
+int bridge_senders(const char *queue, const char *state, bool json);
+int bridge_forget(const char *queue, const char *state, const char *id);
+/* `bench`: bare ZeroMQ against the bridge on loopback (bench.c); the exit status. */
+int bridge_bench(bool quick, bool json);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Frames (proto.c). Every frame starts with a 16-byte header: "SKB1", type, 3 bytes zero,
- * the sender's 64-bit identity; integers little-endian.                                      */
+/* Frames (proto.c). Every frame starts with a 16-byte header: "SKB2" (the digit is the
+ * protocol's version), type, 3 bytes zero, the sender's 64-bit identity; integers
+ * little-endian.                                                                              */
 
 enum bridge_type {
-	BT_HELLO = 1,   /* s->r: max_size u32, window u32 */
-	BT_WELCOME = 2, /* r->s: last u64, far max_size u32 */
+	BT_HELLO = 1,   /* s->r: max_size u32, window u32, got u64 (the last sequence number it
+			   ever gave: the receiver resumes after it, see recv.c) */
+	BT_WELCOME = 2, /* r->s: last u64, far max_size u32, lost u64 (all this sender's messages
+			   the receiver decided were lost, since the sender began) */
 	BT_DATA = 3,    /* s->r: floor u64, first u64, count u32, then count x (len u32, bytes) */
-	BT_ACK = 4,     /* r->s: last u64, flags u32 (BA_GAP: a sequence was missing) */
+	BT_ACK = 4,     /* r->s: last u64, flags u32 (BA_*) */
 	BT_EOF = 5,     /* s->r: last u64: every message up to it was acknowledged */
 	BT_EOFACK = 6,  /* r->s */
 	BT_REFUSE = 7,  /* r->s: code u32 (errno), then a reason as text */
+	BT_PROBE = 8,   /* s->r: sent u64: "how far are you? I sent up to here", answered with an
+			   ACK (acks may be dropped), BA_GAP when short of `sent` (see recv.c) */
 };
 #define BA_GAP 1u
 
@@ -83,19 +95,20 @@ enum bridge_type {
 struct bridge_frame {
 	enum bridge_type type;
 	uint64_t id;
-	uint64_t a, b;     /* HELLO: max_size, window; WELCOME: last, far max_size; DATA: floor,
-			      first; ACK: last, flags; EOF: last; REFUSE: code */
+	uint64_t a, b, c;  /* HELLO: max_size, window, got; WELCOME: last, far max_size, lost;
+			      DATA: floor, first; ACK: last, flags; EOF: last; REFUSE: code */
 	uint32_t count;    /* DATA */
 	const unsigned char *body; /* DATA: the records; REFUSE: the reason */
 	size_t body_len;
 };
 
-/* Decode buf[0..len) into *f. 0, -EPROTO when it is not a bridge frame at all (magic or
- * version), -EBADMSG when it claims to be one but is malformed (DATA records are checked
- * against the body here, once). */
+/* Decode buf[0..len) into *f. 0, -EPROTO when it is not a bridge frame at all (magic),
+ * -EPROTONOSUPPORT when it is one of another protocol version, -EBADMSG when it claims to be
+ * one but is malformed (DATA records are checked against the body here, once). */
 int bridge_decode(const void *buf, size_t len, struct bridge_frame *f);
 /* Encode a frame without body into buf (>= 64 bytes); returns its length. */
-size_t bridge_encode(void *buf, enum bridge_type t, uint64_t id, uint64_t a, uint64_t b);
+size_t bridge_encode(void *buf, enum bridge_type t, uint64_t id, uint64_t a, uint64_t b,
+		     uint64_t c);
 /* A REFUSE frame with text (truncated to fit n). */
 size_t bridge_encode_refuse(void *buf, size_t n, uint64_t id, int code, const char *why);
 /* DATA: write the header for `count` records into buf (BRIDGE_HDR + 20 bytes), the records
@@ -158,6 +171,7 @@ struct bridge_sstate {
 	uint64_t id;
 	uint64_t got;    /* messages taken from the queue (the last sequence number assigned) */
 	uint64_t acked;  /* acknowledged (as far as it knew) */
+	uint64_t counted; /* losses the receiver decided that we counted in the queue's stats */
 	bool resumed;    /* it existed: a previous bridge died or stopped */
 };
 
@@ -165,6 +179,7 @@ struct bridge_sstate {
 int bridge_sstate_open(struct bridge_sstate *s, const char *name);
 void bridge_sstate_got(struct bridge_sstate *s, uint64_t got);
 void bridge_sstate_acked(struct bridge_sstate *s, uint64_t acked);
+void bridge_sstate_counted(struct bridge_sstate *s, uint64_t counted);
 /* Done (EOF delivered): remove it. */
 void bridge_sstate_remove(struct bridge_sstate *s);
 void bridge_sstate_close(struct bridge_sstate *s);
@@ -174,9 +189,27 @@ struct bridge_rstate {
 	shmkit_array *a;
 	char name[SHMKIT_NAME_MAX + 2];
 };
-/* Slot fields (cells of an Array). */
-enum { RS_ID, RS_LAST, RS_EOF, RS_KEPT, RS_FIELDS };
-#define RS_HDR 2 /* cell 0: magic, cell 1: the keeper's pid */
+/* Header cells, then per sender the slot fields (cells of an Array). */
+enum {
+	RH_MAGIC,
+	RH_KEEPER,     /* the keeper's pid (for display) */
+	RH_END,        /* the end phase: RE_* */
+	RH_STAGE_LOST, /* staging's lost_dead_consumer already accounted for (keeper.c) */
+	RH_HAND_ID,    /* the message the keeper holds (peeked, not yet released): sender... */
+	RH_HAND_SEQ,   /* ...and sequence number; 0 when it holds none */
+	RS_HDR
+};
+enum { RE_RUNNING, RE_LEAVING /* leave marker staged */, RE_LEFT /* the keeper left */ };
+enum {
+	RS_ID,
+	RS_LAST,      /* the last sequence number staged (or skipped, see recv.c) */
+	RS_EOF,       /* 1: EOF forwarded; 2: forgotten by the operator */
+	RS_KEPT,      /* the last sequence number the keeper put into the far queue */
+	RS_LOST,      /* messages of this sender decided lost (skipped at its hello) */
+	RS_SKIP_TO,   /* a skip in progress: to this sequence number... */
+	RS_SKIP_LOST, /* ...making RS_LOST this (see bridge_rstate_skip) */
+	RS_FIELDS
+};
 #define RS_CELLS (RS_HDR + RS_FIELDS * BRIDGE_MAX_SENDERS)
 
 /* Open or create; hold=true takes its lock (-EBUSY when a live receiver holds it). */
@@ -186,7 +219,16 @@ int bridge_rstate_open(struct bridge_rstate *s, const char *name, bool hold);
 int bridge_rstate_slot(struct bridge_rstate *s, uint64_t id, bool add);
 int64_t bridge_rstate_get(struct bridge_rstate *s, int slot, int field);
 void bridge_rstate_set(struct bridge_rstate *s, int slot, int field, int64_t v);
-/* 1 when at least one sender is known and every known sender has forwarded EOF. */
+int64_t bridge_rstate_hdr(struct bridge_rstate *s, int cell);
+void bridge_rstate_set_hdr(struct bridge_rstate *s, int cell, int64_t v);
+/* Resume sender `slot` after sequence number `to`: what it has not delivered up to there is
+ * lost. One idempotent step that a kill at any point leaves either undone or completed (by
+ * the next call or bridge_rstate_settle). Returns the sender's total lost. */
+uint64_t bridge_rstate_skip(struct bridge_rstate *s, int slot, uint64_t to);
+/* Complete a skip a killed receiver left half done. */
+void bridge_rstate_settle(struct bridge_rstate *s, int slot);
+/* 1 when at least one sender is known and every known sender has forwarded EOF (or was
+ * forgotten). */
 int bridge_rstate_all_eof(struct bridge_rstate *s);
 void bridge_rstate_close(struct bridge_rstate *s);
 
@@ -197,11 +239,14 @@ int bridge_name(char *out, size_t n, const char *queue, const char *suffix);
 /* The keeper (keeper.c).                                                                     */
 
 /* Make sure a keeper runs for far queue `far` with staging queue `stage` and receiver state
- * `rstate`: fork one (detached, in its own session) unless a live one holds `lock`. Must run
- * before any ZeroMQ context exists (a fork copies none of its threads). 0, or negative errno
- * with a message printed. */
+ * `rstate`: start one (`shmkit-bridge keeper ...`, posix_spawn: safe with ZeroMQ's threads
+ * running) unless a live one holds `lock`, and wait until it says it is ready. 0, or negative
+ * errno with a message printed. */
 int bridge_keeper_ensure(const char *cmd, const char *far, const char *stage, const char *lock,
 			 const char *rstate);
+/* The keeper itself (`shmkit-bridge keeper FAR STAGE LOCK RSTATE`, its report on fd 3): the
+ * exit status. */
+int bridge_keeper_main(const char *far, const char *stage, const char *lock, const char *rstate);
 /* Is the keeper alive (its lock held)? */
 bool bridge_keeper_alive(const char *lock);
 
@@ -226,10 +271,19 @@ int bridge_keygen(const char *prefix);
 /* Watch a socket's connection events: the sender learns that the peer speaks something other
  * than ZMTP (handshake failed) or the key was refused. Returns a socket to poll or NULL. */
 void *bridge_monitor_open(void *ctx, void *sock, const char *tag);
-/* Read one event: 0 nothing notable, -EPROTO handshake failed (not ZMTP, or another socket
- * type), -EACCES authentication refused, 1 connected, 2 disconnected. */
-int bridge_monitor_read(void *mon);
+/* Read one event, its value (a ZMQ_PROTOCOL_ERROR_*, a ZAP status) into *value: 0 nothing
+ * notable, -1 nothing to read, -EPROTO handshake failed (a ZMTP reason in *value), -EPIPE
+ * handshake failed without a reason (the peer hung up), -EACCES authentication refused, 1
+ * handshake succeeded, 2 disconnected, 3 TCP connected (handshake to come). */
+int bridge_monitor_read(void *mon, uint32_t *value);
+/* What a failed handshake's value means, said for the side that reads it (curve_here: this
+ * end uses CURVE); NULL when the peer seems not to speak ZeroMQ at all. */
+const char *bridge_handshake_why(uint32_t value, bool curve_here);
 
 extern volatile int bridge_stop; /* set by SIGINT/SIGTERM: finish what is in hand and exit */
+
+/* Fault injection for the tests: when the environment's SHMKIT_BRIDGE_KILL_AT names this
+ * point, the process SIGKILLs itself here (so a test kills at an exact moment). */
+void bridge_killpoint(const char *point);
 
 #endif

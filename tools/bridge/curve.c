@@ -226,9 +226,7 @@ void bridge_zap_handle(void *zp)
 	zmq_send(z->sock, ok ? "OK" : "key not allowed", ok ? 2 : 15, ZMQ_SNDMORE);
 	zmq_send(z->sock, "", 0, ZMQ_SNDMORE);
 	zmq_send(z->sock, "", 0, 0);
-	if (!ok && !z->quiet)
-		fprintf(stderr, "shmkit: bridge recv: refused a client whose CURVE key is not in "
-				"--curve-allow\n");
+	/* A refusal is reported by the receiver's monitor (recv.c), rate-limited. */
 	for (i = 0; i < n; i++)
 		zmq_msg_close(&part[i]);
 }

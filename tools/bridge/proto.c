@@ -11,7 +11,7 @@
 
 #include "bridge/bridge.h"
 
-static const unsigned char magic[4] = { 'S', 'K', 'B', '1' };
+static const unsigned char magic[4] = { 'S', 'K', 'B', '2' }; /* the last byte: version */
 
 uint64_t bridge_get64(const unsigned char *p)
 {
@@ -52,7 +52,8 @@ static void put_hdr(unsigned char *p, enum bridge_type t, uint64_t id)
 	bridge_put64(p + 8, id);
 }
 
-size_t bridge_encode(void *buf, enum bridge_type t, uint64_t id, uint64_t a, uint64_t b)
+size_t bridge_encode(void *buf, enum bridge_type t, uint64_t id, uint64_t a, uint64_t b,
+		     uint64_t c)
 {
 	unsigned char *p = buf;
 
@@ -61,16 +62,21 @@ size_t bridge_encode(void *buf, enum bridge_type t, uint64_t id, uint64_t a, uin
 	case BT_HELLO:
 		bridge_put32(p + 16, (uint32_t)a);
 		bridge_put32(p + 20, (uint32_t)b);
-		return 24;
+		bridge_put64(p + 24, c);
+		return 32;
 	case BT_WELCOME:
 		bridge_put64(p + 16, a);
 		bridge_put32(p + 24, (uint32_t)b);
-		return 28;
+		bridge_put64(p + 28, c);
+		return 36;
 	case BT_ACK:
 		bridge_put64(p + 16, a);
 		bridge_put32(p + 24, (uint32_t)b);
 		return 28;
 	case BT_EOF:
+		bridge_put64(p + 16, a);
+		return 24;
+	case BT_PROBE:
 		bridge_put64(p + 16, a);
 		return 24;
 	default: /* EOFACK */
@@ -129,17 +135,21 @@ int bridge_decode(const void *buf, size_t len, struct bridge_frame *f)
 	uint32_t i, n;
 
 	memset(f, 0, sizeof(*f));
-	if (len < BRIDGE_HDR || memcmp(p, magic, 4))
+	if (len < BRIDGE_HDR || memcmp(p, magic, 3))
 		return -EPROTO;
+	if (p[3] != magic[3])
+		return -EPROTONOSUPPORT;
 	if (p[5] || p[6] || p[7])
 		return -EBADMSG;
 	f->type = p[4];
 	f->id = bridge_get64(p + 8);
 	switch (f->type) {
 	case BT_HELLO:
-		fixed = 24;
+		fixed = 32;
 		break;
 	case BT_WELCOME:
+		fixed = 36;
+		break;
 	case BT_ACK:
 		fixed = 28;
 		break;
@@ -151,6 +161,9 @@ int bridge_decode(const void *buf, size_t len, struct bridge_frame *f)
 		break;
 	case BT_EOFACK:
 		fixed = BRIDGE_HDR;
+		break;
+	case BT_PROBE:
+		fixed = 24;
 		break;
 	case BT_REFUSE:
 		fixed = 20;
@@ -166,13 +179,19 @@ int bridge_decode(const void *buf, size_t len, struct bridge_frame *f)
 	case BT_HELLO:
 		f->a = bridge_get32(p + 16);
 		f->b = bridge_get32(p + 20);
+		f->c = bridge_get64(p + 24);
 		break;
 	case BT_WELCOME:
+		f->a = bridge_get64(p + 16);
+		f->b = bridge_get32(p + 24);
+		f->c = bridge_get64(p + 28);
+		break;
 	case BT_ACK:
 		f->a = bridge_get64(p + 16);
 		f->b = bridge_get32(p + 24);
 		break;
 	case BT_EOF:
+	case BT_PROBE:
 		f->a = bridge_get64(p + 16);
 		break;
 	case BT_REFUSE:

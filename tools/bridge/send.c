@@ -9,9 +9,12 @@
  *    WELCOME): the difference is what died in the window, counted with
  *    shmkit_queue_count_lost() in the source queue's stats, and the new bridge resumes after
  *    it (its DATA frames say so: floor).
- *  - When acks stop coming for --resend seconds (a cut connection, a receiver restarting), or
- *    the receiver reports a gap, the whole window is sent again; the receiver drops what it
- *    already has.
+ *  - The window is sent again only when it may have been lost: after a reconnect (ZeroMQ's
+ *    monitor says the handshake succeeded again: what was in flight on the old connection may
+ *    be gone) or when the receiver reports a gap. On a live connection nothing is lost, only
+ *    slow (a slow link, a slow far consumer), so silence is answered with a small probe (the
+ *    receiver acks how far it is; acks may be dropped when we do not read), never a resend.
+ *    Without a monitor, silence for --resend seconds resends as a last resort.
  *  - The window is bounded: when it is full we stop taking, so the local queue fills and its
  *    producers block (backpressure from the far side).
  */
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "bridge/bridge.h"
@@ -43,10 +47,11 @@ struct send {
 	unsigned char *frame;   /* a DATA frame being built */
 	size_t frame_cap;
 	bool welcomed, eof_src, eof_acked;
-	double last_progress, last_gap_resend;
+	double last_progress, last_gap_resend, eof_since;
 	double resend_s; /* silence before resending: doubles while nothing moves (a receiver
 			    held up by a full far queue is silent too), back to --resend on an ack */
 	uint64_t sent_msgs, resends, lost;
+	uint64_t high; /* the highest sequence number ever sent: at or below it is a resend */
 	unsigned handshake_failures;
 };
 
@@ -58,26 +63,44 @@ static int fail(struct send *s, const char *fmt, const char *arg)
 	return -EPROTO;
 }
 
-/* Connection events: a peer that is not a ZeroMQ bridge receiver fails the handshake. */
+/* Connection events: a peer that is not a ZeroMQ bridge receiver, or whose CURVE settings do
+ * not match ours, fails the handshake; ZeroMQ's monitor says why. */
 static int watch(struct send *s)
 {
+	bool curve = s->o->curve_server != NULL;
+	const char *why;
+	uint32_t value;
 	int ev;
 
-	while (s->mon && (ev = bridge_monitor_read(s->mon)) != 0) {
+	while (s->mon && (ev = bridge_monitor_read(s->mon, &value)) != -1) {
 		if (ev == -EACCES)
-			return fail(s, "%s refused our CURVE key (or its key is not the one given)",
+			return fail(s, "%s refused our CURVE key (it is not in the receiver's "
+				       "--curve-allow)", s->o->endpoint);
+		why = ev == -EPROTO ? bridge_handshake_why(value, curve) : NULL;
+		if (why) {
+			char msg[300];
+
+			/* A moment before we hang up: the receiver reads the same mismatch from
+			 * our greeting and reports it (a hang-up first would be all it saw). */
+			usleep(300 * 1000);
+			snprintf(msg, sizeof(msg), "%s: %s", s->o->endpoint, why);
+			return fail(s, "%s", msg);
+		}
+		if ((ev == -EPROTO || ev == -EPIPE) && ++s->handshake_failures >= 3 && !s->welcomed)
+			/* A CURVE server that cannot open our hello (sealed for another key) says
+			 * nothing and hangs up: that is what a client with a wrong key sees. */
+			return fail(s, curve ? "%s: the receiver hung up during the CURVE handshake "
+					       "three times: --curve-server is not its public key, or it "
+					       "does not use CURVE"
+					     : "%s does not speak ZeroMQ's protocol for a bridge receiver "
+					       "(handshake failed three times)",
 				    s->o->endpoint);
-		if (ev == -EPROTO && ++s->handshake_failures >= 3 && !s->welcomed)
-			return fail(s, "%s does not speak ZeroMQ's protocol for a bridge receiver "
-				       "(handshake failed three times)", s->o->endpoint);
 		if (ev == 1) {
 			/* (Re)connected: what was in flight on the old connection may be gone. */
 			s->handshake_failures = 0;
 			if (s->welcomed)
 				s->w.sent = s->w.acked;
 		}
-		if (ev == -1)
-			break;
 	}
 	return 0;
 }
@@ -113,7 +136,14 @@ static int push(struct send *s)
 			return -errno;
 		}
 		s->w.sent = first + n - 1;
-		s->sent_msgs += n;
+		/* Every message at or below the highest ever sent is a resend, whatever made it. */
+		if (s->w.sent <= s->high) {
+			s->resends += n;
+		} else {
+			s->resends += s->high >= first ? s->high - first + 1 : 0;
+			s->sent_msgs += s->w.sent - (s->high >= first ? s->high : first - 1);
+			s->high = s->w.sent;
+		}
 	}
 	return 0;
 }
@@ -161,6 +191,9 @@ static int on_frame(struct send *s, const void *data, size_t len)
 	if (rc == -EPROTO)
 		return fail(s, "%s answered in something other than the shmkit bridge protocol",
 			    s->o->endpoint);
+	if (rc == -EPROTONOSUPPORT)
+		return fail(s, "%s speaks another version of the shmkit bridge protocol",
+			    s->o->endpoint);
 	if (rc)
 		return fail(s, "%s sent a malformed frame", s->o->endpoint);
 	if (f.id != s->st.id && f.type != BT_REFUSE)
@@ -175,23 +208,30 @@ static int on_frame(struct send *s, const void *data, size_t len)
 				 s->o->queue, s->src_max);
 			return fail(s, "%s", why);
 		}
-		if (f.a > s->st.got)
-			return fail(s, "%s has more of this sender's messages than it ever sent (a "
+		if (f.a != s->st.got)
+			return fail(s, "%s resumes this sender elsewhere than where it stands (a "
 				       "state object from elsewhere?)", s->o->endpoint);
-		if (s->st.resumed) {
-			s->lost = s->st.got - f.a;
-			if (s->lost) {
-				shmkit_queue_count_lost(s->src, s->lost);
-				if (!s->o->quiet)
-					fprintf(stderr, "shmkit: %s: the previous bridge died with %" PRIu64
-							" messages unacknowledged: lost, counted in %s's "
-							"stats\n", s->o->cmd, s->lost, s->o->queue);
-			}
+		if (f.c < s->st.counted)
+			return fail(s, "%s counts fewer losses of this sender than it already "
+				       "counted (a state object from elsewhere?)", s->o->endpoint);
+		/* The receiver decided what died in a predecessor's window (recv.c): we count
+		 * what we have not counted yet, so a loss is counted once however often we
+		 * restart. A kill between the count and its record counts it again. */
+		s->lost = f.c - s->st.counted;
+		if (s->lost) {
+			shmkit_queue_count_lost(s->src, s->lost);
+			bridge_killpoint("lost-counted");
+			bridge_sstate_counted(&s->st, f.c);
+			if (!s->o->quiet)
+				fprintf(stderr, "shmkit: %s: a previous bridge died with %" PRIu64
+						" messages unacknowledged: lost, counted in %s's stats\n",
+					s->o->cmd, s->lost, s->o->queue);
 		}
 		/* Resume after everything taken so far: delivered, or lost and counted. */
 		bridge_sstate_acked(&s->st, s->st.got);
-		s->w.acked = s->w.last = s->w.sent = s->st.got;
+		s->w.acked = s->w.last = s->w.sent = s->high = s->st.got;
 		s->welcomed = true;
+		bridge_killpoint("welcomed");
 		return 0;
 	case BT_ACK:
 		if (!s->welcomed)
@@ -205,8 +245,7 @@ static int on_frame(struct send *s, const void *data, size_t len)
 		}
 		if ((f.b & BA_GAP) && now_seconds() - s->last_gap_resend > GAP_RESEND_S) {
 			s->last_gap_resend = now_seconds();
-			s->resends += s->w.sent - s->w.acked;
-			s->w.sent = s->w.acked;
+			s->w.sent = s->w.acked; /* push() counts what goes again */
 		}
 		return 0;
 	case BT_EOFACK:
@@ -257,7 +296,8 @@ static int hello(struct send *s)
 			return -EINTR;
 		if (now_seconds() >= next) {
 			zmq_send(s->sock, out,
-				 bridge_encode(out, BT_HELLO, s->st.id, s->src_max, s->o->window),
+				 bridge_encode(out, BT_HELLO, s->st.id, s->src_max, s->o->window,
+					       s->st.got),
 				 ZMQ_DONTWAIT);
 			next = now_seconds() + HELLO_EVERY_S;
 		}
@@ -268,6 +308,18 @@ static int hello(struct send *s)
 			return rc;
 	}
 	return 0;
+}
+
+/* Every message acknowledged, EOF sent again and again and never acknowledged: the receiver
+ * ended (it ends once every sender's EOF arrived, and its acknowledgement to us was lost) or
+ * is unreachable. Not waited for forever: the state stays, so a rerun retries. */
+static int eof_unanswered(struct send *s)
+{
+	fprintf(stderr, "shmkit: %s: every message was acknowledged, but EOF was not in %.0f s "
+			"(--connect-timeout): the receiver ended or is unreachable. Run again to "
+			"retry; if the receiver has ended, remove %s\n",
+		s->o->cmd, s->o->connect_s, s->st.name);
+	return -EPROTO;
 }
 
 static int run(struct send *s)
@@ -294,9 +346,12 @@ static int run(struct send *s)
 			return rc;
 		if (bridge_window_count(&s->w) &&
 		    now_seconds() - s->last_progress > s->resend_s) {
-			/* Silence: a cut connection or a receiver that restarted. */
-			s->resends += s->w.sent - s->w.acked;
-			s->w.sent = s->w.acked;
+			/* Silence: ask how far the receiver is (its acks may have been dropped).
+			 * Only without a monitor, which would tell us of a reconnect, resend. */
+			zmq_send(s->sock, out, bridge_encode(out, BT_PROBE, s->st.id, s->w.sent, 0, 0),
+				 ZMQ_DONTWAIT);
+			if (!s->mon)
+				s->w.sent = s->w.acked;
 			s->last_progress = now_seconds();
 			if (s->resend_s < 30)
 				s->resend_s *= 2;
@@ -304,7 +359,11 @@ static int run(struct send *s)
 		if (bridge_window_count(&s->w) == 0)
 			s->last_progress = now_seconds();
 		if (s->eof_src && bridge_window_count(&s->w) == 0 && now_seconds() >= next_eof) {
-			zmq_send(s->sock, out, bridge_encode(out, BT_EOF, s->st.id, s->w.last, 0),
+			if (!s->eof_since)
+				s->eof_since = now_seconds();
+			if (s->o->connect_s > 0 && now_seconds() - s->eof_since > s->o->connect_s)
+				return eof_unanswered(s);
+			zmq_send(s->sock, out, bridge_encode(out, BT_EOF, s->st.id, s->w.last, 0, 0),
 				 ZMQ_DONTWAIT);
 			next_eof = now_seconds() + EOF_EVERY_S;
 		}
@@ -321,6 +380,7 @@ int bridge_send(const struct bridge_opts *o)
 	struct send s = { .o = o };
 	char sname[SHMKIT_NAME_MAX + 2], why[200];
 	int rc, status = 1, zero = 0;
+	int64_t reply_max = 4096; /* the receiver's frames are small (recv.c) */
 
 	if (bridge_endpoint_check(o->endpoint, why, sizeof(why)))
 		return usage_error(o->cmd, "bad endpoint '%s': %s", o->endpoint, why);
@@ -354,6 +414,7 @@ int bridge_send(const struct bridge_opts *o)
 		goto out;
 	}
 	zmq_setsockopt(s.sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s.sock, ZMQ_MAXMSGSIZE, &reply_max, sizeof(reply_max));
 	if (bridge_curve_client(s.sock, o))
 		goto out;
 	s.mon = bridge_monitor_open(s.ctx, s.sock, "send");
@@ -373,9 +434,10 @@ int bridge_send(const struct bridge_opts *o)
 		runtime_error(o->cmd, rc);
 	}
 	if (o->json)
-		printf("{\"sent\": %" PRIu64 ", \"resent\": %" PRIu64 ", \"lost_before_restart\": %" PRIu64
+		printf("{\"sender\": \"%" PRIx64 "\", \"sent\": %" PRIu64 ", \"resent\": %" PRIu64
+		       ", \"lost_before_restart\": %" PRIu64
 		       ", \"last_seq\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"eof\": %d}\n",
-		       s.sent_msgs - s.resends, s.resends, s.lost, s.w.last, s.w.acked,
+		       s.st.id, s.sent_msgs, s.resends, s.lost, s.w.last, s.w.acked,
 		       s.eof_acked);
 out:
 	if (s.mon)

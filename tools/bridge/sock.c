@@ -57,7 +57,8 @@ void *bridge_monitor_open(void *ctx, void *sock, const char *tag)
 			       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
 				       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
 				       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-				       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED))
+				       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+				       ZMQ_EVENT_CONNECTED))
 		return NULL;
 	if (!(mon = zmq_socket(ctx, ZMQ_PAIR)))
 		return NULL;
@@ -68,7 +69,7 @@ void *bridge_monitor_open(void *ctx, void *sock, const char *tag)
 	return mon;
 }
 
-int bridge_monitor_read(void *mon)
+int bridge_monitor_read(void *mon, uint32_t *value)
 {
 	unsigned char ev[6];
 	char rest[256];
@@ -76,6 +77,7 @@ int bridge_monitor_read(void *mon)
 	size_t sz = sizeof(more);
 	uint16_t event;
 
+	*value = 0;
 	if (n < 0)
 		return -1; /* nothing more now */
 	/* The second frame (the endpoint) is not needed. */
@@ -87,11 +89,13 @@ int bridge_monitor_read(void *mon)
 		if (zmq_recv(mon, rest, sizeof(rest), 0) < 0)
 			break;
 	}
-	if (n < 2)
+	if (n < 6)
 		return 0;
 	memcpy(&event, ev, sizeof(event));
+	memcpy(value, ev + 2, sizeof(*value));
 	switch (event) {
-	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: /* value: an errno (the peer hung up...) */
+		return -EPIPE;
 	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
 		return -EPROTO;
 	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
@@ -100,7 +104,31 @@ int bridge_monitor_read(void *mon)
 		return 1;
 	case ZMQ_EVENT_DISCONNECTED:
 		return 2;
+	case ZMQ_EVENT_CONNECTED:
+		return 3;
 	default:
 		return 0;
+	}
+}
+
+const char *bridge_handshake_why(uint32_t value, bool curve_here)
+{
+	switch (value) {
+	case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+		return curve_here ? "the peer does not use CURVE while this end does (give both "
+				    "ends keys, or neither)"
+				  : "the peer uses CURVE while this end does not (give both ends "
+				    "keys, or neither)";
+	case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+	case ZMQ_PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE:
+	case ZMQ_PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_HELLO:
+	case ZMQ_PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_INITIATE:
+	case ZMQ_PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_WELCOME:
+		return "the CURVE handshake failed: the client was given another server public key "
+		       "than the receiver's (--curve-server)";
+	default:
+		if ((value & 0xf0000000u) == ZMQ_PROTOCOL_ERROR_ZAP_UNSPECIFIED)
+			return "the receiver's authentication (ZAP) failed";
+		return NULL; /* not ZMTP at all, or another socket type */
 	}
 }

@@ -3,10 +3,11 @@
  * process; each cell store is one atomic store, so a SIGKILL never leaves half a number).
  *
  * Sender (default name: the source queue's + ".bridge-s"):
- *   cell 0 magic, 1 identity, 2 messages taken (the last sequence number given), 3 acked.
+ *   cell 0 magic, 1 identity, 2 messages taken (the last sequence number given), 3 acked,
+ *   4 losses counted in the source queue's stats.
  * Receiver (the far queue's + ".bridge-r"):
- *   cell 0 magic, 1 the keeper's pid (for display), then per sender: identity, last sequence
- *   number put into staging, EOF forwarded, last sequence number the keeper put (RS_*).
+ *   the header cells (RH_*: magic, the keeper's pid, the end phase, what the keeper accounted
+ *   for), then per sender its fields (RS_*, bridge.h).
  *
  * The running bridge holds the Array's own Lock for its whole life: a second bridge on the same
  * state is refused (-EBUSY) while the first lives, and takes over when it has died (the lock
@@ -21,9 +22,9 @@
 
 #include "bridge/bridge.h"
 
-#define SSTATE_MAGIC 0x53424b53 /* "SKBS" */
-#define RSTATE_MAGIC 0x52424b53 /* "SKBR" */
-enum { SS_MAGIC, SS_ID, SS_GOT, SS_ACKED, SS_CELLS };
+#define SSTATE_MAGIC 0x32424b53 /* "SKB2" */
+#define RSTATE_MAGIC 0x32524b53 /* "SKR2" */
+enum { SS_MAGIC, SS_ID, SS_GOT, SS_ACKED, SS_COUNTED, SS_CELLS };
 
 int bridge_name(char *out, size_t n, const char *queue, const char *suffix)
 {
@@ -104,6 +105,7 @@ int bridge_sstate_open(struct bridge_sstate *s, const char *name)
 		s->id = (uint64_t)cell(s->a, SS_ID);
 		s->got = (uint64_t)cell(s->a, SS_GOT);
 		s->acked = (uint64_t)cell(s->a, SS_ACKED);
+		s->counted = (uint64_t)cell(s->a, SS_COUNTED);
 		if (s->acked > s->got || cell(s->a, SS_GOT) < 0) {
 			bridge_sstate_close(s);
 			return -EBADMSG;
@@ -115,6 +117,7 @@ int bridge_sstate_open(struct bridge_sstate *s, const char *name)
 	shmkit_array_store(s->a, SS_ID, (int64_t)s->id);
 	shmkit_array_store(s->a, SS_GOT, 0);
 	shmkit_array_store(s->a, SS_ACKED, 0);
+	shmkit_array_store(s->a, SS_COUNTED, 0);
 	shmkit_array_store(s->a, SS_MAGIC, SSTATE_MAGIC);
 	return 0;
 }
@@ -129,6 +132,12 @@ void bridge_sstate_acked(struct bridge_sstate *s, uint64_t acked)
 {
 	s->acked = acked;
 	shmkit_array_store(s->a, SS_ACKED, (int64_t)acked);
+}
+
+void bridge_sstate_counted(struct bridge_sstate *s, uint64_t counted)
+{
+	s->counted = counted;
+	shmkit_array_store(s->a, SS_COUNTED, (int64_t)counted);
 }
 
 void bridge_sstate_remove(struct bridge_sstate *s)
@@ -152,13 +161,13 @@ int bridge_rstate_open(struct bridge_rstate *s, const char *name, bool hold)
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	if ((rc = open_held(name, RS_CELLS, hold, &s->a, &created)))
 		return rc;
-	if (cell(s->a, 0) != RSTATE_MAGIC) {
+	if (cell(s->a, RH_MAGIC) != RSTATE_MAGIC) {
 		/* Ours to fill only if we made it (or a maker died before finishing: all zero). */
-		if (!created && cell(s->a, 0) != 0) {
+		if (!created && cell(s->a, RH_MAGIC) != 0) {
 			bridge_rstate_close(s);
 			return -EBADMSG;
 		}
-		shmkit_array_store(s->a, 0, RSTATE_MAGIC);
+		shmkit_array_store(s->a, RH_MAGIC, RSTATE_MAGIC);
 	}
 	return 0;
 }
@@ -183,6 +192,9 @@ int bridge_rstate_slot(struct bridge_rstate *s, uint64_t id, bool add)
 	bridge_rstate_set(s, free_slot, RS_LAST, 0);
 	bridge_rstate_set(s, free_slot, RS_EOF, 0);
 	bridge_rstate_set(s, free_slot, RS_KEPT, 0);
+	bridge_rstate_set(s, free_slot, RS_LOST, 0);
+	bridge_rstate_set(s, free_slot, RS_SKIP_TO, 0);
+	bridge_rstate_set(s, free_slot, RS_SKIP_LOST, 0);
 	bridge_rstate_set(s, free_slot, RS_ID, (int64_t)id);
 	return free_slot;
 }
@@ -195,6 +207,50 @@ int64_t bridge_rstate_get(struct bridge_rstate *s, int slot, int field)
 void bridge_rstate_set(struct bridge_rstate *s, int slot, int field, int64_t v)
 {
 	shmkit_array_store(s->a, RS_HDR + (size_t)slot * RS_FIELDS + (size_t)field, v);
+}
+
+int64_t bridge_rstate_hdr(struct bridge_rstate *s, int c)
+{
+	return cell(s->a, (size_t)c);
+}
+
+void bridge_rstate_set_hdr(struct bridge_rstate *s, int c, int64_t v)
+{
+	shmkit_array_store(s->a, (size_t)c, v);
+}
+
+/*
+ * A skip is three stores: SKIP_LOST (the new total), SKIP_TO (the intent, stored after the
+ * value it refers to), LAST, LOST. Killed before LAST moved (SKIP_TO > LAST), nothing happened
+ * yet: the next skip starts afresh from LAST and LOST as they are. Killed after LAST moved
+ * and before LOST (SKIP_TO == LAST, LOST != SKIP_LOST): settle finishes it. So a loss is
+ * added once, whatever the moment of the kill, and asking again for the same `to` adds nothing.
+ */
+void bridge_rstate_settle(struct bridge_rstate *s, int slot)
+{
+	int64_t to = bridge_rstate_get(s, slot, RS_SKIP_TO);
+
+	if (to && to == bridge_rstate_get(s, slot, RS_LAST) &&
+	    bridge_rstate_get(s, slot, RS_LOST) != bridge_rstate_get(s, slot, RS_SKIP_LOST))
+		bridge_rstate_set(s, slot, RS_LOST, bridge_rstate_get(s, slot, RS_SKIP_LOST));
+}
+
+uint64_t bridge_rstate_skip(struct bridge_rstate *s, int slot, uint64_t to)
+{
+	uint64_t last, lost;
+
+	bridge_rstate_settle(s, slot);
+	last = (uint64_t)bridge_rstate_get(s, slot, RS_LAST);
+	lost = (uint64_t)bridge_rstate_get(s, slot, RS_LOST);
+	if (to <= last)
+		return lost;
+	bridge_rstate_set(s, slot, RS_SKIP_LOST, (int64_t)(lost + (to - last)));
+	bridge_rstate_set(s, slot, RS_SKIP_TO, (int64_t)to);
+	bridge_killpoint("skip-intent");
+	bridge_rstate_set(s, slot, RS_LAST, (int64_t)to);
+	bridge_killpoint("skip-moved");
+	bridge_rstate_set(s, slot, RS_LOST, (int64_t)(lost + (to - last)));
+	return lost + (to - last);
 }
 
 int bridge_rstate_all_eof(struct bridge_rstate *s)

@@ -1,46 +1,49 @@
 /*
- * `shmkit bridge`: the command line of the two bridges and of keygen. Built with or without
- * libzmq: without it, every form but --help says the bridge was built without ZeroMQ.
+ * shmkit-bridge, the program `shmkit bridge` runs: the command line of the two bridges, keygen
+ * and bench. Built only with libzmq (the core shmkit tool links none).
  */
 #include "config.h"
 
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <zmq.h>
 
-#include "bench/bench.h"
-#include "util.h"
-#ifdef HAVE_ZMQ
 #include "bridge/bridge.h"
+#include "util.h"
 
 volatile int bridge_stop;
+
+void bridge_killpoint(const char *point)
+{
+	static const char *at;
+	static unsigned long nth, seen;
+	static bool init;
+	size_t n;
+
+	if (!init) {
+		/* "POINT" or "POINT@N": the Nth time the point is passed. */
+		const char *amp;
+
+		at = getenv("SHMKIT_BRIDGE_KILL_AT");
+		nth = at && (amp = strchr(at, '@')) ? strtoul(amp + 1, NULL, 10) : 1;
+		init = true;
+	}
+	if (!at)
+		return;
+	n = strcspn(at, "@");
+	if (strlen(point) == n && !strncmp(at, point, n) && ++seen >= nth)
+		kill(getpid(), SIGKILL);
+}
 
 static void on_stop(int sig)
 {
 	(void)sig;
 	bridge_stop = 1;
 }
-#endif
-
-#ifndef HAVE_ZMQ
-/* The bench rows, without the means to measure them. */
-int bench_bridge(const struct bench_opts *o)
-{
-	static const char *const names[] = { "zmq", "bridge" };
-	struct bench_result r;
-	int i;
-
-	(void)o;
-	for (i = 0; i < 2; i++) {
-		bench_result_init(&r, names[i], BENCH_BRIDGE);
-		r.size = 64;
-		snprintf(r.unsupported, sizeof(r.unsupported), "shmkit built without libzmq");
-		bench_add(&r);
-	}
-	return 0;
-}
-#endif
 
 static void usage(FILE *f)
 {
@@ -48,6 +51,10 @@ static void usage(FILE *f)
 		"Usage: shmkit bridge send NAME ENDPOINT [OPTIONS]\n"
 		"       shmkit bridge recv ENDPOINT NAME [OPTIONS]\n"
 		"       shmkit bridge keygen PREFIX\n"
+		"       shmkit bridge bench [--quick] [--json]\n"
+		"       shmkit bridge senders NAME [--state S] [--json]\n"
+		"       shmkit bridge forget NAME SENDER [--state S]\n"
+		"(shmkit-bridge ... is the same program run directly)\n"
 		"Forward a queue to a queue on another host over ZeroMQ: every message once, in order\n"
 		"per send bridge, across restarts of either bridge and cuts of the connection.\n"
 		"  send  takes messages from local queue NAME and sends them to ENDPOINT\n"
@@ -57,32 +64,37 @@ static void usage(FILE *f)
 		"        send into queue NAME (which must exist), through a keeper process that stays\n"
 		"        NAME's one writer across restarts; exits once every sender forwarded EOF.\n"
 		"  keygen  writes PREFIX.key (secret, 0600) and PREFIX.pub: CURVE keys.\n"
+		"  senders lists the send bridges a receiver for NAME knows: staged, delivered,\n"
+		"          lost (died in a sender's window), and open/eof/forgotten\n"
+		"  forget  makes the receiver stop waiting for SENDER's EOF (one that vanished):\n"
+		"          what it staged is delivered, it is refused from then on, and what it\n"
+		"          still holds is neither delivered nor counted\n"
+		"  bench   64-byte messages through both bridges on loopback against bare ZeroMQ\n"
+		"          (what 'shmkit bench --only bridge' shows)\n"
 		"\nOptions:\n"
 		"  -w, --window N          send: unacknowledged messages kept for resending, 1..%d\n"
 		"                          (default %d); a killed send bridge loses at most these,\n"
 		"                          counted in NAME's stats as lost with a dead consumer\n"
 		"      --state NAME        the state object (send: NAME.bridge-s, recv: NAME.bridge-r)\n"
-		"      --resend S          send: resend the window after S seconds without an ack\n"
-		"                          (default 1)\n"
-		"      --connect-timeout S send: give up when no receiver answers the first hello in\n"
-		"                          S seconds (default 30; 0: wait forever)\n"
+		"      --resend S          send: ask the receiver how far it is after S seconds without\n"
+		"                          an ack, doubling up to 30 (default 1); the window is sent\n"
+		"                          again only after a reconnect or a reported gap\n"
+		"      --connect-timeout S send: give up when no receiver answers the first hello, or\n"
+		"                          acknowledges EOF, in S seconds (default 30; 0: wait forever)\n"
 		"      --curve-key FILE    our CURVE key pair (from keygen); recv: encrypts\n"
 		"      --curve-server FILE send: the receiver's public key; encrypts\n"
 		"      --curve-allow FILE  recv: admit only senders whose public keys FILE lists\n"
 		"  -q, --quiet             no notes on stderr\n"
 		"  -j, --json              a one-line JSON summary at the end\n"
+		"      --quick             bench: 200,000 messages instead of 1,000,000\n"
 		"  -h, --help              this text\n"
+		"  -V, --version           the version\n"
 		"Exit status: 0 at EOF (or stopped by SIGINT/SIGTERM, state kept), 1 on a runtime\n"
 		"error, 2 on a usage error.\n",
-#ifdef HAVE_ZMQ
-		BRIDGE_WINDOW_MAX, BRIDGE_WINDOW_DEFAULT
-#else
-		65536, 1024
-#endif
-	);
+		BRIDGE_WINDOW_MAX, BRIDGE_WINDOW_DEFAULT);
 }
 
-int cmd_bridge(int argc, char **argv)
+static int bridge_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "window", required_argument, NULL, 'w' },
@@ -94,23 +106,23 @@ int cmd_bridge(int argc, char **argv)
 		{ "curve-allow", required_argument, NULL, 'a' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "quick", no_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sub = NULL, *cmd = "bridge";
 	char *pos[3];
 	int npos = 0, c;
-#ifdef HAVE_ZMQ
+	bool quick = false;
 	struct bridge_opts o = { .window = BRIDGE_WINDOW_DEFAULT, .resend_s = 1.0,
 				 .connect_s = 30.0 };
 	struct sigaction sa;
 	int64_t ns;
 	uint64_t u;
-#endif
 
-	while ((c = getopt_long(argc, argv, ":w:qjh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":w:qjhV", opts, NULL)) != -1) {
 		switch (c) {
-#ifdef HAVE_ZMQ
 		case 'w':
 			if (!parse_u64(optarg, 1, BRIDGE_WINDOW_MAX, &u))
 				return usage_error(cmd, "bad --window '%s' (1..%d)", optarg,
@@ -147,11 +159,13 @@ int cmd_bridge(int argc, char **argv)
 		case 'j':
 			o.json = true;
 			break;
-#else
-		case 'w': case 'S': case 'r': case 'c': case 'k': case 's': case 'a': case 'q':
-		case 'j':
+		case 'Q':
+			quick = true;
 			break;
-#endif
+		case 'V':
+			printf("shmkit-bridge %s (libzmq %d.%d.%d)\n", SHMKIT_VERSION, ZMQ_VERSION_MAJOR,
+			       ZMQ_VERSION_MINOR, ZMQ_VERSION_PATCH);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -169,7 +183,25 @@ int cmd_bridge(int argc, char **argv)
 		pos[npos++] = argv[optind];
 	}
 	if (!sub)
-		return usage_error(cmd, "missing send, recv or keygen");
+		return usage_error(cmd, "missing send, recv, keygen, bench, senders or forget");
+	if (!strcmp(sub, "senders")) {
+		if (npos != 1)
+			return usage_error("bridge senders", npos ? "extra argument '%s'" : "missing NAME",
+					   npos ? pos[1] : "");
+		return bridge_senders(pos[0], o.state, o.json);
+	}
+	if (!strcmp(sub, "forget")) {
+		if (npos != 2)
+			return usage_error("bridge forget", npos > 2 ? "extra argument '%s'"
+							  : "expected NAME SENDER",
+					   npos > 2 ? pos[2] : "");
+		return bridge_forget(pos[0], o.state, pos[1]);
+	}
+	if (!strcmp(sub, "bench")) {
+		if (npos)
+			return usage_error("bridge bench", "extra argument '%s'", pos[0]);
+		return bridge_bench(quick, o.json);
+	}
 	if (!strcmp(sub, "keygen")) {
 		if (npos != 1)
 			return usage_error("bridge keygen", npos ? "extra argument '%s'" : "missing PREFIX",
@@ -181,13 +213,8 @@ int cmd_bridge(int argc, char **argv)
 					   : sub[0] == 's' ? "expected NAME ENDPOINT" : "expected ENDPOINT NAME",
 					   npos > 2 ? pos[2] : "");
 	} else {
-		return usage_error(cmd, "unknown '%s' (send, recv or keygen)", sub);
+		return usage_error(cmd, "unknown '%s' (send, recv, keygen, bench, senders or forget)", sub);
 	}
-#ifndef HAVE_ZMQ
-	fprintf(stderr, "shmkit: %s: this shmkit was built without ZeroMQ (libzmq): install "
-			"libzmq3-dev and build again\n", cmd);
-	return 1;
-#else
 	if (!strcmp(sub, "keygen"))
 		return bridge_keygen(pos[0]);
 	o.cmd = cmd;
@@ -210,5 +237,14 @@ int cmd_bridge(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return sub[0] == 's' ? bridge_send(&o) : bridge_recv(&o);
-#endif
+}
+
+/* `shmkit bridge ARGS` execs this with argv[0] "shmkit-bridge" and ARGS after it, which is
+ * also what a user typing shmkit-bridge ARGS gives: the same parse either way. */
+int main(int argc, char **argv)
+{
+	/* The keeper a receiving bridge starts (keeper.c); not a user's command. */
+	if (argc == 6 && !strcmp(argv[1], "keeper"))
+		return bridge_keeper_main(argv[2], argv[3], argv[4], argv[5]);
+	return bridge_main(argc, argv);
 }
