@@ -496,7 +496,8 @@ static void put_stream_end(struct shmkit__ring *r, struct shmkit__who *w, bool w
 static int try_put_large(struct shmkit__ring *r, struct shmkit__who *w, const struct batch *b)
 {
 	struct shmkit__stream *ps = &w->ps;
-	uint32_t nfr = frags_of(r, b->iov[0].iov_len), expect = 0;
+	uint32_t nfr = frags_of(r, b->iov[0].iov_len), expect = 0, need;
+	uint32_t quarter = r->capacity / 4 ? r->capacity / 4 : 1;
 	uint64_t p;
 	int k;
 
@@ -526,7 +527,13 @@ static int try_put_large(struct shmkit__ring *r, struct shmkit__who *w, const st
 		wake_consumers(r, (uint32_t)k);
 	}
 	while (ps->done < nfr) {
-		k = claim_put(r, w, nfr - ps->done, 1, RING_STREAM, RING_STREAM, &p);
+		/* Wait for a quarter of the ring (or the rest of the message) rather than take
+		 * slots one by one as the consumer frees them: runs of one slot would make the
+		 * two sides wake each other per slot. No deadlock: the consumer of the stream
+		 * takes every fragment published, and slots other consumers hold are before its
+		 * head and freed as they finish. */
+		need = nfr - ps->done < quarter ? nfr - ps->done : quarter;
+		k = claim_put(r, w, nfr - ps->done, need, RING_STREAM, RING_STREAM, &p);
 		if (k == -EAGAIN)
 			return k;
 		if (k < 0) {
@@ -1010,11 +1017,22 @@ static inline int attempt(struct shmkit__ring *r, struct shmkit__who *w, const s
 	return c->try(r, w, c->io);
 }
 
-/* Past the deadline: a put stream is withdrawn; a get stream is received to its end. */
-static bool may_time_out(struct shmkit__ring *r, struct shmkit__who *w)
+/* Past the deadline: a get stream is received to its end; a put stream goes on for another
+ * span of the same length while it moved since the last look (*moved: fragments then), and is
+ * withdrawn once a whole span passed without room for any of it. So a caller waiting in short
+ * timed calls (the Python binding's slices) puts a message longer than the ring whole, and one
+ * that finds no consumer gets its time-out. */
+static bool may_time_out(struct shmkit__ring *r, struct shmkit__who *w, int64_t *deadline,
+			 int64_t span, uint32_t *moved)
 {
-	if (w->ps.on)
+	if (w->ps.on) {
+		if (w->ps.done != *moved) {
+			*moved = w->ps.done;
+			*deadline = shmkit__now() + span;
+			return false;
+		}
 		put_stream_end(r, w, true);
+	}
 	return !w->gs.on;
 }
 
@@ -1036,11 +1054,13 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, const struct
 	_Atomic uint32_t *word = c->side == RING_SIDE_GET ? &r->sh->not_empty : &r->sh->not_full;
 	_Atomic uint32_t *count =
 		c->side == RING_SIDE_GET ? &r->sh->cons_waiting : &r->sh->prod_waiting;
-	int64_t now, until, next_recover = 0;
+	int64_t now, until, next_recover = 0, deadline = c->deadline, span = 0;
 	bool armed = false, absorb = false;
-	uint32_t seen;
+	uint32_t seen, moved = 0;
 	int rc, i;
 
+	if (deadline != SHMKIT__FOREVER && deadline > 0)
+		span = deadline - shmkit__now();
 	rc = attempt(r, w, c);
 	if (rc != -EAGAIN)
 		return wait_done(r, w, rc);
@@ -1068,7 +1088,7 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, const struct
 	}
 	for (;;) {
 		now = shmkit__now();
-		if (now >= c->deadline && may_time_out(r, w)) {
+		if (now >= deadline && may_time_out(r, w, &deadline, span, &moved)) {
 			/* A caller that waits in short timed calls (an event loop, the Python
 			 * binding's interruptible slices) never sleeps a whole slice: look for
 			 * dead peers (throttled) before reporting the timeout, or it never would. */
@@ -1086,7 +1106,7 @@ static int wait_loop(struct shmkit__ring *r, struct shmkit__who *w, const struct
 		if (!next_recover)
 			next_recover = now + SHMKIT__SLICE_NS / 2 +
 				       (int64_t)((uint64_t)now % (SHMKIT__SLICE_NS / 2));
-		until = c->deadline < next_recover && !w->gs.on ? c->deadline : next_recover;
+		until = deadline < next_recover && !w->gs.on ? deadline : next_recover;
 		if (ring_broken(r)) {
 			rc = -EBADMSG;
 			break;

@@ -52,8 +52,9 @@
  *    get_stream freed, so the rest of the message becomes debris for the next consumer.
  *  - Deadlines bound the wait for a message to begin. A consumer holding the get stream waits
  *    for the rest as long as the producer streams (it cannot give the fragments it consumed
- *    back); a producer streaming withdraws at its deadline; a _try put of a message larger
- *    than the free room returns -EAGAIN without starting.
+ *    back); a producer streaming withdraws once a whole timeout passed without room for any
+ *    of it (progress buys another timeout, so short timed calls still put it whole); a _try
+ *    put of a message larger than the free room returns -EAGAIN without starting.
  *  - Memory is nslots x slot size whatever the message sizes. Loans stay one slot.
  *
  * Waiting: consumers sleep on not_empty, producers on not_full (eventcounts, ec.h), after a

@@ -289,8 +289,10 @@ int shmkit_queue_shutdown(shmkit_queue *q);
 /* Put one message of `len` bytes; blocks while the queue is full. -EMSGSIZE when len exceeds
  * max_size (nothing is queued); -EPIPE when the queue is closed for writing. A message longer
  * than a slot is put whole or not at all: the deadline bounds the wait for room (a _try puts
- * it only when it fits now); a timed put that must stream a message larger than the free room
- * and runs out of time withdraws what it wrote, and no consumer ever receives part of it. */
+ * it only when it fits now); a timed put that streams a message larger than the free room goes
+ * on while consumers make room (each time some of it moved, it gets another timeout_ns), and
+ * withdraws what it wrote once a whole timeout_ns passed without room: no consumer ever
+ * receives part of a message. */
 int shmkit_queue_put(shmkit_queue *q, const void *msg, size_t len);
 int shmkit_queue_put_try(shmkit_queue *q, const void *msg, size_t len);
 int shmkit_queue_put_timeout(shmkit_queue *q, const void *msg, size_t len, int64_t timeout_ns);

@@ -130,7 +130,8 @@ START_TEST(idle_and_deaths)
 {
 	char buf[TU_NAME_SIZE];
 	const char *name = tu_name_kind(buf, "idle", shmkit_queue_unlink);
-	struct shmkit_queue_attr attr = { .capacity = 4, .max_size = BIG, .mode = 0600 };
+	struct shmkit_queue_attr attr = { .capacity = 4, .max_size = BIG, .mode = 0600,
+					  .slot_size = BIG }; /* one slot each: a long copy */
 	struct board *b = tu_shared(sizeof(*b));
 	struct carg arg = { b, name };
 	struct shmkit_queue_stats st;
