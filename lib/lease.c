@@ -39,6 +39,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "hold.h"
 #include "lease.h"
 #include "mutex.h"
 #include "proc.h"
@@ -68,6 +69,13 @@ int shmkit__lease_take(int fd, uint64_t byte)
 	int rc = lease_op(fd, F_OFD_SETLK, F_WRLCK, byte, NULL);
 
 	return rc == -EACCES ? -EAGAIN : rc; /* both mean: another description holds it */
+}
+
+int shmkit__lease_share(int fd, uint64_t byte)
+{
+	int rc = lease_op(fd, F_OFD_SETLK, F_RDLCK, byte, NULL);
+
+	return rc == -EACCES ? -EAGAIN : rc;
 }
 
 void shmkit__lease_drop(int fd, uint64_t byte)
@@ -108,6 +116,9 @@ static void reopen_own(struct shmkit__region *r)
 		r->fd = -1;
 		return;
 	}
+	/* The child holds the object through its own description before the shared one goes
+	 * (hold.c), so there is no moment when nobody seems to hold it. */
+	(void)shmkit__hold_take(nfd);
 	if (dup2(nfd, r->fd) < 0) {
 		close(r->fd);
 		r->fd = nfd;

@@ -12,6 +12,8 @@
 /* 0 taken, -EAGAIN another description holds it, else -errno. */
 int shmkit__lease_take(int fd, uint64_t byte);
 void shmkit__lease_drop(int fd, uint64_t byte);
+/* The same as a read lock, which any number of descriptions may hold at once (hold.c). */
+int shmkit__lease_share(int fd, uint64_t byte);
 /* 1 if another open file description holds the lease (or we cannot tell), 0 if free. */
 int shmkit__lease_held(int fd, uint64_t byte);
 void shmkit__region_track(struct shmkit__region *r);

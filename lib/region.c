@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hold.h"
 #include "lease.h"
 #include "mutex.h"
 #include "proc.h"
@@ -132,6 +133,9 @@ static void bind_common(struct shmkit__region *r, int fd, uint64_t seats_off, ui
 	r->lk_recursive = r->hdr->flags & SHMKIT_RECURSIVE;
 	r->fd = lease_fd(r, fd, creating);
 	fd = r->fd;
+	/* Every handle holds the file (hold.c): nobody removes a name unused while it is open.
+	 * Failing that (a remover kept the byte past the wait), open checks the name below. */
+	(void)shmkit__hold_take(fd);
 	pthread_mutex_init(&r->seat_mu, NULL);
 	r->obj_size = (size_t)seats_off;
 	r->nseats = nseats;
@@ -429,6 +433,11 @@ int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 		goto fail;
 	}
 	bind_common(r, fd, seats_off, nseats, lk_off, false);
+	/* A remover of unused names may have taken the name between our open and our hold. */
+	if ((err = shmkit__hold_verify(r))) {
+		shmkit__region_close(r);
+		return err;
+	}
 	return 0;
 fail:
 	close(fd);

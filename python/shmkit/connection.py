@@ -26,7 +26,8 @@ class Connection(Spill, _shmkit.Connection):
         _shmkit.Connection.__init__(self, name, end, readable, writable)
 
     def __reduce__(self):
-        return (_attach_conn, (self.name, self.end, self.readable, self.writable))
+        return (_attach_conn, (_registry.sent(self.name), self.end, self.readable,
+                               self.writable))
 
     def fileno(self):
         """A descriptor that is readable when recv() may not block (a message, or EOF), for
@@ -70,13 +71,17 @@ def wait(object_list, timeout=None):
 
 def Pipe(duplex=True, *, name=None, capacity=DEFAULT_CAPACITY, max_size=DEFAULT_MAX_SIZE,
          mode=0o600):
-    if name is None:
+    anonymous = name is None
+    if anonymous:
         name = _registry.new_name("pipe")
-        _registry.own(name)
     else:
         _registry.check_name(name)
     _shmkit.create_pipe(name, capacity, max_size, not duplex, mode)
     if duplex:
-        return Connection(name, 0), Connection(name, 1)
-    # simplex: end 0 only sends, end 1 only receives; multiprocessing returns (reader, writer)
-    return Connection(name, 1, True, False), Connection(name, 0, False, True)
+        ends = Connection(name, 0), Connection(name, 1)
+    else:
+        # simplex: end 0 only sends, end 1 only receives; multiprocessing returns (reader, writer)
+        ends = Connection(name, 1, True, False), Connection(name, 0, False, True)
+    if anonymous:
+        _registry.own(name, *ends)
+    return ends

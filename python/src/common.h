@@ -10,6 +10,15 @@
 
 #include "shmkit.h"
 
+/* Python 3.8 has these under their provisional names (3.9 made them public). */
+#if PY_VERSION_HEX < 0x03090000
+#define PyObject_Vectorcall _PyObject_Vectorcall
+static inline PyObject *PyObject_CallOneArg(PyObject *f, PyObject *arg)
+{
+	return _PyObject_Vectorcall(f, &arg, 1, NULL);
+}
+#endif
+
 /* A Python exception is already set (a signal handler raised, a callback failed). */
 #define SK_PYERR (-1000000)
 /* How long one blocking call sleeps with the GIL released before it looks at signals: the

@@ -6,6 +6,8 @@
 #include "common.h"
 
 #include <string.h>
+
+#include "hold.h"
 #include <time.h>
 
 PyObject *sk_DeadlockError, *sk_WrongKindError, *sk_OwnerDiedWarning;
@@ -291,6 +293,38 @@ static PyObject *sk_remove(PyObject *self, PyObject *arg)
 	Py_RETURN_NONE;
 }
 
+/* remove_unused(name): remove it only if nobody anywhere has it open (lib/hold.c). */
+static PyObject *sk_remove_unused(PyObject *self, PyObject *arg)
+{
+	const char *name = PyUnicode_AsUTF8(arg);
+	int rc;
+
+	if (!name)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmkit__remove_unused(name);
+	Py_END_ALLOW_THREADS
+	if (rc < 0)
+		return sk_raise(rc, name);
+	Py_RETURN_NONE;
+}
+
+/* hold_fd(name) -> int: a descriptor that holds the object until closed (lib/hold.c). */
+static PyObject *sk_hold_fd(PyObject *self, PyObject *arg)
+{
+	const char *name = PyUnicode_AsUTF8(arg);
+	int fd;
+
+	if (!name)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	fd = shmkit__hold_open(name);
+	Py_END_ALLOW_THREADS
+	if (fd < 0)
+		return sk_raise(fd, name);
+	return PyLong_FromLong(fd);
+}
+
 static PyObject *sk_name_check(PyObject *self, PyObject *arg)
 {
 	const char *name = PyUnicode_AsUTF8(arg);
@@ -332,6 +366,10 @@ static PyMethodDef methods[] = {
 	  "_set_owned_lock_type(cls): class of the locks get_lock() returns" },
 	{ "info", sk_info, METH_O, "info(name) -> dict: kind and state of a named object" },
 	{ "remove", sk_remove, METH_O, "remove(name): unlink a named object of any kind" },
+	{ "remove_unused", sk_remove_unused, METH_O,
+	  "remove_unused(name): unlink a named object only if no process has it open" },
+	{ "hold_fd", sk_hold_fd, METH_O,
+	  "hold_fd(name) -> int: a descriptor holding the object open until it is closed" },
 	{ "name_ok", sk_name_check, METH_O, "name_ok(name) -> bool" },
 	{ "strerror", sk_strerror, METH_O, "strerror(rc) -> str" },
 	{ "create_pipe", sk_create_pipe, METH_VARARGS,
@@ -363,7 +401,9 @@ static int add_type(PyObject *m, PyTypeObject *t, const char *name)
 	return PyModule_AddObject(m, name, (PyObject *)t);
 }
 
-PyMODINIT_FUNC PyInit__shmkit(void)
+/* Exported whatever -fvisibility says (3.8's PyMODINIT_FUNC does not say it): the one symbol
+ * the extension exports (src/_shmkit.map). */
+__attribute__((visibility("default"))) PyMODINIT_FUNC PyInit__shmkit(void)
 {
 	PyObject *m = PyModule_Create(&moddef);
 
