@@ -35,7 +35,11 @@ namespace) has open, and it needs no message to learn that a process died.
   holds while it waits: a spill of an anonymous queue ends in its queue's random part and is
   removed only once no name of its tracker ends so (the queue's name is gone).
 - If the tracker itself is killed, the next tracker to start anywhere removes the unheld names of
-  trackers no longer listening (their abstract socket is gone from /proc/net/unix).
+  trackers no longer listening (their abstract socket is gone from /proc/net/unix). A tracker in
+  another network namespace (a container sharing /dev/shm but not the network) looks gone too:
+  its unheld pinned names may then go early; held ones never do.
+- What this cannot do: a name read or pickled and dropped everywhere is kept only while its
+  program runs (a queue message carrying it to another program outlives it at its own risk).
 """
 import os
 import select

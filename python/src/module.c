@@ -18,6 +18,7 @@ static PyObject *protocol5;
 PyObject *sk_raise(int rc, const char *what)
 {
 	const char *msg = shmkit_strerror(rc);
+	PyObject *args, *exc = NULL;
 
 	if (rc == SK_PYERR)
 		return NULL;
@@ -34,10 +35,14 @@ PyObject *sk_raise(int rc, const char *what)
 		PyErr_Format(sk_WrongKindError, "%s: %s", what ? what : "shmkit", msg);
 		return NULL;
 	}
-	if (what)
-		PyErr_SetObject(PyExc_OSError, Py_BuildValue("(iss)", -rc, msg, what));
-	else
-		PyErr_SetObject(PyExc_OSError, Py_BuildValue("(is)", -rc, msg));
+	/* The instance, not OSError with arguments: OSError() picks the errno's subclass
+	 * (FileNotFoundError, ...), and Python 3.8 matches `except` clauses against the type an
+	 * exception was raised with, before it makes the instance. */
+	args = what ? Py_BuildValue("(iss)", -rc, msg, what) : Py_BuildValue("(is)", -rc, msg);
+	if (args && (exc = PyObject_Call(PyExc_OSError, args, NULL)))
+		PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+	Py_XDECREF(exc);
+	Py_XDECREF(args);
 	return NULL;
 }
 
