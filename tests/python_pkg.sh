@@ -78,7 +78,7 @@ fi
 # 4. the installed package at work, away from the tree (a file: spawn children import it)
 cd "$tmp" || exit 1
 cat >"$tmp/smoke.py" <<'EOF'
-import multiprocessing as mp, os, sys
+import inspect, multiprocessing as mp, os, sys
 import shmkit
 
 
@@ -98,6 +98,8 @@ if __name__ == "__main__":
         p.join(60)
         assert p.exitcode == 0
     assert v.value == 2
+    for meth in (shmkit.Queue.put, shmkit.Lock.acquire, shmkit.Event.wait, shmkit.info):
+        inspect.signature(meth)
     print("python_pkg: shmkit", shmkit.__version__, "from", os.path.dirname(shmkit.__file__))
 EOF
 "$vpy" "$tmp/smoke.py" || fail "the installed package does not work"

@@ -64,6 +64,9 @@ PyObject *sk_lock_borrowed(shmkit_lock *l, PyObject *owner, int recursive);
  * names[i] (NULL when absent); the first `required` must be there. 0, or -1 with TypeError. */
 int sk_fast_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
 		 const char *const *names, int n, int required, PyObject **out);
+/* Give the methods of `defs` docstrings that carry their signature (textsig.c); self is
+ * "$self" for a type's methods, "$module" for the module's functions. */
+void sk_text_signatures(PyMethodDef *defs, const char *self);
 /* Pickle and unpickle with the fast C pickler. */
 PyObject *sk_pickle(PyObject *obj);
 PyObject *sk_unpickle(const char *buf, Py_ssize_t n);

@@ -400,6 +400,7 @@ static PyObject *import_attr(const char *mod, const char *attr)
 
 static int add_type(PyObject *m, PyTypeObject *t, const char *name)
 {
+	sk_text_signatures(t->tp_methods, "$self");
 	if (PyType_Ready(t) < 0)
 		return -1;
 	Py_INCREF(t);
@@ -410,9 +411,10 @@ static int add_type(PyObject *m, PyTypeObject *t, const char *name)
  * the extension exports (src/_shmkit.map). */
 __attribute__((visibility("default"))) PyMODINIT_FUNC PyInit__shmkit(void)
 {
-	PyObject *m = PyModule_Create(&moddef);
+	PyObject *m;
 
-	if (!m)
+	sk_text_signatures(methods, "$module");
+	if (!(m = PyModule_Create(&moddef)))
 		return NULL;
 	if (!(sk_Empty = import_attr("queue", "Empty")) || !(sk_Full = import_attr("queue", "Full")) ||
 	    !(sk_BrokenBarrierError = import_attr("threading", "BrokenBarrierError")) ||
