@@ -6,6 +6,7 @@
  *   proc.h     this process and thread  wait.h    clocks, futexes, fences, deadlines
  *   region.h   a mapped region          lease.h   seats: who is alive, from the kernel
  *   mutex.h    the lock in a region     deadlock.h  the wait-for graph behind -EDEADLK
+ *   notify.h   pollable descriptors     ec.h      the eventcount the ring's waiters use
  *   ring.h     the message ring         kinds.h   per-kind hooks for info and remove
  */
 #ifndef SHMKIT_COMMON_H

@@ -114,8 +114,8 @@ SHMKIT__API shmkit_lock *shmkit_cond_lock(shmkit_cond *c)
 
 /*
  * Release the lock however deeply this thread holds it and return that depth. Setting
- * lk->depth by hand would not do: the recursive pthread mutex keeps its own count, and only as
- * many unlocks as there were locks free it. So release one level at a time until the lock is
+ * lk->depth by hand would not do: the lock's release (mutex.c) keeps the recursion count and
+ * frees the word only when it reaches zero. So release one level at a time until the lock is
  * no longer ours; a failing release (a corrupt region) ends the loop rather than spinning.
  */
 static unsigned release_all(struct shmkit__region *r)

@@ -15,7 +15,8 @@
 #include <stdint.h>
 
 #define SHMKIT__MAGIC 0x31544b4d48535fULL /* "_SHMKT1" little-endian */
-#define SHMKIT__LAYOUT_VERSION 3u /* 2: seats and leases, our own lock word; 3: wake-one word, fd bits, batch counts */
+#define SHMKIT__LAYOUT_VERSION 4u /* 2: seats and leases, our own lock word; 3: wake-one word,
+				     fd bits, batch counts; 4: fragments, streams, slot size */
 #define SHMKIT__CACHELINE 64
 
 enum { SHMKIT__STATE_INIT = 0, SHMKIT__STATE_READY = 0x52454459 /* "REDY" */ };

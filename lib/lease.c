@@ -26,8 +26,9 @@
  * child can run anything else; the child then takes seats of its own when it needs them.
  *
  * The lease bytes lie far past any region's end (locks need no backing bytes), so they never
- * meet data. Everything in the seat table is informational (who, for display and for the
- * deadlock detector); liveness is only ever read from the kernel.
+ * meet data. The seat table names who holds each seat (for display, for the deadlock
+ * detector, and through its gen for whether a record made by a seat's earlier holder is still
+ * that holder's); liveness itself is only ever read from the kernel.
  */
 #include "config.h"
 

@@ -17,8 +17,14 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "kinds.h"
+#include "lease.h"
+#include "mutex.h"
 #include "notify.h"
+#include "proc.h"
+#include "region.h"
 #include "ring.h"
+#include "wait.h"
 
 #define NPARTS ((int)SHMKIT_QUEUE_WRITERS_MAX)
 #define ROLE_WRITER 1u
@@ -28,20 +34,16 @@ struct part {
 	_Atomic int32_t pid; /* 0: free; else its pid, for display (the seat's lease says alive) */
 	_Atomic uint32_t role;
 	_Atomic uint64_t start;
-	_Atomic uint64_t put_pos;
-	_Atomic uint64_t get_pos;
-	_Atomic uint32_t waiting;
-	_Atomic uint32_t seat_gen; /* the gen of seat i its owner took (see lease.h) */
-	_Atomic uint64_t owed; /* joinable: got (or being got) and not yet task_done */
-	_Atomic uint32_t put_cnt; /* positions claimed from put_pos (a batch); 0: one */
-	_Atomic uint32_t get_cnt; /* positions claimed from get_pos; 0: one */
-	uint8_t pad[8];
+	struct shmkit__claim claim; /* what it claimed in the ring (ring.h) */
+	_Atomic uint64_t owed;      /* joinable: got (or being got) and not yet task_done */
+	_Atomic uint32_t seat_gen;  /* the gen of seat i its owner took (see lease.h) */
+	uint8_t pad[4];
 };
 _Static_assert(sizeof(struct part) == 64, "one participant per cache line");
 
 struct queue_region {
-	struct shmkit__hdr hdr; /* param: capacity, max_size, writers expected, NPARTS; NPARTS
-				   seats follow the slots */
+	struct shmkit__hdr hdr; /* param: capacity, max_size | payload << 32, writers expected,
+				   NPARTS; NPARTS seats follow the slots */
 	struct shmkit__lk admin; /* registration, writers, recovery */
 	_Alignas(SHMKIT__CACHELINE) uint32_t reserved0;
 	_Atomic uint32_t writers_total;
@@ -68,28 +70,34 @@ struct shmkit_queue {
 	struct shmkit__notify note;
 };
 
-static size_t region_size(uint32_t capacity, uint32_t max_size)
+static size_t region_size(uint32_t capacity, uint32_t payload)
 {
-	return sizeof(struct queue_region) + shmkit__ring_bytes(capacity, max_size);
+	return sizeof(struct queue_region) + shmkit__ring_bytes(capacity, payload);
 }
 
-static int params_ok(uint64_t capacity, uint64_t max_size, uint64_t writers)
+/* The layout read back from a region: sizes the library itself would have chosen. */
+static int params_ok(uint64_t capacity, uint64_t sizes, uint64_t writers)
 {
-	return capacity >= 1 && capacity <= RING_MAX_CAPACITY && max_size <= RING_MAX_MSG &&
+	uint32_t max_size, payload;
+
+	shmkit__ring_param_split(sizes, &max_size, &payload);
+	return capacity >= 1 && capacity <= RING_MAX_CAPACITY && max_size >= 1 &&
+	       payload >= 1 && shmkit__ring_payload(max_size, payload) == payload &&
 	       writers <= NPARTS;
 }
 
 static void bind(struct shmkit_queue *h)
 {
 	struct shmkit__hdr *hd = h->r.hdr;
+	uint32_t max_size, payload;
 
 	h->q = (struct queue_region *)hd;
-	shmkit__ring_bind(&h->ring, &h->q->ring, h->q->slots, (uint32_t)hd->param[0],
-			  (uint32_t)hd->param[1]);
+	shmkit__ring_param_split(hd->param[1], &max_size, &payload);
+	shmkit__ring_bind(&h->ring, &h->q->ring, h->q->slots, (uint32_t)hd->param[0], max_size,
+			  payload);
 	h->expected = (uint32_t)hd->param[2];
 	h->joinable = hd->flags & SHMKIT_JOINABLE;
 	h->part = -1;
-	h->who.head_cache = 0;
 	h->who.loan_put = h->who.loan_get = RING_NONE;
 	h->ring.dev = h->r.dev;
 	h->ring.ino = h->r.ino;
@@ -100,32 +108,39 @@ SHMKIT__API int shmkit_queue_create(const char *name, const struct shmkit_queue_
 {
 	struct shmkit_queue *h;
 	struct shmkit__hdr *hd;
-	int err, i;
+	uint32_t max_size, payload;
+	unsigned i;
+	int err;
 
-	if (!out || !attr || !params_ok(attr->capacity, attr->max_size, attr->writers) ||
+	if (!out || !attr)
+		return -EINVAL;
+	max_size = shmkit__ring_max_size(attr->max_size);
+	payload = shmkit__ring_payload(attr->max_size, attr->slot_size);
+	for (i = 0; i < sizeof(attr->reserved) / sizeof(attr->reserved[0]); i++)
+		if (attr->reserved[i])
+			return -EINVAL; /* a field of a later version this library does not know */
+	if (!payload || !params_ok(attr->capacity, shmkit__ring_param(max_size, payload),
+				   attr->writers) ||
 	    (attr->flags & ~SHMKIT_JOINABLE))
 		return -EINVAL;
 	if (!(h = shmkit__handle_new(sizeof(*h))))
 		return -ENOMEM;
 	err = shmkit__region_create(name, SHMKIT_KIND_QUEUE, attr->flags,
-				    region_size(attr->capacity, attr->max_size), NPARTS, attr->mode,
-				    &h->r);
+				    region_size(attr->capacity, payload), NPARTS, attr->mode, &h->r);
 	if (err) {
 		free(h);
 		return err;
 	}
 	hd = h->r.hdr;
 	hd->param[0] = attr->capacity;
-	hd->param[1] = attr->max_size;
+	hd->param[1] = shmkit__ring_param(max_size, payload);
 	hd->param[2] = attr->writers;
 	hd->param[3] = NPARTS;
 	bind(h);
 	shmkit__region_set_lock(&h->r, &h->q->admin);
-	for (i = 0; i < NPARTS; i++) {
-		atomic_store_explicit(&h->q->part[i].put_pos, RING_NONE, memory_order_relaxed);
-		atomic_store_explicit(&h->q->part[i].get_pos, RING_NONE, memory_order_relaxed);
-	}
-	shmkit__ring_init(&h->q->ring, h->q->slots, attr->capacity, attr->max_size);
+	for (i = 0; i < NPARTS; i++)
+		shmkit__ring_claim_clear(&h->q->part[i].claim);
+	shmkit__ring_init(&h->q->ring, h->q->slots, attr->capacity, max_size, payload);
 	shmkit__region_ready(&h->r);
 	*out = h;
 	return 0;
@@ -137,7 +152,8 @@ static int check_region(const struct shmkit__region *r)
 	const struct shmkit__hdr *hd = r->hdr;
 
 	if (!params_ok(hd->param[0], hd->param[1], hd->param[2]) || hd->param[3] != NPARTS ||
-	    !shmkit__obj_size_is(r, region_size((uint32_t)hd->param[0], (uint32_t)hd->param[1])) ||
+	    !shmkit__obj_size_is(r, region_size((uint32_t)hd->param[0],
+						(uint32_t)(hd->param[1] >> 32))) ||
 	    r->nseats != NPARTS || r->lk != &((struct queue_region *)hd)->admin ||
 	    (hd->flags & ~SHMKIT_JOINABLE))
 		return -EBADMSG;
@@ -227,6 +243,9 @@ static bool unfinished(struct shmkit_queue *h)
 	return false;
 }
 
+/* J1: establishes a synchronizing edge with J2 (join's announce): task_done's seq_cst store
+ * of owed, then this fence, then the load of joiners: either we see the joiner counted and
+ * wake it, or its recheck sees the work finished. */
 static void joiners_wake(struct queue_region *q)
 {
 	atomic_thread_fence(memory_order_seq_cst);
@@ -265,30 +284,32 @@ static int admin_lock(struct shmkit_queue *h, int64_t deadline)
 	return rc < 0 ? rc : 0; /* a dead holder left nothing half-done that we rely on */
 }
 
-/* Does any live participant name position q in the claim (word at `off`, count at `cnt_off`)?
- * alive[] was filled by the caller. */
+/* Does any live participant name position q in its put run (get: its get run)? alive[] was
+ * filled by the caller. */
 struct live_claims {
 	struct shmkit_queue *h;
 	const signed char *alive;
-	size_t off, cnt_off;
 };
 
-static bool claimed_by_live(uint64_t q, void *arg)
+static bool claimed_by_live(uint64_t q, bool get, void *arg)
 {
 	const struct live_claims *lc = arg;
 	struct queue_region *qr = lc->h->q;
+	struct shmkit__claim *c;
 	uint64_t p, n;
 	int i;
 
 	for (i = 0; i < NPARTS; i++) {
 		if (lc->alive[i] != 1)
 			continue;
-		p = shmkit__sc_load((_Atomic uint64_t *)((char *)&qr->part[i] + lc->off));
+		c = &qr->part[i].claim;
+		/* A3: seq_cst, establishes a synchronizing edge with R3 (a claim word cleared
+		 * after its run was finished: the slots are done). */
+		p = shmkit__sc_load(get ? &c->get_pos : &c->put_pos);
 		if (p == RING_NONE)
 			continue;
 		n = shmkit__ring_claim_n(&lc->h->ring,
-					 shmkit__sc_load((_Atomic uint32_t *)((char *)&qr->part[i] +
-									  lc->cnt_off)));
+					 shmkit__sc_load(get ? &c->get_cnt : &c->put_cnt));
 		if (q >= p && q - p < n)
 			return true;
 	}
@@ -301,7 +322,7 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 {
 	struct queue_region *q = h->q;
 	signed char alive[NPARTS];
-	struct live_claims lc = { h, alive, 0, 0 };
+	struct live_claims lc = { h, alive };
 	bool any_dead = false;
 	uint64_t tail0, head0;
 	int i;
@@ -318,9 +339,10 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 	}
 	if (!any_dead)
 		return;
-	/* Before the scan: whoever claimed a position below these did so (claim word stored)
-	 * before we look, so the scan sees a live claimant. A position claimed after this may
-	 * belong to a live participant the scan already passed. */
+	/* S1 (the reaper's side): seq_cst loads before the scan establish a synchronizing edge
+	 * with the claim CASes: whoever claimed a position below these did so (claim word
+	 * stored) before we look, so the scan sees a live claimant. A position claimed after this
+	 * may belong to a live participant the scan already passed. */
 	tail0 = shmkit__sc_load(&q->ring.tail);
 	head0 = shmkit__sc_load(&q->ring.head);
 	for (i = 0; i < NPARTS; i++) {
@@ -328,25 +350,14 @@ static void reap_entries(struct shmkit_queue *h, int fresh)
 
 		if (alive[i] != 0)
 			continue;
-		/* A batch's whole range, one message's position otherwise. */
-		lc.off = offsetof(struct part, put_pos);
-		lc.cnt_off = offsetof(struct part, put_cnt);
-		shmkit__ring_resolve_puts(&h->ring, shmkit__sc_load(&pt->put_pos),
-					  shmkit__sc_load(&pt->put_cnt), tail0, claimed_by_live, &lc);
-		lc.off = offsetof(struct part, get_pos);
-		lc.cnt_off = offsetof(struct part, get_cnt);
-		shmkit__ring_resolve_gets(&h->ring, shmkit__sc_load(&pt->get_pos),
-					  shmkit__sc_load(&pt->get_cnt), head0, claimed_by_live, &lc);
-		shmkit__ring_forget_waiter(&h->ring, shmkit__sc_load(&pt->waiting));
+		/* Its runs (a batch's or a large message's whole range), streams and wait. */
+		shmkit__ring_reap(&h->ring, (uint32_t)i, &pt->claim, RING_SIDE_PUT | RING_SIDE_GET,
+				  tail0, head0, claimed_by_live, &lc);
 		/* A descriptor it armed: nobody is left to notify. */
 		shmkit__ring_fd_disarm(&h->ring, (uint32_t)i);
 		shmkit__sc_store(&pt->role, 0);
-		shmkit__sc_store(&pt->waiting, 0);
 		shmkit__sc_store(&pt->owed, 0); /* what it owed join() died with it */
-		shmkit__sc_store(&pt->put_pos, RING_NONE);
-		shmkit__sc_store(&pt->get_pos, RING_NONE);
-		shmkit__sc_store(&pt->put_cnt, 0);
-		shmkit__sc_store(&pt->get_cnt, 0);
+		shmkit__ring_claim_clear(&pt->claim);
 		shmkit__sc_store(&pt->start, 0);
 		shmkit__sc_store(&pt->pid, 0);
 		shmkit__sc_fetch_add(&q->reaped, 1);
@@ -361,7 +372,8 @@ static void reap(struct shmkit_queue *h)
 }
 
 /* The ring's recover callback: reap, unless another process is at it or did it within the
- * last REAP_INTERVAL_NS (so many idle waiters do not each read /proc ten times a second). */
+ * last REAP_INTERVAL_NS (so many idle waiters do not each test every seat's lease ten times a
+ * second: a system call per seat). */
 static void reap_now(struct shmkit_queue *h)
 {
 	if (admin_lock(h, 0) == 0) {
@@ -406,26 +418,17 @@ static int ensure_part(struct shmkit_queue *h)
 	if (shmkit__sc_load(&pt->pid))
 		reap_entries(h, seat);
 	shmkit__sc_store(&pt->role, 0);
-	shmkit__sc_store(&pt->waiting, 0);
 	shmkit__sc_store(&pt->owed, 0);
-	shmkit__sc_store(&pt->put_pos, RING_NONE);
-	shmkit__sc_store(&pt->get_pos, RING_NONE);
-	shmkit__sc_store(&pt->put_cnt, 0);
-	shmkit__sc_store(&pt->get_cnt, 0);
+	shmkit__ring_claim_clear(&pt->claim);
 	shmkit__sc_store(&pt->start, start);
 	shmkit__sc_store(&pt->seat_gen, shmkit__seat_gen(&h->r, (uint32_t)seat));
 	shmkit__sc_store(&pt->pid, pid);
 	shmkit__lk_release(&h->r);
 	h->part = seat;
 	h->gen = gen;
-	h->who.put_pos = &pt->put_pos;
-	h->who.get_pos = &pt->get_pos;
-	h->who.put_cnt = &pt->put_cnt;
-	h->who.get_cnt = &pt->get_cnt;
-	h->who.waiting = &pt->waiting;
-	h->who.owed = h->joinable ? &pt->owed : NULL;
-	/* A fork child's inherited loans are the parent's to finish. */
-	h->who.loan_put = h->who.loan_get = RING_NONE;
+	/* A fork child's inherited loans are the parent's to finish (who_bind forgets them). */
+	shmkit__ring_who_bind(&h->who, &pt->claim, (uint32_t)seat,
+			      h->joinable ? &pt->owed : NULL);
 	return 0;
 }
 
@@ -533,7 +536,15 @@ static int put(shmkit_queue *h, const void *msg, size_t len, int64_t deadline)
 	return shmkit__ring_put(&h->ring, &h->who, msg, len, deadline, recover, h);
 }
 
-static int get(shmkit_queue *h, void *buf, size_t size, int64_t deadline)
+/* One get into buf, or (alloc non-NULL) into a buffer it allocates. */
+static int ring_get(shmkit_queue *h, void *buf, size_t size, void **alloc, int64_t deadline,
+		    shmkit__ring_recover_fn rec)
+{
+	return alloc ? shmkit__ring_get_alloc(&h->ring, &h->who, alloc, deadline, rec, h)
+		     : shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, rec, h);
+}
+
+static int get(shmkit_queue *h, void *buf, size_t size, void **alloc, int64_t deadline)
 {
 	int rc;
 
@@ -541,9 +552,9 @@ static int get(shmkit_queue *h, void *buf, size_t size, int64_t deadline)
 		return rc;
 	if (shmkit__unlikely(h->who.loan_get != RING_NONE))
 		return -EBUSY; /* a peek is out: the claim word names it */
-	rc = shmkit__ring_get(&h->ring, &h->who, buf, size, deadline, recover, h);
+	rc = ring_get(h, buf, size, alloc, deadline, recover);
 	if (rc == -EAGAIN && fd_rearm(h))
-		rc = shmkit__ring_get(&h->ring, &h->who, buf, size, 0, NULL, NULL);
+		rc = ring_get(h, buf, size, alloc, 0, NULL);
 	return rc;
 }
 
@@ -568,12 +579,12 @@ SHMKIT__API int shmkit_queue_put_timeout(shmkit_queue *h, const void *msg, size_
 
 SHMKIT__API int shmkit_queue_get(shmkit_queue *h, void *buf, size_t size)
 {
-	return get(h, buf, size, SHMKIT__FOREVER);
+	return get(h, buf, size, NULL, SHMKIT__FOREVER);
 }
 
 SHMKIT__API int shmkit_queue_get_try(shmkit_queue *h, void *buf, size_t size)
 {
-	return get(h, buf, size, 0);
+	return get(h, buf, size, NULL, 0);
 }
 
 SHMKIT__API int shmkit_queue_get_timeout(shmkit_queue *h, void *buf, size_t size,
@@ -582,7 +593,30 @@ SHMKIT__API int shmkit_queue_get_timeout(shmkit_queue *h, void *buf, size_t size
 	int64_t deadline;
 	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
 
-	return rc ? rc : shmkit__timed(get(h, buf, size, deadline));
+	return rc ? rc : shmkit__timed(get(h, buf, size, NULL, deadline));
+}
+
+SHMKIT__API int shmkit_queue_next_size(shmkit_queue *h)
+{
+	return shmkit__ring_next_size(&h->ring);
+}
+
+SHMKIT__API int shmkit_queue_get_alloc(shmkit_queue *h, void **msg)
+{
+	return get(h, NULL, 0, msg, SHMKIT__FOREVER);
+}
+
+SHMKIT__API int shmkit_queue_get_alloc_try(shmkit_queue *h, void **msg)
+{
+	return get(h, NULL, 0, msg, 0);
+}
+
+SHMKIT__API int shmkit_queue_get_alloc_timeout(shmkit_queue *h, void **msg, int64_t timeout_ns)
+{
+	int64_t deadline;
+	int rc = shmkit__timeout_deadline(timeout_ns, &deadline);
+
+	return rc ? rc : shmkit__timed(get(h, NULL, 0, msg, deadline));
 }
 
 /* ---- batches ---------------------------------------------------------------------------- */
@@ -770,7 +804,7 @@ static int join(shmkit_queue *h, int64_t deadline)
 		if (!next_recover)
 			next_recover = now + SHMKIT__SLICE_NS;
 		until = deadline < next_recover ? deadline : next_recover;
-		/* Announce, then recheck, then sleep: task_done's fence pairs with this. */
+		/* J2: announce (seq_cst), then recheck, then sleep; with J1 (joiners_wake). */
 		shmkit__sc_fetch_add(&q->joiners, 1);
 		seen = shmkit__sc_load(&q->join_word);
 		rc = !unfinished(h) ? 0 : shmkit__futex_wait(&q->join_word, seen, until);
@@ -822,18 +856,27 @@ SHMKIT__API uint32_t shmkit_queue_max_size(shmkit_queue *h)
 	return h->ring.max_size;
 }
 
+SHMKIT__API uint32_t shmkit_queue_slot_size(shmkit_queue *h)
+{
+	return h->ring.payload;
+}
+
 /* Fill stats from a validated queue region (also used read-only by shmkit_info). */
 static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats *st)
 {
 	struct queue_region *q = (struct queue_region *)r->hdr;
 	struct shmkit__ring ring;
+	uint32_t max_size, payload;
 	int i;
 
+
 	memset(st, 0, sizeof(*st));
-	shmkit__ring_bind(&ring, &q->ring, q->slots, (uint32_t)r->hdr->param[0],
-			  (uint32_t)r->hdr->param[1]);
+	shmkit__ring_param_split(r->hdr->param[1], &max_size, &payload);
+	shmkit__ring_bind(&ring, &q->ring, q->slots, (uint32_t)r->hdr->param[0], max_size,
+			  payload);
 	st->capacity = ring.capacity;
 	st->max_size = ring.max_size;
+	st->slot_size = ring.payload;
 	st->depth = shmkit__ring_depth(&ring);
 	st->writers_expected = (uint32_t)r->hdr->param[2];
 	st->writers_attached = writers_attached(q);
@@ -846,11 +889,8 @@ static void fill_stats(const struct shmkit__region *r, struct shmkit_queue_stats
 							   shmkit__sc_load(&q->part[i].seat_gen));
 	st->eof = shmkit__sc_load(&q->ring.closed) != 0;
 	st->joinable = (r->hdr->flags & SHMKIT_JOINABLE) != 0;
-	st->put_total = shmkit__sc_load(&q->ring.tail) - shmkit__sc_load(&q->ring.skipped);
-	st->get_total = shmkit__sc_load(&q->ring.head);
-	/* Skipped positions are not messages (those still queued make this a slight undercount). */
-	st->get_total -= st->get_total > shmkit__sc_load(&q->ring.skipped) ? shmkit__sc_load(&q->ring.skipped)
-								       : st->get_total;
+	st->put_total = shmkit__ring_put_total(&ring);
+	st->get_total = shmkit__ring_get_total(&ring);
 	for (i = 0; i < NPARTS; i++)
 		st->unfinished += shmkit__sc_load(&q->part[i].owed);
 	st->unfinished += st->joinable ? st->depth : 0;

@@ -78,8 +78,8 @@ static void write_header(struct shmkit__region *r, uint32_t kind, uint32_t flags
 	h->seats_off = seats_off;
 	h->nseats = nseats;
 	atomic_store_explicit(&h->state, SHMKIT__STATE_INIT, memory_order_relaxed);
-	/* Last, and released: pairs with the acquire load of magic in await_header, so an
-	 * opener that sees the magic sees every field above. */
+	/* M1: establishes a synchronizing edge with M2 (the acquire load of magic in
+	 * await_header): an opener that sees the magic sees every field above. Last. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, SHMKIT__MAGIC, memory_order_release);
 }
 
@@ -261,7 +261,8 @@ void shmkit__region_set_lock(struct shmkit__region *r, struct shmkit__lk *lk)
 
 void shmkit__region_ready(struct shmkit__region *r)
 {
-	/* Pairs with the acquire load of state in await_header: READY publishes the object. */
+	/* Y1: establishes a synchronizing edge with Y2 (the acquire loads of state in
+	 * await_header): READY publishes the object the creator initialised. */
 	atomic_store_explicit(&r->hdr->state, SHMKIT__STATE_READY, memory_order_release);
 	shmkit__lease_drop(r->fd, SHMKIT__LEASE_CREATOR);
 }
@@ -337,7 +338,7 @@ static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns)
 			if (h == MAP_FAILED)
 				return -errno;
 			transient = false;
-			/* Pairs with the release store in write_header. */
+			/* M2: establishes a synchronizing edge with M1 (write_header's release). */
 			magic = atomic_load_explicit((_Atomic uint64_t *)&h->magic,
 						     memory_order_acquire);
 			if (magic == 0) {
@@ -349,12 +350,15 @@ static int await_header(int fd, int prot, uint32_t kind, int64_t wait_ns)
 				err = -EPROTO;
 			} else if (kind && h->kind != kind) {
 				err = -EPROTOTYPE;
-			} else if ((state = atomic_load_explicit(&h->state, memory_order_acquire)) ==
+			} else if ((state = atomic_load_explicit(&h->state,
+								 /* Y2: with Y1 (shmkit__region_ready) */
+								 memory_order_acquire)) ==
 				   SHMKIT__STATE_READY) {
 				err = h->size == (uint64_t)st.st_size ? 0 : -EBADMSG;
 			} else if (state != SHMKIT__STATE_INIT) {
 				err = -EBADMSG;
 			} else if (!shmkit__lease_held(fd, SHMKIT__LEASE_CREATOR) &&
+				   /* Y2: with Y1, as above */
 				   atomic_load_explicit(&h->state, memory_order_acquire) !=
 					   SHMKIT__STATE_READY) {
 				/* (Looked again: it may have finished and exited since.) */

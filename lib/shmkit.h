@@ -74,7 +74,11 @@ const char *shmkit_version(void);
 
 /* Limits, for programs (and the shmkit tool) that check arguments before calling. */
 #define SHMKIT_QUEUE_CAPACITY_MAX (1u << 20) /* messages a queue or pipe direction holds */
-#define SHMKIT_MESSAGE_MAX (1u << 24)        /* bytes in one message */
+#define SHMKIT_MESSAGE_MAX 0x7fffffffu       /* bytes in one message (a get returns an int) */
+#define SHMKIT_MESSAGE_DEFAULT (1u << 30)    /* largest message when max_size is 0: 1 GiB */
+#define SHMKIT_SLOT_MAX (1u << 24)           /* bytes in one slot of a queue or pipe */
+#define SHMKIT_SLOT_DEFAULT 4096u            /* slot bytes when slot_size is 0 and messages
+						may be larger */
 #define SHMKIT_QUEUE_WRITERS_MAX 256u        /* shmkit_queue_attr.writers; also live handles */
 #define SHMKIT_ARRAY_LEN_MAX (1u << 24)      /* cells in an Array */
 #define SHMKIT_BARRIER_PARTIES_MAX 1024u     /* parties of a Barrier */
@@ -202,19 +206,29 @@ typedef struct shmkit_queue shmkit_queue;
 
 #define SHMKIT_JOINABLE 0x4 /* queue flag: task_done()/join() are available */
 
+/*
+ * A queue holds `capacity` slots of `slot_size` bytes; a message takes one slot, or as many
+ * consecutive slots as its length needs (ceil(len / slot_size)). A message larger than the
+ * whole ring streams through it: the producer fills slots while one consumer empties them, so
+ * any message up to max_size passes while memory stays capacity x slot_size. Messages that fit
+ * one slot cost what they always did.
+ */
 struct shmkit_queue_attr {
-	uint32_t capacity; /* messages it holds (1..2^20) */
-	uint32_t max_size; /* largest message in bytes (0..2^24) */
-	uint32_t writers;  /* 0: EOF once the last attached writer detaches; N: once N have
-			      attached and all have detached */
-	uint32_t flags;    /* 0 or SHMKIT_JOINABLE */
-	unsigned mode;     /* permission bits; 0 means 0600 */
+	uint32_t capacity;  /* slots (1..2^20) */
+	uint32_t max_size;  /* largest message in bytes (1..SHMKIT_MESSAGE_MAX); 0: 1 GiB */
+	uint32_t writers;   /* 0: EOF once the last attached writer detaches; N: once N have
+			       attached and all have detached */
+	uint32_t flags;     /* 0 or SHMKIT_JOINABLE */
+	unsigned mode;      /* permission bits; 0 means 0600 */
+	uint32_t slot_size; /* bytes in a slot (1..2^24, at most max_size); 0: max_size when
+			       that is at most 4096 (one slot per message, as before), else 4096 */
+	uint32_t reserved[6]; /* zero */
 };
 
 /* What shmkit_queue_stats() reports; every figure is a snapshot. */
 struct shmkit_queue_stats {
-	uint32_t capacity, max_size;
-	uint32_t depth;             /* messages queued */
+	uint32_t capacity, max_size; /* slots; the largest message in bytes */
+	uint32_t depth;             /* slots in use (a message longer than a slot uses several) */
 	uint32_t writers_expected;  /* attr.writers */
 	uint32_t writers_attached;  /* writers attached now */
 	uint32_t writers_total;     /* writers that ever attached */
@@ -228,6 +242,9 @@ struct shmkit_queue_stats {
 	uint64_t slots_reclaimed;      /* slots claimed by producers that died, skipped */
 	uint64_t lost_dead_consumer;   /* messages taken by consumers that died before finishing */
 	uint64_t participants_reaped;  /* dead producers/consumers cleaned up */
+	uint32_t slot_size;            /* bytes in a slot */
+	uint32_t reserved0;
+	uint64_t reserved[7];          /* zero */
 };
 
 /* A handle registers itself on its first put or get, and attach/detach/close update the
@@ -253,22 +270,39 @@ int shmkit_queue_detach_writer(shmkit_queue *q);
 int shmkit_queue_shutdown(shmkit_queue *q);
 
 /* Put one message of `len` bytes; blocks while the queue is full. -EMSGSIZE when len exceeds
- * max_size (nothing is queued); -EPIPE when the queue is closed for writing. */
+ * max_size (nothing is queued); -EPIPE when the queue is closed for writing. A message longer
+ * than a slot is put whole or not at all: the deadline bounds the wait for room (a _try puts
+ * it only when it fits now); a timed put that must stream a message larger than the free room
+ * and runs out of time withdraws what it wrote, and no consumer ever receives part of it. */
 int shmkit_queue_put(shmkit_queue *q, const void *msg, size_t len);
 int shmkit_queue_put_try(shmkit_queue *q, const void *msg, size_t len);
 int shmkit_queue_put_timeout(shmkit_queue *q, const void *msg, size_t len, int64_t timeout_ns);
 
 /* Get the oldest message into buf; returns its length. Blocks while the queue is empty and
  * not at EOF. -EPIPE at EOF (closed and drained); -EMSGSIZE when the message is longer than
- * `size` (it stays queued). -EBADMSG when the region is corrupt. */
+ * `size` (it stays queued: see shmkit_queue_next_size, shmkit_queue_get_alloc). -EBADMSG when
+ * the region is corrupt. The deadline bounds the wait for a message to begin: once this get
+ * has taken the start of a message larger than the ring, it receives the rest as its producer
+ * writes it (a producer that dies or withdraws meanwhile: that message is dropped, never
+ * returned in part, and the get goes on to the next one). */
 int shmkit_queue_get(shmkit_queue *q, void *buf, size_t size);
 int shmkit_queue_get_try(shmkit_queue *q, void *buf, size_t size);
 int shmkit_queue_get_timeout(shmkit_queue *q, void *buf, size_t size, int64_t timeout_ns);
+/* The length of the oldest message (the next get's, unless another consumer takes it first),
+ * without taking it; never blocks. -EAGAIN when none has begun arriving, -EPIPE at EOF. */
+int shmkit_queue_next_size(shmkit_queue *q);
+/* Get the oldest message into a buffer the call allocates (free() it): *msg points at it,
+ * the length is returned. Waits and errors as shmkit_queue_get; -ENOMEM (the message stays
+ * queued) when it cannot be allocated. */
+int shmkit_queue_get_alloc(shmkit_queue *q, void **msg);
+int shmkit_queue_get_alloc_try(shmkit_queue *q, void **msg);
+int shmkit_queue_get_alloc_timeout(shmkit_queue *q, void **msg, int64_t timeout_ns);
 
 /* Batches (one update of the queue's index per batch): put up to n messages, msgs[i] being
  * message i; block while the queue is full, then put as many as fit at once (in order) and
  * return how many (1..n; 0 when n is 0). -EMSGSIZE when any message exceeds max_size (nothing
- * is queued). A producer that dies during a batch leaves its unpublished slots skipped. */
+ * is queued). A producer that dies during a batch leaves its unpublished slots skipped. A
+ * message longer than a slot ends a batch: first in it, it is put alone (as by put). */
 struct iovec;
 int shmkit_queue_put_many(shmkit_queue *q, const struct iovec *msgs, unsigned n);
 int shmkit_queue_put_many_try(shmkit_queue *q, const struct iovec *msgs, unsigned n);
@@ -279,15 +313,18 @@ int shmkit_queue_put_many_timeout(shmkit_queue *q, const struct iovec *msgs, uns
  * messages ready now (at most n) and returns how many (>= 1). -EPIPE at EOF, -EMSGSIZE when
  * the oldest message does not fit bufs[0] (a later one that does not fit its buffer ends the
  * batch early and stays queued). A consumer that dies during a batch loses what it had taken
- * (counted in lost_dead_consumer); nobody else waits for it. */
+ * (counted in lost_dead_consumer); nobody else waits for it. A message longer than a slot
+ * ends a batch; first in it, it is got alone (as by get). */
 int shmkit_queue_get_many(shmkit_queue *q, struct iovec *bufs, unsigned n);
 int shmkit_queue_get_many_try(shmkit_queue *q, struct iovec *bufs, unsigned n);
 int shmkit_queue_get_many_timeout(shmkit_queue *q, struct iovec *bufs, unsigned n,
 				  int64_t timeout_ns);
 
-/* Zero-copy loans. shmkit_queue_reserve claims the next free slot (blocking while the queue is
- * full) and points *buf at its max_size bytes: write the message there, then
- * shmkit_queue_commit publishes its first len bytes (-EMSGSIZE over max_size: the loan stays).
+/* Zero-copy loans, one slot each. shmkit_queue_reserve claims the next free slot (blocking
+ * while the queue is full) and points *buf at its slot_size bytes: write the message there,
+ * then shmkit_queue_commit publishes its first len bytes (-EMSGSIZE over slot_size: the loan
+ * stays). A peek whose oldest message is longer than a slot returns -EMSGSIZE (it stays
+ * queued: get it).
  * shmkit_queue_peek claims the oldest message (blocking while the queue is empty) and points
  * *msg at it in place, returning its length; shmkit_queue_release gives the slot back. One
  * reserve and one peek at a time per handle: a second one, or a put/get on the handle while
@@ -331,7 +368,9 @@ int shmkit_queue_join_timeout(shmkit_queue *q, int64_t timeout_ns);
 size_t shmkit_queue_size(shmkit_queue *q);
 int shmkit_queue_empty(shmkit_queue *q);
 int shmkit_queue_full(shmkit_queue *q);
+/* The largest message (attr.max_size) and the bytes in a slot (attr.slot_size), as created. */
 uint32_t shmkit_queue_max_size(shmkit_queue *q);
+uint32_t shmkit_queue_slot_size(shmkit_queue *q);
 /* Fill *st; looks for dead participants first so the figures are current. */
 int shmkit_queue_stats(shmkit_queue *q, struct shmkit_queue_stats *st);
 /* Count n messages got from this queue as lost with a dead consumer (stats.lost_dead_consumer):
@@ -346,7 +385,10 @@ typedef struct shmkit_pipe shmkit_pipe;
 
 #define SHMKIT_SIMPLEX 0x8 /* pipe flag: end 0 only sends, end 1 only receives */
 
-/* Create a pipe whose directions each hold `capacity` messages of up to `max_size` bytes. */
+/* Create a pipe whose directions each hold `capacity` slots, for messages of up to `max_size`
+ * bytes (0: 1 GiB); slots are sized as a queue's with slot_size 0 (max_size when at most 4096,
+ * else 4096 bytes), and a longer message takes several, or streams through them (see
+ * shmkit_queue_attr). */
 int shmkit_pipe_create(const char *name, uint32_t capacity, uint32_t max_size, unsigned flags,
 		       unsigned mode, shmkit_pipe **out);
 int shmkit_pipe_open(const char *name, shmkit_pipe **out);
@@ -363,10 +405,19 @@ int shmkit_pipe_send(shmkit_pipe *p, const void *msg, size_t len);
 int shmkit_pipe_send_try(shmkit_pipe *p, const void *msg, size_t len);
 int shmkit_pipe_send_timeout(shmkit_pipe *p, const void *msg, size_t len, int64_t timeout_ns);
 /* Receive one message; returns its length. -EPIPE (EOF) once the other end has closed or died
- * and everything it sent was received. */
+ * and everything it sent was received; -EMSGSIZE when longer than `size` (it stays queued).
+ * Large messages wait and stream as with shmkit_queue_put / shmkit_queue_get. */
 int shmkit_pipe_recv(shmkit_pipe *p, void *buf, size_t size);
 int shmkit_pipe_recv_try(shmkit_pipe *p, void *buf, size_t size);
 int shmkit_pipe_recv_timeout(shmkit_pipe *p, void *buf, size_t size, int64_t timeout_ns);
+/* As shmkit_queue_next_size and shmkit_queue_get_alloc, for this end's incoming messages. */
+int shmkit_pipe_next_size(shmkit_pipe *p);
+int shmkit_pipe_recv_alloc(shmkit_pipe *p, void **msg);
+int shmkit_pipe_recv_alloc_try(shmkit_pipe *p, void **msg);
+int shmkit_pipe_recv_alloc_timeout(shmkit_pipe *p, void **msg, int64_t timeout_ns);
+/* The largest message and the bytes in a slot, as created. */
+uint32_t shmkit_pipe_max_size(shmkit_pipe *p);
+uint32_t shmkit_pipe_slot_size(shmkit_pipe *p);
 /* A pollable descriptor for the attached end's incoming messages, as shmkit_queue_fd: level-
  * triggered, readable when a recv may not block (a message, or EOF once the peer closed or
  * died), spuriously too; recv_try returning -EAGAIN empties and re-arms it. Owned by the
@@ -486,6 +537,7 @@ struct shmkit_info {
 	struct shmkit_queue_stats queue; /* queue; for a pipe, direction 0 -> 1 */
 	struct shmkit_queue_stats queue2; /* pipe: direction 1 -> 0 (duplex only) */
 	pid_t ends[2];   /* pipe: pids holding end 0 and 1, 0 when free */
+	uint64_t reserved[8]; /* zero */
 };
 
 /* Open the named region, validate it as any kind and fill *info. */

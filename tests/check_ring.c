@@ -15,6 +15,7 @@
 
 #include "ring.h"
 #include "testutil.h"
+#include "wait.h"
 
 #define CHILD_TIMEOUT_S 20.0
 #define MS_NS 1000000LL
@@ -25,8 +26,7 @@
 struct rf {
 	struct shmkit__ring r;
 	struct shmkit__who live, dead;
-	_Atomic uint64_t live_put, live_get, dead_put, dead_get;
-	_Atomic uint32_t live_wait, dead_wait;
+	struct shmkit__claim live_c, dead_c;
 };
 
 static struct rf *rf_new(uint32_t capacity, uint32_t max_size)
@@ -36,16 +36,12 @@ static struct rf *rf_new(uint32_t capacity, uint32_t max_size)
 	unsigned char *mem = tu_shared(shsz + shmkit__ring_bytes(capacity, max_size));
 	struct shmkit__ring_sh *sh = (struct shmkit__ring_sh *)mem;
 
-	shmkit__ring_init(sh, mem + shsz, capacity, max_size);
-	shmkit__ring_bind(&f->r, sh, mem + shsz, capacity, max_size);
-	f->live = (struct shmkit__who){ .put_pos = &f->live_put, .get_pos = &f->live_get,
-					.waiting = &f->live_wait };
-	f->dead = (struct shmkit__who){ .put_pos = &f->dead_put, .get_pos = &f->dead_get,
-					.waiting = &f->dead_wait };
-	atomic_store(&f->live_put, RING_NONE);
-	atomic_store(&f->live_get, RING_NONE);
-	atomic_store(&f->dead_put, RING_NONE);
-	atomic_store(&f->dead_get, RING_NONE);
+	/* Slots of max_size bytes: every message fits one, as in the queues made before large
+	 * messages (those have their own tests below). */
+	shmkit__ring_init(sh, mem + shsz, capacity, max_size, max_size);
+	shmkit__ring_bind(&f->r, sh, mem + shsz, capacity, max_size, max_size);
+	shmkit__ring_who_bind(&f->live, &f->live_c, 0, NULL);
+	shmkit__ring_who_bind(&f->dead, &f->dead_c, 1, NULL);
 	return f;
 }
 
@@ -75,7 +71,7 @@ static uint64_t dead_claim_put(struct rf *f, const char *partial)
 	struct shmkit__slot *s = rf_slot(f, p);
 
 	ck_assert_uint_eq(atomic_load(&s->seq), p); /* free for it */
-	atomic_store(f->dead.put_pos, p);
+	atomic_store(&f->dead.c->put_pos, p);
 	ck_assert(atomic_compare_exchange_strong(&f->r.sh->tail, &p, p + 1));
 	s->len = (uint32_t)strlen(partial) + 100;
 	memcpy(s->data, partial, strlen(partial));
@@ -87,7 +83,7 @@ static uint64_t dead_claim_get(struct rf *f)
 {
 	uint64_t p = atomic_load(&f->r.sh->head);
 
-	atomic_store(f->dead.get_pos, p);
+	atomic_store(&f->dead.c->get_pos, p);
 	ck_assert(atomic_compare_exchange_strong(&f->r.sh->head, &p, p + 1));
 	return p;
 }
@@ -116,8 +112,8 @@ START_TEST(test_ring_basics)
 	shmkit__ring_close(&f->r);
 	ck_assert_int_eq(get_s(f, buf, sizeof(buf)), -EPIPE);
 	ck_assert_int_eq(put_s(f, "late"), -EPIPE);
-	ck_assert_uint_eq(atomic_load(&f->live_put), RING_NONE);
-	ck_assert_uint_eq(atomic_load(&f->live_get), RING_NONE);
+	ck_assert_uint_eq(atomic_load(&f->live_c.put_pos), RING_NONE);
+	ck_assert_uint_eq(atomic_load(&f->live_c.get_pos), RING_NONE);
 }
 END_TEST
 
@@ -254,8 +250,7 @@ struct tmsg {
 struct tstate {
 	struct rf *f;
 	int idx;
-	_Atomic uint64_t put_pos, get_pos;
-	_Atomic uint32_t waiting;
+	struct shmkit__claim claim;
 	struct shmkit__who who;
 	_Atomic int *got; /* [T_PRODUCERS * T_MSGS], shared by the consumers */
 	int result;
@@ -323,11 +318,7 @@ START_TEST(test_ring_threads)
 		t[i].f = f;
 		t[i].idx = i;
 		t[i].got = got;
-		atomic_store(&t[i].put_pos, RING_NONE);
-		atomic_store(&t[i].get_pos, RING_NONE);
-		t[i].who = (struct shmkit__who){ .put_pos = &t[i].put_pos,
-						 .get_pos = &t[i].get_pos,
-						 .waiting = &t[i].waiting };
+		shmkit__ring_who_bind(&t[i].who, &t[i].claim, (uint32_t)i, NULL);
 		ck_assert_int_eq(pthread_create(&th[i], NULL,
 						i < T_PRODUCERS ? producer_thread : consumer_thread,
 						&t[i]),
@@ -414,8 +405,8 @@ START_TEST(test_corrupt_seq_ahead)
 	atomic_store(&rf_slot(f, 1)->seq, 1 + 9); /* the producer's next slot, ahead of tail */
 	ck_assert_int_eq(put_s(f, "b"), -EBADMSG);
 	ck_assert_int_eq(put_deadline(f, 2000), -EBADMSG);
-	ck_assert_uint_eq(atomic_load(&f->live_put), RING_NONE);
-	ck_assert_uint_eq(atomic_load(&f->live_get), RING_NONE);
+	ck_assert_uint_eq(atomic_load(&f->live_c.put_pos), RING_NONE);
+	ck_assert_uint_eq(atomic_load(&f->live_c.get_pos), RING_NONE);
 }
 END_TEST
 
@@ -790,7 +781,7 @@ START_TEST(test_queue_dead_producer_mid_put)
 	ck_assert_int_eq(shmkit_queue_open(name, &q), 0);
 	ck_assert_int_eq(shmkit_queue_put(q, "after", 5), 0);
 	/* The message before, then the one after: the dead producer's slot is skipped once a
-	 * waiter notices it is dead (within a slice of 100 ms), never delivered half-written. */
+	 * waiter notices it is dead (within a slice of 1 s), never delivered half-written. */
 	ck_assert_int_eq(shmkit_queue_get_timeout(q, buf, sizeof(buf), 5000 * MS_NS), 15);
 	ck_assert_int_eq(shmkit_queue_get_timeout(q, buf, sizeof(buf), 5000 * MS_NS), 5);
 	ck_assert(memcmp(buf, "after", 5) == 0);

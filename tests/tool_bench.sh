@@ -82,6 +82,9 @@ for t in ("shmkit", "shmkit-pipe", "pipe", "unix", "mq"):
     for test in ("throughput", "rtt"):
         if not any(r.get("transport") == t and r.get("test") == test for r in measured):
             bad.append("no %s %s row" % (t, test))
+for t in ("shmkit", "shmkit-pipe", "pipe", "unix"):
+    if not any(r.get("transport") == t and r.get("test") == "large" for r in measured):
+        bad.append("no %s large row" % t)
 for test in ("counter", "lock", "sem", "idle", "batch", "loan", "wake"):
     if not any(r.get("test") == test for r in measured):
         bad.append("no %s row" % test)
@@ -108,6 +111,7 @@ for r in res:
             "counter": ("ops_per_s", "ns_per_op"), "lock": ("ns_per_op",),
             "sem": ("ns_per_op",), "idle": ("cpu_s",), "batch": ("msgs_per_s",),
             "loan": ("msgs_per_s",), "bridge": ("msgs_per_s",),
+            "large": ("msgs_per_s", "mb_per_s"),
             "wake": ("csw_per_msg",) if r.get("mode") == "herd" else ("p50_ns",)}.get(r.get("test"))
     if want is None:
         bad.append("%s: unknown test" % name)

@@ -131,6 +131,32 @@ bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return true;
 }
 
+bool parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	static const char units[] = "KMG";
+	unsigned long long v;
+	const char *u;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	if (*end) {
+		if (end[1] || !(u = strchr(units, *end)))
+			return false;
+		if (v > (UINT64_MAX >> (10 * (u - units + 1))))
+			return false;
+		v <<= 10 * (u - units + 1);
+	}
+	if (v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
 bool parse_i64(const char *s, int64_t *out)
 {
 	long long v;

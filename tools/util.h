@@ -37,6 +37,8 @@ int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(pri
 int runtime_error(const char *what, int err);
 /* Strict decimal parse of s into [min, max]; false on anything else. */
 bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* A byte count: digits with an optional K, M or G (KiB, MiB, GiB: 1G is 1073741824). */
+bool parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 bool parse_i64(const char *s, int64_t *out);
 /* Octal permission bits 0..07777. */
 bool parse_mode(const char *s, unsigned *out);

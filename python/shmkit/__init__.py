@@ -9,6 +9,8 @@ the program's last process ended, however it ended (see _tracker.py).
 """
 from . import _shmkit
 from .connection import Connection, Pipe
+from . import futures
+from .pool import Pool, TaskTimeout, WorkerDied
 from .queues import JoinableQueue, NotAPickleError, Queue, SimpleQueue
 from .shared_memory import SharedMemory
 from .sharedctypes import (Array, RawArray, RawValue, Synchronized, SynchronizedArray,
@@ -24,9 +26,10 @@ __version__ = _shmkit.VERSION
 
 __all__ = ["Array", "Barrier", "BoundedSemaphore", "BrokenBarrierError", "CValue",
            "Condition", "Connection", "DeadlockError", "Event", "JoinableQueue", "Lock",
-           "NotAPickleError", "OwnerDiedWarning", "Pipe", "Queue", "RLock", "RawArray",
+           "NotAPickleError", "OwnerDiedWarning", "Pipe", "Pool", "Queue", "RLock", "RawArray",
            "RawValue", "Semaphore", "SharedMemory", "SimpleQueue", "Synchronized",
-           "SynchronizedArray", "SynchronizedString", "Value", "WrongKindError", "attach",
+           "SynchronizedArray", "SynchronizedString", "TaskTimeout", "Value", "WorkerDied",
+           "WrongKindError", "attach",
            "info", "remove"]
 
 

@@ -29,7 +29,8 @@ enum {
 	OPT_JOINABLE = 0x40,
 	OPT_SIMPLEX = 0x80,
 	OPT_PARTIES = 0x100,
-	OPT_LAST = OPT_PARTIES,
+	OPT_SLOT_SIZE = 0x200,
+	OPT_LAST = OPT_SLOT_SIZE,
 };
 
 struct create_args {
@@ -38,7 +39,7 @@ struct create_args {
 	uint64_t size; /* --size */
 	bool bounded;  /* --bounded */
 	unsigned mode; /* --mode; 0 means 0600 */
-	uint64_t capacity, max_size, writers, parties;
+	uint64_t capacity, max_size, writers, parties, slot_size;
 	bool joinable, simplex;
 };
 
@@ -90,7 +91,7 @@ static int create_queue(const struct create_args *a)
 	struct shmkit_queue_attr attr = {
 		.capacity = (uint32_t)a->capacity, .max_size = (uint32_t)a->max_size,
 		.writers = (uint32_t)a->writers, .flags = a->joinable ? SHMKIT_JOINABLE : 0,
-		.mode = a->mode,
+		.mode = a->mode, .slot_size = (uint32_t)a->slot_size,
 	};
 	shmkit_queue *q;
 	int err = shmkit_queue_create(a->name, &attr, &q);
@@ -157,12 +158,14 @@ static const struct kind_entry {
 	{ "rlock", 0, 0, 0, 0, 0, 0, create_rlock, "an RLock (recursive Lock)" },
 	{ "sem", OPT_INIT | OPT_BOUNDED, 0, 1, 0, SEM_VALUE_MAX, 0, create_sem,
 	  "a Semaphore (--init V, default 1; --bounded: a BoundedSemaphore)" },
-	{ "queue", OPT_CAPACITY | OPT_MAX_SIZE | OPT_WRITERS | OPT_JOINABLE,
+	{ "queue", OPT_CAPACITY | OPT_MAX_SIZE | OPT_WRITERS | OPT_JOINABLE | OPT_SLOT_SIZE,
 	  OPT_CAPACITY | OPT_MAX_SIZE, 0, 0, 0, 0, create_queue,
-	  "a Queue of --capacity N messages of up to --max-size B bytes (--writers N:\n"
-	  "          EOF after N writers came and went; --joinable: a JoinableQueue)" },
+	  "a Queue of --capacity N slots for messages of up to --max-size B bytes\n"
+	  "          (--slot-size B; --writers N: EOF after N writers came and went;\n"
+	  "          --joinable: a JoinableQueue)" },
 	{ "pipe", OPT_CAPACITY | OPT_MAX_SIZE | OPT_SIMPLEX, OPT_CAPACITY | OPT_MAX_SIZE, 0, 0, 0,
-	  0, create_pipe, "a Pipe, --capacity messages of --max-size bytes each way (--simplex)" },
+	  0, create_pipe, "a Pipe, --capacity slots each way for messages of up to --max-size\n"
+	  "          bytes (--simplex)" },
 	{ "event", 0, 0, 0, 0, 0, 0, create_event, "an Event" },
 	{ "cond", 0, 0, 0, 0, 0, 0, create_cond, "a Condition with its own RLock" },
 	{ "barrier", OPT_PARTIES, OPT_PARTIES, 0, 0, 0, 0, create_barrier,
@@ -178,7 +181,8 @@ static void create_usage(FILE *f)
 	size_t i;
 
 	fprintf(f, "Usage: shmkit create KIND NAME [--init V] [--size N] [--bounded] "
-		   "[--capacity N --max-size B [--writers N] [--joinable] [--simplex]] "
+		   "[--capacity N --max-size B [--slot-size B] [--writers N] [--joinable] "
+		   "[--simplex]] "
 		   "[--parties N] [--mode OCTAL]\n"
 		   "Create a named object, exclusively: an existing NAME is an error.\n\nKinds:\n");
 	for (i = 0; i < N_KINDS; i++)
@@ -187,8 +191,12 @@ static void create_usage(FILE *f)
 		   "  -i, --init V       initial value (value, sem)\n"
 		   "  -s, --size N       cells (array), bytes (block)\n"
 		   "  -b, --bounded      release beyond the initial value fails (sem)\n"
-		   "  -c, --capacity N   messages it holds (queue, pipe: 1..1048576)\n"
-		   "  -M, --max-size B   largest message in bytes (queue, pipe: 0..16777216)\n"
+		   "  -c, --capacity N   slots it holds (queue, pipe: 1..1048576); a message takes\n"
+		   "                     one, or several when longer than a slot\n"
+		   "  -M, --max-size B   largest message in bytes, K/M/G suffixes (queue, pipe:\n"
+		   "                     1..2G-1; 0: 1G); larger than all the slots is fine\n"
+		   "  -Z, --slot-size B  bytes in a slot (queue: 1..16M, at most --max-size; default\n"
+		   "                     --max-size up to 4096, else 4096; a pipe's are that)\n"
 		   "  -w, --writers N    EOF once N writers attached and all left (queue)\n"
 		   "  -J, --joinable     task_done/join (queue)\n"
 		   "  -S, --simplex      one direction only (pipe)\n"
@@ -218,6 +226,8 @@ static const char *option_name(unsigned opt)
 		return "--joinable";
 	case OPT_SIMPLEX:
 		return "--simplex";
+	case OPT_SLOT_SIZE:
+		return "--slot-size";
 	default:
 		return "--parties";
 	}
@@ -230,6 +240,7 @@ int cmd_create(int argc, char **argv)
 		{ "bounded", no_argument, NULL, 'b' },     { "mode", required_argument, NULL, 'm' },
 		{ "capacity", required_argument, NULL, 'c' },
 		{ "max-size", required_argument, NULL, 'M' },
+		{ "slot-size", required_argument, NULL, 'Z' },
 		{ "writers", required_argument, NULL, 'w' },
 		{ "joinable", no_argument, NULL, 'J' },
 		{ "simplex", no_argument, NULL, 'S' },
@@ -244,7 +255,7 @@ int cmd_create(int argc, char **argv)
 	int opt, err;
 	size_t i;
 
-	while ((opt = getopt_long(argc, argv, ":i:s:bm:c:M:w:JSp:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":i:s:bm:c:M:Z:w:JSp:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			if (!parse_u64(optarg, 1, SHMKIT_QUEUE_CAPACITY_MAX, &a.capacity))
@@ -253,10 +264,16 @@ int cmd_create(int argc, char **argv)
 			given |= OPT_CAPACITY;
 			break;
 		case 'M':
-			if (!parse_u64(optarg, 0, SHMKIT_MESSAGE_MAX, &a.max_size))
-				return usage_error("create", "bad --max-size '%s': want 0..16777216",
-						   optarg);
+			if (!parse_size(optarg, 0, SHMKIT_MESSAGE_MAX, &a.max_size))
+				return usage_error("create", "bad --max-size '%s': want 0..%u (K, M, "
+						   "G suffixes)", optarg, SHMKIT_MESSAGE_MAX);
 			given |= OPT_MAX_SIZE;
+			break;
+		case 'Z':
+			if (!parse_size(optarg, 1, SHMKIT_SLOT_MAX, &a.slot_size))
+				return usage_error("create", "bad --slot-size '%s': want 1..%u (K, M "
+						   "suffixes)", optarg, SHMKIT_SLOT_MAX);
+			given |= OPT_SLOT_SIZE;
 			break;
 		case 'w':
 			if (!parse_u64(optarg, 0, SHMKIT_QUEUE_WRITERS_MAX, &a.writers))

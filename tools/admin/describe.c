@@ -87,6 +87,7 @@ static void queue_fields(const struct shmkit_queue_stats *q, const char *p, stru
 	QF(depth, "depth");
 	QF(capacity, "capacity");
 	QF(max_size, "max message");
+	QF(slot_size, "slot size");
 	QF(writers_expected, "writers expected");
 	QF(writers_attached, "writers attached");
 	QF(writers_total, "writers total");

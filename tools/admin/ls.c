@@ -28,7 +28,8 @@
 
 enum col {
 	C_NAME, C_KIND, C_SIZE, C_OWNER, C_UID, C_PERMS, C_CREATOR, C_ATTACHED, C_PIDS, C_STATE,
-	C_VALUE, C_HOLDER, C_DEPTH, C_CAPACITY, C_WRITERS, C_WAITING, C_EOF, C_DEATHS, N_COLS
+	C_VALUE, C_HOLDER, C_DEPTH, C_CAPACITY, C_SLOT, C_MAXMSG, C_WRITERS, C_WAITING, C_EOF,
+	C_DEATHS, N_COLS
 };
 
 static const struct column {
@@ -49,8 +50,10 @@ static const struct column {
 	[C_STATE] = { "STATE", false, "the state that matters for its kind, or what a leftover is" },
 	[C_VALUE] = { "VALUE", true, "value: its value; sem: its count; event: 1 if set" },
 	[C_HOLDER] = { "HOLDER", true, "lock, value, array, cond: pid holding the lock, 0 free" },
-	[C_DEPTH] = { "DEPTH", true, "queue, pipe: messages queued" },
-	[C_CAPACITY] = { "CAPACITY", true, "queue, pipe: messages it holds; barrier: parties" },
+	[C_DEPTH] = { "DEPTH", true, "queue, pipe: slots in use (messages up to a slot long)" },
+	[C_CAPACITY] = { "CAPACITY", true, "queue, pipe: slots it holds; barrier: parties" },
+	[C_SLOT] = { "SLOT", true, "queue, pipe: bytes in a slot" },
+	[C_MAXMSG] = { "MAXMSG", true, "queue, pipe: the largest message in bytes" },
 	[C_WRITERS] = { "WRITERS", true, "queue: writers attached now" },
 	[C_WAITING] = { "WAITING", true, "queue, pipe: producers and consumers blocked; "
 					 "barrier: parties waiting" },
@@ -398,6 +401,16 @@ static bool cell(const struct entry *e, enum col c, bool bytes, char *buf, size_
 			v = q->capacity;
 		else
 			return false;
+		break;
+	case C_SLOT:
+		if (!is_queue_like(e))
+			return false;
+		v = q->slot_size;
+		break;
+	case C_MAXMSG:
+		if (!is_queue_like(e))
+			return false;
+		v = q->max_size;
 		break;
 	case C_WRITERS:
 		if (!obj || in->kind != SHMKIT_KIND_QUEUE)

@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"  loan        64 KiB reserve/commit + peek/release vs put/get, 1->1\n"
 		"  wake        context switches per message to 16 sleepers; hand-off latency vs futex\n"
 		"  bridge      64 B through two shmkit bridges on loopback vs bare ZeroMQ PUSH/PULL\n"
+		"  large       8 KiB..16 MiB messages, 1->1, through 4 KiB slots vs pipe and unix\n"
 		"\nOptions:\n"
 		"  -q, --quick     a short run (under 30 s): 64 and 4096 B, 1->1 and 2->2, fewer runs\n"
 		"  -j, --json      print one JSON object {\"machine\": {...}, \"results\": [...]}\n"
@@ -110,7 +111,7 @@ int cmd_bench(int argc, char **argv)
 		[BENCH_SEM] = bench_sem,               [BENCH_IDLE] = bench_idle,
 		[BENCH_BATCH] = bench_batch,           [BENCH_LOAN] = bench_loan,
 		[BENCH_WAKE] = bench_wake,
-		[BENCH_BRIDGE] = bench_bridge,
+		[BENCH_BRIDGE] = bench_bridge,         [BENCH_LARGE] = bench_large,
 	};
 	struct bench_opts o = { 0 };
 	uint64_t reps = 0;
@@ -132,7 +133,7 @@ int cmd_bench(int argc, char **argv)
 			if (!parse_test(optarg, &t))
 				return usage_error("bench", "--only: unknown test '%s' (throughput, "
 							    "rtt, counter, lock, sem, idle, batch, "
-							    "loan, wake, bridge)",
+							    "loan, wake, bridge, large)",
 						   optarg);
 			o.tests |= 1u << t;
 			break;

@@ -15,6 +15,7 @@
  *   bridge/bench.c  64 B through two bridges over loopback against bare ZeroMQ
  *   out.c           the result list, the table and the JSON
  *   bulk.c          batches, loans and wake-ups (rows batch, loan, wake)
+ *   (tput.c also)   large messages through slots smaller than them (rows large)
  */
 #ifndef SHMKIT_TOOLS_BENCH_H
 #define SHMKIT_TOOLS_BENCH_H
@@ -37,6 +38,7 @@ enum bench_test {
 	BENCH_LOAN,
 	BENCH_WAKE,
 	BENCH_BRIDGE,
+	BENCH_LARGE,
 	BENCH_NTESTS
 };
 
@@ -165,7 +167,12 @@ struct bench_link_cfg {
 	unsigned size;
 	unsigned senders, receivers;
 	bool duplex;
+	/* shmkit: bytes in a slot, with LARGE_SLOTS of them (0: one slot per message, capacity
+	 * bench_capacity(size)); pipe and unix sockets: byte streams (0: their usual framing). */
+	unsigned slot;
 };
+#define LARGE_SLOTS 1024u
+#define LARGE_SLOT 4096u
 
 struct bench_xport {
 	const char *name;
@@ -197,6 +204,7 @@ extern const struct bench_xport bench_xport_spipe; /* "shmkit-pipe": a shmkit Pi
 extern const struct bench_xport bench_xport_pipe;  /* "pipe": pipe(2) */
 extern const struct bench_xport bench_xport_unix;  /* "unix": SOCK_SEQPACKET socketpair */
 extern const struct bench_xport bench_xport_mq;    /* "mq": POSIX message queues */
+extern const struct bench_xport bench_xport_ustream; /* "unix": SOCK_STREAM socketpair (large) */
 
 /* Probe what the peers may be set to (bench_machine fields); call once before running. */
 void bench_peers_probe(void);
@@ -219,5 +227,8 @@ int bench_wake(const struct bench_opts *o);
 /* 64 B through two shmkit bridges on loopback vs bare ZeroMQ PUSH/PULL (tools/bridge/bench.c;
  * rows marked unsupported when built without libzmq). */
 int bench_bridge(const struct bench_opts *o);
+/* Messages of 8 KiB..16 MiB, 1->1, through a Queue of 4 KiB slots (4 MiB in all) against
+ * pipe(2) and a unix stream socket (tput.c). */
+int bench_large(const struct bench_opts *o);
 
 #endif

@@ -201,6 +201,7 @@ static int bulk_rep(struct bulk_ctx *c, double seconds, double *rate, char *err,
 	memset(c->b, 0, sizeof(*c->b));
 	a.capacity = bench_capacity(c->size);
 	a.max_size = c->size;
+	a.slot_size = c->size; /* loans are one slot: a slot holds the whole message */
 	a.writers = c->producers;
 	if ((rc = shmkit_queue_create(NULL, &a, &c->q)) < 0) {
 		snprintf(err, errlen, "create: %s", shmkit_strerror(rc));

@@ -24,7 +24,7 @@ static const char *const test_names[BENCH_NTESTS] = {
 	[BENCH_THROUGHPUT] = "throughput", [BENCH_RTT] = "rtt",   [BENCH_COUNTER] = "counter",
 	[BENCH_LOCK] = "lock",             [BENCH_SEM] = "sem",   [BENCH_IDLE] = "idle",
 	[BENCH_BATCH] = "batch",           [BENCH_LOAN] = "loan", [BENCH_WAKE] = "wake",
-	[BENCH_BRIDGE] = "bridge",
+	[BENCH_BRIDGE] = "bridge",         [BENCH_LARGE] = "large",
 };
 
 const char *bench_test_name(enum bench_test t)
@@ -108,6 +108,7 @@ static double main_figure(const struct bench_result *r)
 {
 	switch (r->test) {
 	case BENCH_THROUGHPUT:
+	case BENCH_LARGE:
 		return r->msgs_per_s;
 	case BENCH_RTT:
 		return r->p50_ns;
@@ -238,23 +239,28 @@ static bool no_figures(const struct bench_result *r)
 	return true;
 }
 
-static void table_throughput(void)
+static void table_throughput(enum bench_test t)
 {
 	char a[40], b[40], c[16], s[16], shape[16];
 	size_t i;
 
-	printf("\nThroughput: producers->consumers, each sending messages of one size "
-	       "(higher is better;\nratio = shmkit msgs/s / this row's, > 1 means shmkit is "
-	       "faster; spread = fastest run / slowest)\n");
-	printf("%6s  %-5s  %-11s  %13s  %9s  %6s  %7s  %s\n", "size", "shape", "transport",
+	if (t == BENCH_LARGE)
+		printf("\nLarge messages: 1->1 through a Queue and a Pipe of 1024 slots of 4096 B "
+		       "(4 MiB), each message\nlonger than a slot (ratio = shmkit msgs/s / this "
+		       "row's, >= 2 is the target against pipe\nand unix)\n");
+	else
+		printf("\nThroughput: producers->consumers, each sending messages of one size "
+		       "(higher is better;\nratio = shmkit msgs/s / this row's, > 1 means shmkit is "
+		       "faster; spread = fastest run / slowest)\n");
+	printf("%8s  %-5s  %-11s  %13s  %9s  %6s  %7s  %s\n", "size", "shape", "transport",
 	       "msgs/s", "MB/s", "spread", "ratio", "how");
 	for (i = 0; i < nrows; i++) {
 		const struct bench_result *r = &rows[i];
 
-		if (r->test != BENCH_THROUGHPUT)
+		if (r->test != t)
 			continue;
 		snprintf(shape, sizeof(shape), "%u->%u", r->producers, r->consumers);
-		printf("%6u  %-5s  %-11s  ", r->size, shape, r->transport);
+		printf("%8u  %-5s  %-11s  ", r->size, shape, r->transport);
 		if (no_figures(r))
 			continue;
 		printf("%13s  %9s  %6s  %7s  %s\n", num(a, sizeof(a), r->msgs_per_s, 0),
@@ -443,7 +449,9 @@ void bench_print_table(const struct bench_opts *o)
 		       "figure.\n",
 		       m->load1);
 	if (any(BENCH_THROUGHPUT))
-		table_throughput();
+		table_throughput(BENCH_THROUGHPUT);
+	if (any(BENCH_LARGE))
+		table_throughput(BENCH_LARGE);
 	if (any(BENCH_RTT))
 		table_rtt();
 	if (any(BENCH_COUNTER))
@@ -519,7 +527,7 @@ void bench_print_json(const struct bench_opts *o)
 		jnum("p50_ns", r->p50_ns, 0);
 		jnum("p99_ns", r->p99_ns, 0);
 		jnum("p999_ns", r->p999_ns, 0);
-		if (r->test == BENCH_THROUGHPUT) {
+		if (r->test == BENCH_THROUGHPUT || r->test == BENCH_LARGE) {
 			jnum("msgs_per_s_min", r->lo, 0);
 			jnum("msgs_per_s_max", r->hi, 0);
 		} else if (r->test == BENCH_RTT) {

@@ -193,14 +193,14 @@ static int pipe_attach(void *link, int side, unsigned idx)
 	return 0;
 }
 
-static int pipe_send(void *link, const void *msg, size_t len)
+/* A whole message onto a byte stream (pipe, stream socket). */
+static int write_all(int fd, const void *msg, size_t len)
 {
-	struct pipelink *l = link;
 	const char *p = msg;
 	ssize_t r;
 
 	while (len) {
-		r = write(l->wfd, p, len);
+		r = write(fd, p, len);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -212,16 +212,21 @@ static int pipe_send(void *link, const void *msg, size_t len)
 	return 0;
 }
 
-static int pipe_recv(void *link, void *buf, size_t len)
+static int pipe_send(void *link, const void *msg, size_t len)
 {
 	struct pipelink *l = link;
+
+	return write_all(l->wfd, msg, len);
+}
+
+/* A whole message of len bytes from a byte stream: len, 0 at EOF, or negative errno. */
+static int read_all(int fd, void *buf, size_t len)
+{
 	size_t got = 0;
 	ssize_t r;
 
-	/* One read returns a whole message when the pipe is shared (see above); with one reader
-	 * per pipe a big message may come in pieces. */
 	while (got < len) {
-		r = read(l->rfd, (char *)buf + got, len - got);
+		r = read(fd, (char *)buf + got, len - got);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -232,6 +237,15 @@ static int pipe_recv(void *link, void *buf, size_t len)
 		got += (size_t)r;
 	}
 	return (int)got;
+}
+
+static int pipe_recv(void *link, void *buf, size_t len)
+{
+	struct pipelink *l = link;
+
+	/* One read returns a whole message when the pipe is shared (see above); with one reader
+	 * per pipe a big message may come in pieces. */
+	return read_all(l->rfd, buf, len);
 }
 
 static void pipe_sender_done(void *link)
@@ -377,6 +391,71 @@ static void unix_close(void *link)
 			close(l->sv[k]);
 	free(l);
 }
+
+/* The same socketpair as a byte stream, for messages larger than a SOCK_SEQPACKET datagram may
+ * be (its SO_SNDBUF): fixed-size messages need no framing. */
+static bool ustream_supported(const struct bench_link_cfg *cfg, char *why, size_t n)
+{
+	if (cfg->senders == 1 && cfg->receivers == 1)
+		return true;
+	snprintf(why, n, "a byte stream interleaves writers: 1->1 only");
+	return false;
+}
+
+static void ustream_describe(const struct bench_link_cfg *cfg, char *note, size_t n)
+{
+	snprintf(note, n, "SOCK_STREAM socketpair");
+}
+
+static int ustream_open(const struct bench_link_cfg *cfg, void **out)
+{
+	struct unixlink *l = calloc(1, sizeof(*l));
+	int k, buf = (int)(bench_machine.unix_sndbuf > INT_MAX / 2 ? INT_MAX / 2
+								    : bench_machine.unix_sndbuf);
+
+	if (!l)
+		return -ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, l->sv) < 0) {
+		int err = -errno;
+		free(l);
+		return err;
+	}
+	for (k = 0; k < 2; k++) {
+		setsockopt(l->sv[k], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+		setsockopt(l->sv[k], SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	}
+	l->fd = -1;
+	*out = l;
+	return 0;
+}
+
+static int ustream_send(void *link, const void *msg, size_t len)
+{
+	struct unixlink *l = link;
+
+	return write_all(l->fd, msg, len);
+}
+
+static int ustream_recv(void *link, void *buf, size_t len)
+{
+	struct unixlink *l = link;
+
+	return read_all(l->fd, buf, len);
+}
+
+const struct bench_xport bench_xport_ustream = {
+	.name = "unix",
+	.supported = ustream_supported,
+	.describe = ustream_describe,
+	.open = ustream_open,
+	.attach = unix_attach,
+	.send = ustream_send,
+	.recv = ustream_recv,
+	.sender_done = unix_sender_done,
+	.forked = unix_forked,
+	.senders_gone = no_senders_gone,
+	.close = unix_close,
+};
 
 const struct bench_xport bench_xport_unix = {
 	.name = "unix",

@@ -86,7 +86,7 @@ static int echo(void *arg, unsigned idx)
 
 static int rtt_rep(struct rtt_ctx *c, double q[3], char *err, size_t errlen)
 {
-	struct bench_link_cfg cfg = { c->size, 1, 1, true };
+	struct bench_link_cfg cfg = { c->size, 1, 1, true, 0 };
 	struct bench_team team;
 	int64_t t0;
 	int rc;
@@ -143,7 +143,7 @@ int bench_rtt(const struct bench_opts *o)
 	c.warm = o->rtts / 10 > 100 ? o->rtts / 10 : 100;
 	for (s = 0; s < 2; s++) {
 		for (x = 0; x < sizeof(xports) / sizeof(xports[0]); x++) {
-			struct bench_link_cfg cfg = { sizes[s], 1, 1, true };
+			struct bench_link_cfg cfg = { sizes[s], 1, 1, true, 0 };
 
 			c.x = xports[x];
 			c.size = sizes[s];

@@ -37,6 +37,7 @@ struct tput_ctx {
 	struct bench_team *team;
 	struct tput_board *b;
 	unsigned size, producers, consumers;
+	unsigned slot; /* bench_link_cfg.slot */
 };
 
 static void stamp(unsigned char *buf, unsigned size, unsigned id, uint64_t seq)
@@ -127,7 +128,7 @@ static int consumer(void *arg, unsigned idx)
 /* One run: messages per second into *rate, or a negative errno with what went wrong in err. */
 static int tput_rep(struct tput_ctx *c, double seconds, double *rate, char *err, size_t errlen)
 {
-	struct bench_link_cfg cfg = { c->size, c->producers, c->consumers, false };
+	struct bench_link_cfg cfg = { c->size, c->producers, c->consumers, false, c->slot };
 	struct bench_team team;
 	uint64_t sent = 0, got = 0, bad = 0;
 	int64_t t0 = 0, t_end = 0;
@@ -209,15 +210,15 @@ static const struct bench_xport *const xports[] = {
 	&bench_xport_mq,
 };
 
-static int cell(const struct bench_opts *o, struct tput_ctx *c)
+static int cell(const struct bench_opts *o, struct tput_ctx *c, enum bench_test t)
 {
-	struct bench_link_cfg cfg = { c->size, c->producers, c->consumers, false };
+	struct bench_link_cfg cfg = { c->size, c->producers, c->consumers, false, c->slot };
 	struct bench_result r;
 	double rates[64], rate = 0;
 	unsigned k;
 	int rc;
 
-	bench_result_init(&r, c->x->name, BENCH_THROUGHPUT);
+	bench_result_init(&r, c->x->name, t);
 	r.size = c->size;
 	r.producers = c->producers;
 	r.consumers = c->consumers;
@@ -263,9 +264,39 @@ int bench_throughput(const struct bench_opts *o)
 				c.x = xports[x];
 				c.size = sizes[s];
 				c.producers = c.consumers = shapes[h];
-				if (cell(o, &c) < 0)
+				if (cell(o, &c, BENCH_THROUGHPUT) < 0)
 					failed = -1;
 			}
+		}
+	}
+	bench_unshare(c.b, sizeof(*c.b));
+	return failed;
+}
+
+static const unsigned large_full[] = { 8192, 65536, 1u << 20, 16u << 20 };
+static const unsigned large_quick[] = { 65536, 1u << 20 };
+
+static const struct bench_xport *const large_xports[] = {
+	&bench_xport_queue, &bench_xport_spipe, &bench_xport_pipe, &bench_xport_ustream,
+};
+
+int bench_large(const struct bench_opts *o)
+{
+	const unsigned *sizes = o->quick ? large_quick : large_full;
+	unsigned nsizes = o->quick ? 2 : 4, s, x;
+	struct tput_ctx c = { 0 };
+	int failed = 0;
+
+	if (!(c.b = bench_shared(sizeof(*c.b))))
+		return -1;
+	for (s = 0; s < nsizes; s++) {
+		for (x = 0; x < sizeof(large_xports) / sizeof(large_xports[0]); x++) {
+			c.x = large_xports[x];
+			c.size = sizes[s];
+			c.producers = c.consumers = 1;
+			c.slot = LARGE_SLOT;
+			if (cell(o, &c, BENCH_LARGE) < 0)
+				failed = -1;
 		}
 	}
 	bench_unshare(c.b, sizeof(*c.b));

@@ -36,9 +36,18 @@ static bool q_supported(const struct bench_link_cfg *cfg, char *why, size_t n)
 	return true;
 }
 
+static unsigned capacity(const struct bench_link_cfg *cfg)
+{
+	return cfg->slot ? LARGE_SLOTS : bench_capacity(cfg->size);
+}
+
 static void q_describe(const struct bench_link_cfg *cfg, char *note, size_t n)
 {
-	snprintf(note, n, "capacity %u", bench_capacity(cfg->size));
+	if (cfg->slot)
+		snprintf(note, n, "%u slots of %u B: %u per message", LARGE_SLOTS, cfg->slot,
+			 (cfg->size + cfg->slot - 1) / cfg->slot);
+	else
+		snprintf(note, n, "capacity %u", bench_capacity(cfg->size));
 }
 
 static void q_close(void *link)
@@ -60,8 +69,9 @@ static int q_open(const struct bench_link_cfg *cfg, void **out)
 
 	if (!l)
 		return -ENOMEM;
-	a.capacity = bench_capacity(cfg->size);
+	a.capacity = capacity(cfg);
 	a.max_size = cfg->size;
+	a.slot_size = cfg->slot ? cfg->slot : cfg->size; /* else one slot per message */
 	for (d = 0; d < (cfg->duplex ? 2 : 1); d++) {
 		/* Writers expected: EOF cannot come early from a producer that finishes before
 		 * another has attached. */
@@ -161,7 +171,8 @@ static int p_open(const struct bench_link_cfg *cfg, void **out)
 
 	if (!l)
 		return -ENOMEM;
-	err = shmkit_pipe_create(NULL, bench_capacity(cfg->size), cfg->size,
+	/* A Pipe's slots are 4096 B for messages above that (shmkit_pipe_create). */
+	err = shmkit_pipe_create(NULL, capacity(cfg), cfg->size,
 				 cfg->duplex ? 0 : SHMKIT_SIMPLEX, 0, &l->p);
 	if (err < 0) {
 		free(l);

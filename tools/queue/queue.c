@@ -36,7 +36,7 @@ static void produce_usage(FILE *f)
 		   "Attach to queue NAME as a writer and put messages; detach when done.\n"
 		   "  -n, --count N   put N generated messages stamped with a producer id, a\n"
 		   "                  sequence number and a checksum (for consume --verify)\n"
-		   "  -s, --size B    bytes per generated message (%zu..max, default 64)\n"
+		   "  -s, --size B    bytes per generated message (%zu..max, default 64; K/M/G)\n"
 		   "  -i, --id ID     producer id stamped in the messages (default: the pid; give\n"
 		   "                  distinct ids to producers in different pid namespaces)\n"
 		   "  -j, --json      print a summary object (sent, producer, digest, seconds)\n"
@@ -104,9 +104,10 @@ int cmd_produce(int argc, char **argv)
 			have_count = true;
 			break;
 		case 's':
-			if (!parse_u64(optarg, STAMP_SIZE, SHMKIT_MESSAGE_MAX, &size))
-				return usage_error("produce", "bad --size '%s' (%zu..16777216)",
-						   optarg, STAMP_SIZE);
+			if (!parse_size(optarg, STAMP_SIZE, SHMKIT_MESSAGE_MAX, &size))
+				return usage_error("produce", "bad --size '%s' (%zu..%u, K/M/G "
+						   "suffixes)", optarg, STAMP_SIZE,
+						   SHMKIT_MESSAGE_MAX);
 			break;
 		case 'j':
 			json = true;

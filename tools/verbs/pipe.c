@@ -117,21 +117,15 @@ static int pipe_verb(const char *cmd, int argc, char **argv, bool sending)
 			}
 		}
 	} else {
-		struct shmkit_info info;
+		void *msg = NULL;
 
-		/* The largest message the pipe holds, from its description. */
-		if ((rc = shmkit_info(name, &info)) < 0) {
-			rc = verb_error(cmd, name, rc);
-			goto out;
-		}
-		cap = info.queue.max_size;
-		buf = malloc(cap + 1);
-		while (buf && got < count) {
+		/* Each message in a buffer of its own size: a pipe's largest may be a GiB. */
+		while (got < count) {
 			/* Flush before sleeping, so a reader downstream sees each line as it comes. */
-			rc = shmkit_pipe_recv_try(pp, buf, cap);
+			rc = shmkit_pipe_recv_alloc_try(pp, &msg);
 			if (rc == -EAGAIN && fflush(stdout) == 0)
-				rc = timeout < 0 ? shmkit_pipe_recv(pp, buf, cap)
-						 : shmkit_pipe_recv_timeout(pp, buf, cap, timeout);
+				rc = timeout < 0 ? shmkit_pipe_recv_alloc(pp, &msg)
+						 : shmkit_pipe_recv_alloc_timeout(pp, &msg, timeout);
 			if (rc == -EPIPE || rc == -ETIMEDOUT) {
 				rc = 0;
 				break;
@@ -140,16 +134,16 @@ static int pipe_verb(const char *cmd, int argc, char **argv, bool sending)
 				rc = verb_error(cmd, name, rc);
 				break;
 			}
-			buf[rc] = '\n';
-			if (fwrite(buf, 1, (size_t)rc + 1, stdout) != (size_t)rc + 1) {
+			if (fwrite(msg, 1, (size_t)rc, stdout) != (size_t)rc ||
+			    putchar('\n') == EOF) {
+				free(msg);
 				rc = runtime_error("pipe recv: stdout", -errno);
 				break;
 			}
+			free(msg);
 			got++;
 			rc = 0;
 		}
-		if (!buf)
-			rc = verb_error(cmd, name, -ENOMEM);
 	}
 out:
 	free(buf);
