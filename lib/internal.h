@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "deadlock.h"
+#include "hold.h"
 #include "kinds.h"
 #include "lease.h"
 #include "mutex.h"

@@ -64,6 +64,7 @@ _Static_assert(sizeof(struct shmkit__seat) == 32, "seat size is part of the layo
  * lock the same bytes. */
 #define SHMKIT__LEASE_BASE (1ULL << 52)                /* seat k's lease is byte BASE + k */
 #define SHMKIT__LEASE_CREATOR (SHMKIT__LEASE_BASE - 1) /* held by a creator until READY */
+#define SHMKIT__LEASE_HOLD (SHMKIT__LEASE_BASE - 2)    /* read-held by every open handle */
 
 enum { SHMKIT__SEAT_FREE = 0, SHMKIT__SEAT_TAKEN = 0x53454154 /* "SEAT" */ };
 

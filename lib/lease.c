@@ -63,6 +63,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hold.h"
 #include "lease.h"
 #include "mutex.h"
 #include "proc.h"
@@ -92,6 +93,13 @@ int shmkit__lease_take(int fd, uint64_t byte)
 	int rc = lease_op(fd, F_OFD_SETLK, F_WRLCK, byte, NULL);
 
 	return rc == -EACCES ? -EAGAIN : rc; /* both mean: another description holds it */
+}
+
+int shmkit__lease_share(int fd, uint64_t byte)
+{
+	int rc = lease_op(fd, F_OFD_SETLK, F_RDLCK, byte, NULL);
+
+	return rc == -EACCES ? -EAGAIN : rc;
 }
 
 void shmkit__lease_drop(int fd, uint64_t byte)
@@ -211,6 +219,7 @@ static void reopen_own(struct shmkit__region *r)
 		r->fd = -1;
 		return;
 	}
+	/* The object itself stays held through the mapping the child inherited (hold.c). */
 	if (dup2(nfd, r->fd) < 0) {
 		close(r->fd);
 		r->fd = nfd;

@@ -20,6 +20,8 @@ int shmkit__lease_file_open(const char *name, int region_fd, bool rdonly, uint8_
 /* 0 taken, -EAGAIN another description holds it, else -errno. */
 int shmkit__lease_take(int fd, uint64_t byte);
 void shmkit__lease_drop(int fd, uint64_t byte);
+/* The same as a read lock, which any number of descriptions may hold at once (hold.c). */
+int shmkit__lease_share(int fd, uint64_t byte);
 /* 1 if another open file description holds the lease as a write lock (or we cannot tell), 0
  * if free. Read locks, which anyone who can read the file can take, are never a lease. */
 int shmkit__lease_held(int fd, uint64_t byte);

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hold.h"
 #include "lease.h"
 #include "mutex.h"
 #include "proc.h"
@@ -133,6 +134,11 @@ static void bind_common(struct shmkit__region *r, int fd, int lfd, uint64_t seat
 		r->dev = (uint64_t)st.st_dev;
 		r->ino = (uint64_t)st.st_ino;
 	}
+	/* Every handle holds the object's file (hold.c) through the description its mapping
+	 * references, which outlives fd's close below and is inherited by fork children:
+	 * nobody removes a name as unused while it is mapped. Failing that (a remover kept the
+	 * byte past the wait), open checks the name (shmkit__hold_verify). */
+	(void)shmkit__hold_take(fd);
 	r->fd = lfd < 0 ? -1 : lfd;
 	if (creating && r->named) {
 		r->cfd = fd;
@@ -628,6 +634,11 @@ int shmkit__region_open_mode(const char *name, uint32_t kind, bool inspect,
 		goto fail;
 	}
 	bind_common(r, fd, lfd, seats_off, nseats, lk_off, false);
+	/* A remover of unused names may have taken the name between our open and our hold. */
+	if ((err = shmkit__hold_verify(r))) {
+		shmkit__region_close(r);
+		return err;
+	}
 	return 0;
 fail:
 	close(fd);

@@ -4,7 +4,8 @@ The classes mirror multiprocessing's names, signatures and exceptions; every obj
 a shmkit region, so Python processes, C programs linking libshmkit and the `shmkit` tool can
 share one queue, lock or counter by name (attach(name), or Class.attach(name)). Objects pickle
 by name: pass them to multiprocessing.Process children under fork, spawn or forkserver.
-Objects made without a name are unlinked when the program that made them ends normally.
+Objects made without a name are removed once nobody holds them, at the latest moments after
+the program's last process ended, however it ended (see _tracker.py).
 """
 from multiprocessing import BufferTooShort  # what recv_bytes_into raises, as multiprocessing's
 

@@ -1,4 +1,5 @@
-"""What every shmkit object shares: a name, attach by name, pickling by name, unlink."""
+"""What every shmkit object shares: a name, attach by name, pickling by name, unlink; and for
+an object made without a name, its part in cleanup (_registry.py, _tracker.py)."""
 from . import _registry, _shmkit
 
 
@@ -14,7 +15,7 @@ class Named:
     def _new_name(self, name):
         if name is None:
             name = _registry.new_name(self._tag)
-            _registry.own(name)
+            _registry.own(name, self)
         else:
             _registry.check_name(name)
         self._name = name
@@ -22,6 +23,9 @@ class Named:
 
     @property
     def name(self):
+        """The object's name. Reading it pins an anonymous object until the program ends (or
+        unlink()): a name that was read may be opened by name later, by anyone."""
+        _registry.pin(self._name)
         return self._name
 
     @classmethod
@@ -38,7 +42,7 @@ class Named:
         return ()
 
     def __reduce__(self):
-        return (_attach, (type(self), self._name) + self._reduce_args())
+        return (_attach, (type(self), _registry.sent(self._name)) + self._reduce_args())
 
     def unlink(self):
         """Remove the name (processes that have it open keep using it)."""

@@ -1,14 +1,16 @@
 """Messages bigger than a slot: they travel in a block of their own.
 
-put() writes the pickle into a new block named "/shmkit-py-<pid>-<n>-spill-<random>" and
+put() writes the pickle into a new block (named after an anonymous queue or pipe,
+"<its name>-spill-<pid>-<n>-<random>", else "/shmkit-py-spill-<pid>-<n>-<random>") and
 queues a small message instead: SPILL_MAGIC followed by the block's name. get() reads the
 block, unlinks it and unpickles, so the object arrives whole and once. If the put fails
 (full, closed), the block is removed before the exception propagates.
 
 What a crash leaves: a producer killed between making the block and queueing the reference,
 or a consumer killed between taking the reference and unlinking the block, leaves that block
-behind. It is an ordinary shmkit object: `shmkit ls` lists it (kind block, its name says which
-pid made it) and `shmkit rm` removes it. Nothing is ever delivered in part.
+behind. A spill of an anonymous queue or pipe goes with it (the tracker, _tracker.py, removes
+it once the owner's name is gone); any other is an ordinary shmkit object: `shmkit ls` lists it
+(kind block, its name says which pid made it) and `shmkit rm` removes it. Nothing is ever delivered in part.
 """
 import pickle
 
@@ -26,7 +28,7 @@ class Spill:
     _NotAPickle = NotAPickleError
 
     def _spill(self, data):
-        name = _registry.new_name("spill")
+        name = _registry.spill_name(getattr(self, "_name", None) or self.name)
         block = _shmkit.Block(name, True, len(data))
         try:
             with memoryview(block) as m:

@@ -48,7 +48,8 @@ class Connection(Spill, _shmkit.Connection):
         # held from here until the receiver holds it.
         from multiprocessing import reduction
         held = reduction.DupFd(self._hold_fd())
-        return (_attach_conn, (self.name, self.end, self.readable, self.writable, held))
+        return (_attach_conn, (_registry.sent(self.name), self.end, self.readable, self.writable,
+                               held))
 
     def fileno(self):
         """A descriptor for select, asyncio's add_reader and multiprocessing.connection.wait:
@@ -96,13 +97,17 @@ def wait(object_list, timeout=None):
 
 def Pipe(duplex=True, *, name=None, capacity=DEFAULT_CAPACITY, max_size=DEFAULT_MAX_SIZE,
          mode=0o600):
-    if name is None:
+    anonymous = name is None
+    if anonymous:
         name = _registry.new_name("pipe")
-        _registry.own(name)
     else:
         _registry.check_name(name)
     _shmkit.create_pipe(name, capacity, max_size, not duplex, mode)
     if duplex:
-        return Connection(name, 0), Connection(name, 1)
-    # simplex: end 0 only sends, end 1 only receives; multiprocessing returns (reader, writer)
-    return Connection(name, 1, True, False), Connection(name, 0, False, True)
+        ends = Connection(name, 0), Connection(name, 1)
+    else:
+        # simplex: end 0 only sends, end 1 only receives; multiprocessing returns (reader, writer)
+        ends = Connection(name, 1, True, False), Connection(name, 0, False, True)
+    if anonymous:
+        _registry.own(name, *ends)
+    return ends

@@ -25,8 +25,8 @@ and it is drained. get() then raises EOFError and iteration ends. With writers=N
 until N producers besides the maker have come and gone: use it when the maker may close()
 before its producers have put anything.
 
-An object made without a name, like every such shmkit object, lives as long as the process
-that made it: its name is removed when that process ends.
+An object made without a name, like every such shmkit object, is removed once nobody holds it
+(see _tracker.py).
 """
 import os
 import sys

@@ -1,9 +1,9 @@
 """SharedMemory(name=None, create=False, size=0), as multiprocessing.shared_memory's.
 
 Names may be given with or without the leading "/". Unlike the standard library's, nothing
-here unlinks a block behind its users' backs: there is no resource tracker; a block is removed
-by unlink(), or, for one made without a name, when the process that made it ends normally.
-Processes that only attach never remove it. The block also carries a recursive Lock
+here unlinks a block behind its users' backs: a block is removed by unlink(), or, for one made
+without a name, once the program that made it has ended (however it ended: see _tracker.py) and
+nobody holds it any more. The block also carries a recursive Lock
 (get_lock()) that C programs see as shmkit_block_lock().
 """
 from . import _registry, _shmkit
@@ -16,7 +16,7 @@ class SharedMemory:
                 raise ValueError("'size' must be a positive number different from zero")
             if name is None:
                 path = _registry.new_name("shm")
-                _registry.own(path)
+                _registry.pin(path)  # kept until unlink() or the program's end
             else:
                 path = _registry.check_name(name if name.startswith("/") else "/" + name)
             self._block = _shmkit.Block(path, True, size)
@@ -58,7 +58,7 @@ class SharedMemory:
         _shmkit.remove(self._path)
 
     def __reduce__(self):
-        return (self.__class__, (self._name, False))
+        return (self.__class__, (_registry.sent(self._name), False))
 
     def __repr__(self):
         return "%s(%r, size=%d)" % (type(self).__name__, self._name, self.size)

@@ -62,7 +62,7 @@ def _shared_type(t):
 
 
 def _reduce_raw(obj):
-    return (_rebuild_raw, (obj._shmkit_name, obj._shmkit_spec))
+    return (_rebuild_raw, (_registry.sent(obj._shmkit_name), obj._shmkit_spec))
 
 
 def _raw_on(block, name, spec):
@@ -130,7 +130,7 @@ class _Synchronized(_shmkit.Block):
 
     def __reduce__(self):
         lock = True if getattr(self._lock, "_owner", None) is self else self._lock
-        return (_rebuild_sync, (type(self), self._name, self._spec, lock))
+        return (_rebuild_sync, (type(self), _registry.sent(self._name), self._spec, lock))
 
     def get_obj(self):
         return self._obj

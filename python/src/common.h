@@ -10,6 +10,15 @@
 
 #include "shmkit.h"
 
+/* Python 3.8 has these under their provisional names (3.9 made them public). */
+#if PY_VERSION_HEX < 0x03090000
+#define PyObject_Vectorcall _PyObject_Vectorcall
+static inline PyObject *PyObject_CallOneArg(PyObject *f, PyObject *arg)
+{
+	return _PyObject_Vectorcall(f, &arg, 1, NULL);
+}
+#endif
+
 /* A Python exception is already set (a signal handler raised, a callback failed). */
 #define SK_PYERR (-1000000)
 /* How long one blocking call sleeps with the GIL released before it looks at signals: the
@@ -55,6 +64,9 @@ PyObject *sk_lock_borrowed(shmkit_lock *l, PyObject *owner, int recursive);
  * names[i] (NULL when absent); the first `required` must be there. 0, or -1 with TypeError. */
 int sk_fast_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
 		 const char *const *names, int n, int required, PyObject **out);
+/* Give the methods of `defs` docstrings that carry their signature (textsig.c); self is
+ * "$self" for a type's methods, "$module" for the module's functions. */
+void sk_text_signatures(PyMethodDef *defs, const char *self);
 /* Pickle and unpickle with the fast C pickler. */
 PyObject *sk_pickle(PyObject *obj);
 PyObject *sk_unpickle(const char *buf, Py_ssize_t n);

@@ -6,6 +6,8 @@
 #include "common.h"
 
 #include <string.h>
+
+#include "hold.h"
 #include <time.h>
 
 PyObject *sk_DeadlockError, *sk_WrongKindError, *sk_OwnerDiedWarning;
@@ -16,6 +18,7 @@ static PyObject *protocol5;
 PyObject *sk_raise(int rc, const char *what)
 {
 	const char *msg = shmkit_strerror(rc);
+	PyObject *args, *exc = NULL;
 
 	if (rc == SK_PYERR)
 		return NULL;
@@ -32,10 +35,14 @@ PyObject *sk_raise(int rc, const char *what)
 		PyErr_Format(sk_WrongKindError, "%s: %s", what ? what : "shmkit", msg);
 		return NULL;
 	}
-	if (what)
-		PyErr_SetObject(PyExc_OSError, Py_BuildValue("(iss)", -rc, msg, what));
-	else
-		PyErr_SetObject(PyExc_OSError, Py_BuildValue("(is)", -rc, msg));
+	/* The instance, not OSError with arguments: OSError() picks the errno's subclass
+	 * (FileNotFoundError, ...), and Python 3.8 matches `except` clauses against the type an
+	 * exception was raised with, before it makes the instance. */
+	args = what ? Py_BuildValue("(iss)", -rc, msg, what) : Py_BuildValue("(is)", -rc, msg);
+	if (args && (exc = PyObject_Call(PyExc_OSError, args, NULL)))
+		PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+	Py_XDECREF(exc);
+	Py_XDECREF(args);
 	return NULL;
 }
 
@@ -291,6 +298,38 @@ static PyObject *sk_remove(PyObject *self, PyObject *arg)
 	Py_RETURN_NONE;
 }
 
+/* remove_unused(name): remove it only if nobody anywhere has it open (lib/hold.c). */
+static PyObject *sk_remove_unused(PyObject *self, PyObject *arg)
+{
+	const char *name = PyUnicode_AsUTF8(arg);
+	int rc;
+
+	if (!name)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmkit__remove_unused(name);
+	Py_END_ALLOW_THREADS
+	if (rc < 0)
+		return sk_raise(rc, name);
+	Py_RETURN_NONE;
+}
+
+/* hold_fd(name) -> int: a descriptor that holds the object until closed (lib/hold.c). */
+static PyObject *sk_hold_fd(PyObject *self, PyObject *arg)
+{
+	const char *name = PyUnicode_AsUTF8(arg);
+	int fd;
+
+	if (!name)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	fd = shmkit__hold_open(name);
+	Py_END_ALLOW_THREADS
+	if (fd < 0)
+		return sk_raise(fd, name);
+	return PyLong_FromLong(fd);
+}
+
 static PyObject *sk_name_check(PyObject *self, PyObject *arg)
 {
 	const char *name = PyUnicode_AsUTF8(arg);
@@ -332,6 +371,10 @@ static PyMethodDef methods[] = {
 	  "_set_owned_lock_type(cls): class of the locks get_lock() returns" },
 	{ "info", sk_info, METH_O, "info(name) -> dict: kind and state of a named object" },
 	{ "remove", sk_remove, METH_O, "remove(name): unlink a named object of any kind" },
+	{ "remove_unused", sk_remove_unused, METH_O,
+	  "remove_unused(name): unlink a named object only if no process has it open" },
+	{ "hold_fd", sk_hold_fd, METH_O,
+	  "hold_fd(name) -> int: a descriptor holding the object open until it is closed" },
 	{ "name_ok", sk_name_check, METH_O, "name_ok(name) -> bool" },
 	{ "strerror", sk_strerror, METH_O, "strerror(rc) -> str" },
 	{ "create_pipe", sk_create_pipe, METH_VARARGS,
@@ -357,17 +400,21 @@ static PyObject *import_attr(const char *mod, const char *attr)
 
 static int add_type(PyObject *m, PyTypeObject *t, const char *name)
 {
+	sk_text_signatures(t->tp_methods, "$self");
 	if (PyType_Ready(t) < 0)
 		return -1;
 	Py_INCREF(t);
 	return PyModule_AddObject(m, name, (PyObject *)t);
 }
 
-PyMODINIT_FUNC PyInit__shmkit(void)
+/* Exported whatever -fvisibility says (3.8's PyMODINIT_FUNC does not say it): the one symbol
+ * the extension exports (src/_shmkit.map). */
+__attribute__((visibility("default"))) PyMODINIT_FUNC PyInit__shmkit(void)
 {
-	PyObject *m = PyModule_Create(&moddef);
+	PyObject *m;
 
-	if (!m)
+	sk_text_signatures(methods, "$module");
+	if (!(m = PyModule_Create(&moddef)))
 		return NULL;
 	if (!(sk_Empty = import_attr("queue", "Empty")) || !(sk_Full = import_attr("queue", "Full")) ||
 	    !(sk_BrokenBarrierError = import_attr("threading", "BrokenBarrierError")) ||
