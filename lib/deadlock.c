@@ -303,6 +303,7 @@ static int take_record(void)
 		/* Our description holds the leases of all our threads' records, so the lease
 		 * cannot tell another waiting thread of ours from a free record: `used` with our
 		 * pid is another thread's (a record is given back by clearing `used`). */
+		/* G5: establishes a synchronizing edge with G6 and G10. */
 		if (atomic_load_explicit(&rec[i].used, memory_order_acquire) &&
 		    atomic_load_explicit(&rec[i].pid, memory_order_relaxed) == shmkit__pid())
 			continue;
@@ -312,10 +313,12 @@ static int take_record(void)
 		 * us its only writer). */
 		seq = atomic_load_explicit(&rec[i].seq, memory_order_relaxed);
 		if (seq & 1)
+			/* G7: as G2, for the rewrite a dead writer left half done. */
 			atomic_store_explicit(&rec[i].seq, seq + 1, memory_order_release);
 		atomic_store_explicit(&rec[i].ino, 0, memory_order_relaxed);
 		atomic_store_explicit(&rec[i].tgid, shmkit__tgid(), memory_order_relaxed);
 		atomic_store_explicit(&rec[i].pid, shmkit__pid(), memory_order_relaxed);
+		/* G6: establishes a synchronizing edge with G5 (a taken record's fields first). */
 		atomic_store_explicit(&rec[i].used, 1, memory_order_release);
 		return (int)i;
 	}
@@ -337,6 +340,7 @@ static bool read_rec(uint32_t i, struct wfg_view *v)
 	int tries;
 
 	for (tries = 0; tries < 100; tries++) {
+		/* G3: establishes a synchronizing edge with G2 and G9 (publish's closing increment). */
 		v->seq = atomic_load_explicit(&r->seq, memory_order_acquire);
 		if (v->seq & 1)
 			continue;
@@ -347,6 +351,7 @@ static bool read_rec(uint32_t i, struct wfg_view *v)
 		memcpy(v->name, r->name, sizeof(r->name));
 		v->name[SHMKIT_NAME_MAX + 1] = '\0';
 		/* Pairs with the release increment that ends a rewrite in publish(). */
+		/* G4: establishes a synchronizing edge with G1 (publish's opening fence). */
 		atomic_thread_fence(memory_order_acquire);
 		s2 = atomic_load_explicit(&r->seq, memory_order_relaxed);
 		if (v->seq == s2)
@@ -390,6 +395,7 @@ static int holder_of(struct shmkit__region *r, void *arg)
 		return -ENOENT;
 	/* Pairs with the release exchange in shmkit__lk_release, which clears the id before
 	 * it frees the word: an id seen here was its holder's while it held the lock. */
+	/* H1, H2: establish a synchronizing edge with shmkit__lk_release's release exchange. */
 	t = atomic_load_explicit(&r->lk->holder_tgid, memory_order_acquire);
 	w = atomic_load_explicit(&r->lk->word, memory_order_acquire);
 	if ((w & SHMKIT__LK_SEAT_MASK) && (w & SHMKIT__LK_SEAT_MASK) <= r->nseats) {
@@ -417,12 +423,14 @@ static void publish(struct wfg_rec *rec, const struct shmkit__region *r, uint64_
 {
 	/* A seqlock write: readers retry while seq is odd or changed. */
 	atomic_fetch_add_explicit(&rec->seq, 1, memory_order_relaxed);
+	/* G1: establishes a synchronizing edge with G4 (read_rec's acquire fence). */
 	atomic_thread_fence(memory_order_release); /* pairs with read_rec's acquire fence */
 	atomic_store_explicit(&rec->dev, r->dev, memory_order_relaxed);
 	atomic_store_explicit(&rec->ticket, ticket, memory_order_relaxed);
 	snprintf(rec->name, sizeof(rec->name), "%s", r->named ? r->name : "");
 	atomic_store_explicit(&rec->ino, r->ino, memory_order_relaxed);
 	/* Release: pairs with read_rec's first acquire load of seq. */
+	/* G2: establishes a synchronizing edge with G3 (read_rec's load of seq). */
 	atomic_fetch_add_explicit(&rec->seq, 1, memory_order_release);
 }
 
@@ -546,9 +554,12 @@ void shmkit__wfg_leave(void)
 	/* The wait ends: the count moves (so a walk that read the wait does not confirm it),
 	 * the record is given back, its lease last. */
 	atomic_fetch_add_explicit(&rec->seq, 1, memory_order_relaxed);
+	/* G8: as G1, opens the count's move for G4. */
 	atomic_thread_fence(memory_order_release);
 	atomic_store_explicit(&rec->ino, 0, memory_order_relaxed);
+	/* G9: as G2, closes the count's move for G3. */
 	atomic_fetch_add_explicit(&rec->seq, 1, memory_order_release);
+	/* G10: establishes a synchronizing edge with G5 (the record is free again). */
 	atomic_store_explicit(&rec->used, 0, memory_order_release);
 	shmkit__lease_drop(graph.fd, SHMKIT__LEASE_BASE + (uint32_t)tls_rec);
 	tls_rec = -1;

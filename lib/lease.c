@@ -434,8 +434,8 @@ int shmkit__seat_hold(struct shmkit__region *r, int *fd_out)
 	/* A description of its own (see reopen_own): its leases are not the handle's. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->fd);
 	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0 && r->named)
-		fd = shm_open(r->name, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0 && r->lease_name[0])
+		fd = shm_open(r->lease_name, O_RDWR | O_CLOEXEC, 0); /* the file leases live on */
 	if (fd < 0)
 		return -errno;
 	pthread_mutex_lock(&r->seat_mu);

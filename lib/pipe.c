@@ -413,7 +413,7 @@ SHMKIT__API int shmkit_pipe_hold_fd(shmkit_pipe *h)
 SHMKIT__API int shmkit_pipe_attach_fd(shmkit_pipe *h, int end, int fd)
 {
 	struct pipe_region *p = h->p;
-	struct stat st;
+	struct stat st, own;
 	struct flock fl;
 	int nfd, rc = -EINVAL;
 	uint32_t i, gen;
@@ -424,7 +424,11 @@ SHMKIT__API int shmkit_pipe_attach_fd(shmkit_pipe *h, int end, int fd)
 		return h->end == end ? 0 : -EBUSY;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if ((uint64_t)st.st_dev != h->r.dev || (uint64_t)st.st_ino != h->r.ino)
+	/* A hold is a description of the file our leases live on (lease.c: the lease file of a
+	 * named pipe, the memfd of an anonymous one), as shmkit_pipe_hold_fd made it. */
+	if (h->r.fd < 0 || fstat(h->r.fd, &own) < 0)
+		return -ENOLCK;
+	if (st.st_dev != own.st_dev || st.st_ino != own.st_ino)
 		return -EINVAL; /* a descriptor of another file */
 	if ((rc = admin_lock(h, shmkit__deadline(SHMKIT__STATE_LOCK_NS))))
 		return rc;

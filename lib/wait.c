@@ -3,7 +3,7 @@
  * memory with CLOCK_MONOTONIC deadlines, and the fence that pairs wakers with sleepers. Every
  * sleep on a shared word goes through here; the other pauses are not sleeps on shared state:
  * sched_yield in spin loops and short nanosleeps while something else finishes.
- * Other waits (checked by tests/orderings_check.sh): deadlock.c region.c remove.c ring.c
+ * Other waits (checked by tests/orderings_check.sh): hold.c region.c remove.c ring.c
  *
  * FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so a signal (EINTR) or a spurious
  * wake-up followed by another wait keeps the original deadline instead of restarting the

@@ -52,10 +52,11 @@ static bool explain(const char *what, const char *name, int err)
 	snprintf(path, sizeof(path), "/dev/shm%s", name);
 	if (lstat(path, &st) < 0)
 		return false;
-	if (err == -EACCES && st.st_uid != geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		fprintf(stderr, "shmkit: %s: refused: mode %04o lets users other than its owner "
-				"(uid %u) write it, so anyone could rewrite it under you; ask its "
-				"owner to recreate it with --mode 0644 or 0600\n",
+	if (err == -EACCES && st.st_uid != geteuid() && (st.st_mode & S_IWOTH)) {
+		fprintf(stderr, "shmkit: %s: refused: mode %04o lets any user write it, so anyone "
+				"could rewrite it under you; ask its owner (uid %u) to recreate it "
+				"with --mode 0660 (a group) or 0600, or accept it with "
+				"SHMKIT_TRUST=any (shmkit(7))\n",
 			what, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
 		return true;
 	}

@@ -92,8 +92,9 @@ static int watch(struct send *s)
 			return fail(s, curve ? "%s: the receiver hung up during the CURVE handshake "
 					       "three times: --curve-server is not its public key, or it "
 					       "does not use CURVE"
-					     : "%s does not speak ZeroMQ's protocol for a bridge receiver "
-					       "(handshake failed three times)",
+					     : "%s does not speak ZeroMQ's protocol for a plain bridge "
+					       "receiver (handshake failed three times): it may expect "
+					       "CURVE (give --curve-server)",
 				    s->o->endpoint);
 		if (ev == 1) {
 			/* (Re)connected: what was in flight on the old connection may be gone. */

@@ -149,9 +149,14 @@ int verb_fail(const char *cmd, const char *name, const char *fmt, ...)
 	return 1;
 }
 
+/* One error path for the tool: runtime_error (util.c) explains a refusal by its mode, a
+ * leftover, or a create in progress, as every other command's errors do. */
 int verb_error(const char *cmd, const char *name, int err)
 {
-	return verb_fail(cmd, name, "%s", shmkit_strerror(err));
+	char what[SHMKIT_NAME_MAX + 80];
+
+	snprintf(what, sizeof(what), "%s %s", cmd, name);
+	return runtime_error(what, err);
 }
 
 /* "a lock", "an event": for messages naming kinds. */
