@@ -283,7 +283,10 @@ class Engine:
     # -- objects ------------------------------------------------------------------------------
     def _queue(self, what, capacity, slot):
         name = _registry.new_name("%s-%s" % (self.tag, what))
-        q = Queue(name=name, capacity=capacity, max_size=slot)
+        # Bounded (puts go straight into the ring, never through a feeder thread's buffer:
+        # the manager's record of what each inbox holds must be what the ring holds), with
+        # slots of `slot` bytes; a longer message (a large task or result) spans slots.
+        q = Queue(capacity, name=name, slot_size=slot)
         _registry.own(name)
         self.names.append(name)
         return q

@@ -5,6 +5,7 @@ nothing is left running or in /dev/shm."""
 import functools
 import multiprocessing
 import os
+import re
 import random
 import signal
 import subprocess
@@ -49,8 +50,9 @@ def getpid():
 
 def _mine(pid=None):
     """This process's pool objects in /dev/shm."""
-    tag = "shmkit-py-%d-" % (pid or os.getpid())
-    return [n for n in os.listdir("/dev/shm") if n.startswith(tag) and "-pool" in n]
+    # Anonymous names are /shmkit-py-<tracker>-<pid>-<n>-<tag>-<random> (_registry.py).
+    tag = re.compile(r"shmkit-py-[0-9a-f]+-%d-" % (pid or os.getpid()))
+    return [n for n in os.listdir("/dev/shm") if tag.match(n) and "-pool" in n]
 
 
 def _gone(pids, timeout=10):
