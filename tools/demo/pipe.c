@@ -75,8 +75,9 @@ int demo_pipe(bool quick)
 			rc ? shmkit_strerror(rc) : "the child failed");
 		return 1;
 	}
-	printf("  Like multiprocessing.Pipe(): two connected ends, each usable by one process;\n"
-	       "  recv() blocks until a message comes, and reports EOF once the other end is gone\n"
-	       "  (closed, exited, or killed) and everything it sent has been read.\n");
+	printf("  Like multiprocessing.Pipe(): two connected ends, each held like a file descriptor\n"
+	       "  (a fork child holds its parent's); recv() blocks until a message comes, and\n"
+	       "  reports EOF once every holder of the other end is gone (closed, exited, or\n"
+	       "  killed) and everything it sent has been read.\n");
 	return 0;
 }
