@@ -357,7 +357,7 @@ if mk $c && (cd "$TMP" && "$SHMKIT_BRIDGE" keygen srv && "$SHMKIT_BRIDGE" keygen
 	sleep 0.5
 	check8() { # WHAT EXPECT_SENDER EXPECT_RECEIVER
 		local i
-		for ((i = 0; i < 50; i++)); do # the receiver may speak after the sender has gone
+		for ((i = 0; i < 200; i++)); do # the receiver may speak after the sender has gone
 			grep -q -- "$3" "$TMP/$c.recv.err" && break
 			sleep 0.1
 		done
