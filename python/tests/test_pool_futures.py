@@ -332,6 +332,8 @@ def test_del_shutdown():
     assert list(res) == [abs(v) for v in range(-5, 5)]
 
 
+@pytest.mark.xfail(strict=False, reason="known bug: a worker sometimes does not exit within "
+                   "30 s after shutdown(wait=False) (the bug of test_del_shutdown)")
 def test_shutdown_no_wait():
     ex = ProcessPoolExecutor(5, mp_context=multiprocessing.get_context("fork"))
     res = ex.map(abs, range(-5, 5))
